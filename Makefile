@@ -1,0 +1,69 @@
+# nnseq: `make` builds ./nnseq and libnnseq.a; `make check` runs the tests;
+# `make asan` runs them again under AddressSanitizer and UBSan; `make data`
+# fetches the data sets; `make bench` measures against PyTorch.
+
+CC ?= cc
+PKGS := openblas yaml-0.1 zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+WARN := -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L
+ALL_CFLAGS := $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lm
+
+BUILD ?= build
+LIB_SRC := $(wildcard lib/*.c lib/layers/*.c)
+CLI_SRC := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_SUPPORT := tests/gradcheck.c tests/testutil.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+NNSEQ_BIN ?= nnseq
+
+.PHONY: all check asan data bench clean
+all: $(NNSEQ_BIN) $(BUILD)/libnnseq.a
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libnnseq.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(NNSEQ_BIN): $(CLI_OBJ) $(BUILD)/libnnseq.a
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnnseq.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libnnseq.a
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libnnseq.a $(CHECK_LIBS) $(LDLIBS)
+
+# Every test program runs even when one fails; the last line sums them up.
+# tests/run.sh passes NNSEQ (the binary under test) to the end-to-end tests.
+check: all $(TEST_BIN)
+	@NNSEQ=$(abspath $(NNSEQ_BIN)) sh tests/run.sh $(TEST_BIN)
+
+# The same tests built with AddressSanitizer and UBSan into build/asan.
+asan:
+	$(MAKE) check BUILD=build/asan NNSEQ_BIN=build/asan/nnseq OPT=-O1 \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+data:
+	sh data/fetch.sh
+
+bench: all
+	sh bench/run.sh
+
+clean:
+	rm -rf build nnseq
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(SUPPORT_OBJ:.o=.d)

@@ -1,0 +1,18 @@
+#include <string.h>
+
+#include "layers.h"
+
+static const nn_layer_kind *const kinds[] = {
+    &nn_linear_kind,
+};
+
+const nn_layer_kind *nn_layer_kind_find(const char *name) {
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i]->name, name) == 0) return kinds[i];
+    return NULL;
+}
+
+const nn_layer_kind *const *nn_layer_kinds(int *count) {
+    *count = (int)(sizeof kinds / sizeof kinds[0]);
+    return kinds;
+}

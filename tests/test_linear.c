@@ -1,0 +1,76 @@
+/* Linear: gradients by finite differences, shape inference and its errors. */
+#include <check.h>
+#include <string.h>
+
+#include "../lib/layers/layers.h"
+#include "gradcheck.h"
+#include "testutil.h"
+
+START_TEST(linear_gradients) {
+    nn_arg_value args[NN_MAX_ARGS];
+    gradcheck_args_default(&nn_linear_kind, args);
+    gradcheck_args_set(&nn_linear_kind, args, "out_features", 5, 0);
+    gradcheck_result r = gradcheck_layer(&nn_linear_kind, args, (nn_shape){1, {7, 0, 0}},
+                                         (gradcheck_options){.batch = 4, .seed = 1});
+    ck_assert_msg(r.ok, "%s", r.message);
+}
+END_TEST
+
+START_TEST(linear_gradients_without_bias) {
+    nn_arg_value args[NN_MAX_ARGS];
+    gradcheck_args_default(&nn_linear_kind, args);
+    gradcheck_args_set(&nn_linear_kind, args, "out_features", 3, 0);
+    gradcheck_args_set(&nn_linear_kind, args, "bias", 0, 0);
+    gradcheck_result r = gradcheck_layer(&nn_linear_kind, args, (nn_shape){1, {6, 0, 0}},
+                                         (gradcheck_options){.batch = 1, .seed = 2});
+    ck_assert_msg(r.ok, "%s", r.message);
+}
+END_TEST
+
+START_TEST(linear_rejects_mismatched_in_features) {
+    nn_arg_value args[NN_MAX_ARGS];
+    gradcheck_args_default(&nn_linear_kind, args);
+    gradcheck_args_set(&nn_linear_kind, args, "out_features", 3, 0);
+    gradcheck_args_set(&nn_linear_kind, args, "in_features", 100, 0);
+    nn_error err = {0};
+    nn_layer *layer = nn_linear_kind.create(args, (nn_shape){1, {784, 0, 0}}, &err);
+    ck_assert_ptr_null(layer);
+    ck_assert_int_eq(err.status, NN_ERR_INPUT);
+    ck_assert_msg(strstr(err.message, "100") && strstr(err.message, "784"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(linear_rejects_image_input) {
+    nn_arg_value args[NN_MAX_ARGS];
+    gradcheck_args_default(&nn_linear_kind, args);
+    gradcheck_args_set(&nn_linear_kind, args, "out_features", 3, 0);
+    nn_error err = {0};
+    ck_assert_ptr_null(nn_linear_kind.create(args, (nn_shape){3, {1, 28, 28}}, &err));
+    ck_assert_msg(strstr(err.message, "Flatten"), "%s", err.message);
+}
+END_TEST
+
+START_TEST(linear_describe_matches_pytorch) {
+    nn_arg_value args[NN_MAX_ARGS];
+    gradcheck_args_default(&nn_linear_kind, args);
+    gradcheck_args_set(&nn_linear_kind, args, "out_features", 10, 0);
+    nn_error err = {0};
+    nn_layer *layer = nn_linear_kind.create(args, (nn_shape){1, {128, 0, 0}}, &err);
+    char text[128];
+    nn_linear_kind.describe(layer, text, sizeof text);
+    ck_assert_str_eq(text, "Linear(in_features=128, out_features=10, bias=True)");
+    nn_linear_kind.destroy(layer);
+}
+END_TEST
+
+int main(void) {
+    Suite *suite = suite_create("linear");
+    TCase *tc = tcase_create("linear");
+    tcase_add_test(tc, linear_gradients);
+    tcase_add_test(tc, linear_gradients_without_bias);
+    tcase_add_test(tc, linear_rejects_mismatched_in_features);
+    tcase_add_test(tc, linear_rejects_image_input);
+    tcase_add_test(tc, linear_describe_matches_pytorch);
+    suite_add_tcase(suite, tc);
+    return testutil_run(suite);
+}

@@ -1,0 +1,26 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int testutil_run(Suite *suite) {
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+const char *testutil_tmpdir(char *buffer, size_t size) {
+    const char *base = getenv("TMPDIR");
+    snprintf(buffer, size, "%s/nnseq-test-XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(buffer);
+}
+
+int testutil_write_file(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t written = fwrite(data, 1, size, f);
+    return fclose(f) == 0 && written == size ? 0 : -1;
+}

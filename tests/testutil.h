@@ -1,0 +1,18 @@
+/* Small helpers shared by the test programs. */
+#ifndef NNSEQ_TEST_UTIL_H
+#define NNSEQ_TEST_UTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* Runs the suite, prints Check's summary, returns the process exit status. */
+int testutil_run(Suite *suite);
+
+/* A fresh temporary directory for this test program (removed at exit by the
+ * caller's choice, not automatically); path written into buffer. */
+const char *testutil_tmpdir(char *buffer, size_t size);
+
+/* Writes size bytes to path; returns 0 on success. */
+int testutil_write_file(const char *path, const void *data, size_t size);
+
+#endif
