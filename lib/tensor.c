@@ -1,6 +1,7 @@
 #include "tensor.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 size_t nn_shape_size(nn_shape shape) {
     size_t n = 1;
@@ -23,7 +24,13 @@ int nn_shape_equal(nn_shape a, nn_shape b) {
     return 1;
 }
 
-size_t nn_dtype_size(nn_dtype dtype) { return dtype == NN_I64 ? 8 : 4; }
+size_t nn_dtype_size(nn_dtype dtype) {
+    switch (dtype) {
+    case NN_I64: return 8;
+    case NN_U8: return 1;
+    default: return 4;
+    }
+}
 
 size_t nn_array_count(const nn_array *array) {
     size_t n = 1;
@@ -32,3 +39,9 @@ size_t nn_array_count(const nn_array *array) {
 }
 
 size_t nn_array_bytes(const nn_array *array) { return nn_array_count(array) * nn_dtype_size(array->dtype); }
+
+void nn_arrays_free(nn_array *arrays, size_t count) {
+    if (!arrays) return;
+    for (size_t i = 0; i < count; i++) free(arrays[i].data);
+    free(arrays);
+}

@@ -25,7 +25,7 @@ size_t nn_shape_size(nn_shape shape);
 int nn_shape_format(nn_shape shape, char *buffer, size_t size);
 int nn_shape_equal(nn_shape a, nn_shape b);
 
-typedef enum nn_dtype { NN_F32 = 0, NN_I64 = 1 } nn_dtype;
+typedef enum nn_dtype { NN_F32 = 0, NN_I64 = 1, NN_U8 = 2 } nn_dtype;
 
 typedef struct nn_array {
     char name[64];          /* state_dict name, e.g. "0.weight" or "weight" */
@@ -38,5 +38,9 @@ typedef struct nn_array {
 size_t nn_dtype_size(nn_dtype dtype);
 size_t nn_array_count(const nn_array *array);   /* product of dims, 1 for rank 0 */
 size_t nn_array_bytes(const nn_array *array);
+
+/* Frees each array's data and then the array list itself (for lists whose
+ * arrays own their data, as readers return them). */
+void nn_arrays_free(nn_array *arrays, size_t count);
 
 #endif
