@@ -21,6 +21,6 @@ const char *testutil_tmpdir(char *buffer, size_t size) {
 int testutil_write_file(const char *path, const void *data, size_t size) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
-    size_t written = fwrite(data, 1, size, f);
+    size_t written = size ? fwrite(data, 1, size, f) : 0;
     return fclose(f) == 0 && written == size ? 0 : -1;
 }
