@@ -1,6 +1,9 @@
 /* cross_entropy (log-softmax fused with nll, stable), nll (input is
  * log-probabilities) and mse (against one-hot targets), all with torch's
- * reduction='mean'. */
+ * reduction='mean': cross_entropy and nll average over the batch, mse over
+ * every element (batch x outputs). Per-sample losses are each sample's term
+ * of that mean (for mse, the mean over the sample's outputs), so that their
+ * mean is the returned loss. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,25 +26,35 @@ static int check_class_output(nn_shape shape, int classes, nn_error *err) {
     return 0;
 }
 
+/* loss = log(sum_j exp(x_j)) - x_label, computed as
+ * (max - x_label) + log(sum_j exp(x_j - max)) so that no exp overflows and
+ * the large terms cancel before the small one is added. The gradient is
+ * (softmax - onehot) / batch; the exponentials are kept in grad between the
+ * two passes rather than computed twice. */
 static double cross_entropy(float *grad, float *sample_losses, const float *output,
                             const uint8_t *labels, int batch, int outputs) {
     double total = 0;
-    float scale = 1.0f / (float)batch;
     for (int b = 0; b < batch; b++) {
         const float *row = output + (size_t)b * outputs;
+        float *grad_row = grad ? grad + (size_t)b * outputs : NULL;
         float max = row[0];
-        for (int j = 1; j < outputs; j++)
-            if (row[j] > max) max = row[j];
-        float sum = 0;
-        for (int j = 0; j < outputs; j++) sum += expf(row[j] - max);
-        float log_sum = logf(sum);
-        float loss = log_sum + max - row[labels[b]];
+        for (int j = 1; j < outputs; j++) max = row[j] > max ? row[j] : max;
+        double sum = 0;
+        if (grad_row) {
+            for (int j = 0; j < outputs; j++) {
+                grad_row[j] = expf(row[j] - max);
+                sum += grad_row[j];
+            }
+        } else {
+            for (int j = 0; j < outputs; j++) sum += expf(row[j] - max);
+        }
+        double loss = ((double)max - row[labels[b]]) + log(sum);
         total += loss;
-        if (sample_losses) sample_losses[b] = loss;
-        if (grad) {
-            float *grad_row = grad + (size_t)b * outputs;
-            for (int j = 0; j < outputs; j++) grad_row[j] = expf(row[j] - max - log_sum) * scale;
-            grad_row[labels[b]] -= scale;
+        if (sample_losses) sample_losses[b] = (float)loss;
+        if (grad_row) {
+            float scale = (float)(1 / (sum * batch));
+            for (int j = 0; j < outputs; j++) grad_row[j] *= scale;
+            grad_row[labels[b]] -= 1.0f / (float)batch;
         }
     }
     return total / batch;
@@ -63,7 +76,7 @@ static double nll(float *grad, float *sample_losses, const float *output, const 
 static double mse(float *grad, float *sample_losses, const float *output, const uint8_t *labels,
                   int batch, int outputs) {
     double total = 0;
-    float scale = 2.0f / ((float)batch * (float)outputs);
+    float scale = (float)(2.0 / ((double)batch * outputs));
     for (int b = 0; b < batch; b++) {
         const float *row = output + (size_t)b * outputs;
         double sample = 0;
