@@ -26,7 +26,7 @@ SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 NNSEQ_BIN ?= nnseq
 
-.PHONY: all check asan data bench clean
+.PHONY: all check asan data bench clean deps
 all: $(NNSEQ_BIN) $(BUILD)/libnnseq.a
 
 $(BUILD)/%.o: %.c
@@ -47,15 +47,23 @@ $(NNSEQ_BIN): $(CLI_OBJ) $(BUILD)/libnnseq.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libnnseq.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libnnseq.a $(CHECK_LIBS) $(LDLIBS)
 
+$(BUILD)/tests/tools/gen_data: $(BUILD)/tests/tools/gen_data.o $(BUILD)/libnnseq.a
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(BUILD)/libnnseq.a $(LDLIBS)
+
 # Every test program runs even when one fails; the last line sums them up.
-# tests/run.sh passes NNSEQ (the binary under test) to the end-to-end tests.
-check: all $(TEST_BIN)
-	@NNSEQ=$(abspath $(NNSEQ_BIN)) sh tests/run.sh $(TEST_BIN)
+# The end-to-end scripts (tests/cli_*.sh) get the binary under test in NNSEQ.
+TEST_SCRIPTS := $(wildcard tests/cli_*.sh)
+check: all $(TEST_BIN) $(BUILD)/tests/tools/gen_data
+	@NNSEQ=$(abspath $(NNSEQ_BIN)) GEN_DATA=$(abspath $(BUILD)/tests/tools/gen_data) \
+	    sh tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 # The same tests built with AddressSanitizer and UBSan into build/asan.
 asan:
 	$(MAKE) check BUILD=build/asan NNSEQ_BIN=build/asan/nnseq OPT=-O1 \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+deps:
+	sh .ci/deps
 
 data:
 	sh data/fetch.sh

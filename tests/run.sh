@@ -7,7 +7,11 @@ failed=0
 failed_names=""
 for test in "$@"; do
     echo "== $test"
-    if CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600} "$test"; then
+    case "$test" in
+        *.sh) runner="bash" ;;
+        *) runner="" ;;
+    esac
+    if CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600} $runner "$test"; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))

@@ -1,0 +1,61 @@
+#!/bin/sh
+# `make bench`: training speed of nnseq against PyTorch (torch_ref.py) on the
+# same configs, machine and thread count, measured side by side in one run,
+# alternating, REPEATS times each; medians of samples/s and their ratio. Also
+# the sgemm-only ceiling of MLP training (gemm_ceiling.c) for the MLP shape.
+#   sh bench/run.sh [CONFIG...]      (default: the fashion configs)
+# Env: REPEATS (3), THREADS ("1 2"), EPOCHS (1), SHARED (../shared).
+set -eu
+cd "$(dirname "$0")/.."
+REPEATS=${REPEATS:-3}
+THREADS=${THREADS:-"1 2"}
+EPOCHS=${EPOCHS:-1}
+SHARED=${SHARED:-../shared}
+TORCH_REF=$SHARED/bench/torch_ref.py
+[ "$#" -gt 0 ] || set -- configs/fashion_mlp.yaml configs/fashion_cnn.yaml
+[ -x ./nnseq ] || make -s
+have_torch=0
+/usr/bin/python3 -c 'import torch, yaml' 2>/dev/null && [ -f "$TORCH_REF" ] && have_torch=1
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+echo "flags:   $(lscpu | sed -n 's/^Flags: *//p' | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512bw|avx512_vnni)$' | tr '\n' ' ')"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}  torch: $( [ $have_torch = 1 ] && /usr/bin/python3 -c 'import torch; print(torch.__version__)' || echo absent)"
+echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)  repeats: $REPEATS  epochs: $EPOCHS"
+echo
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+printf '%-28s %7s %14s %14s %8s\n' config threads nnseq_samp/s torch_samp/s ratio
+for config in "$@"; do
+    [ -f "$config" ] || { echo "skip $config: missing"; continue; }
+    for threads in $THREADS; do
+        : >"$tmp/nnseq"
+        : >"$tmp/torch"
+        i=0
+        while [ "$i" -lt "$REPEATS" ]; do
+            ./nnseq train "$config" --epochs "$EPOCHS" --threads "$threads" --format json --out "$tmp/bench.ckpt" 2>/dev/null |
+                sed -n 's/.*"epoch": [0-9]*,.*"samples_per_s": \([0-9.]*\).*/\1/p' | tail -1 >>"$tmp/nnseq"
+            if [ $have_torch = 1 ]; then
+                /usr/bin/python3 "$TORCH_REF" "$config" --epochs "$EPOCHS" --threads "$threads" 2>/dev/null |
+                    sed -n 's/.*"samples_per_s": \([0-9.]*\).*/\1/p' | tail -1 >>"$tmp/torch"
+            fi
+            i=$((i + 1))
+        done
+        ours=$(median <"$tmp/nnseq")
+        theirs=$( [ -s "$tmp/torch" ] && median <"$tmp/torch" || echo "")
+        ratio=$( [ -n "$theirs" ] && awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }' || echo "-")
+        printf '%-28s %7s %14.0f %14s %8s\n' "$(basename "$config")" "$threads" "$ours" "${theirs:--}" "$ratio"
+    done
+done
+
+if [ -f "$SHARED/bench/gemm_ceiling.c" ]; then
+    cc -O2 "$SHARED/bench/gemm_ceiling.c" -o "$tmp/gemm_ceiling" $(pkg-config --cflags --libs openblas)
+    echo
+    echo "sgemm-only ceiling of the 784-128-10 MLP at batch 64 (products only, no activations, loss or optimiser):"
+    for threads in $THREADS; do
+        printf '  threads %s: ' "$threads"
+        OPENBLAS_NUM_THREADS=$threads "$tmp/gemm_ceiling" 64 784 128 10
+    done
+fi
