@@ -41,8 +41,8 @@ int cli_parse(const char *command, int argc, char **argv, int first, const cli_o
             snprintf(name, sizeof name, "%.*s", (int)name_length, arg);
             const char *nearest = nn_nearest_name(name, names, n);
             char detail[256];
-            snprintf(detail, sizeof detail, "%s%s%s%s", name, nearest ? " (did you mean " : "",
-                     nearest ? nearest : "", nearest ? "?)" : "");
+            snprintf(detail, sizeof detail, "'%s'%s%s%s", name, nearest ? " (did you mean '" : "",
+                     nearest ? nearest : "", nearest ? "'?)" : "");
             return usage_error(command, "unknown option ", detail);
         }
         if (option->flag) {
