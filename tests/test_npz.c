@@ -1,0 +1,931 @@
+/* .npz files: round trips through our writer and reader, our writer's bytes
+ * checked against what numpy writes, our reader checked against archives
+ * built here byte by byte (an independent zip layout, with a naive CRC-32),
+ * every kind of damaged input, and the writer's all-or-nothing promise. */
+#include <check.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../lib/npz.h"
+#include "testutil.h"
+
+static char test_dir[256];
+static char npz_path[300];
+
+static void setup(void) {
+    ck_assert_ptr_nonnull(testutil_tmpdir(test_dir, sizeof test_dir));
+    snprintf(npz_path, sizeof npz_path, "%s/weights.npz", test_dir);
+}
+
+/* Removes test_dir and what the test left in it (files and empty folders). */
+static void teardown(void) {
+    DIR *dir = opendir(test_dir);
+    if (!dir) return;
+    struct dirent *item;
+    while ((item = readdir(dir))) {
+        if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", test_dir, item->d_name);
+        if (unlink(path) != 0) rmdir(path);
+    }
+    closedir(dir);
+    rmdir(test_dir);
+}
+
+static int compare_names(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Names in test_dir, sorted into one string "a b c" for easy comparison. */
+static int list_dir(char *out, size_t size) {
+    char names[16][64];
+    int count = 0;
+    DIR *dir = opendir(test_dir);
+    struct dirent *item;
+    while (dir && (item = readdir(dir)) && count < 16)
+        if (strcmp(item->d_name, ".") && strcmp(item->d_name, ".."))
+            snprintf(names[count++], sizeof names[0], "%s", item->d_name);
+    if (dir) closedir(dir);
+    qsort(names, (size_t)count, sizeof names[0], compare_names);
+    out[0] = '\0';
+    for (int i = 0; i < count; i++) {
+        strncat(out, i ? " " : "", size - strlen(out) - 1);
+        strncat(out, names[i], size - strlen(out) - 1);
+    }
+    return count;
+}
+
+static long read_whole_file(const char *path, unsigned char *out, size_t size) {
+    FILE *file = fopen(path, "rb");
+    if (!file) return -1;
+    size_t got = fread(out, 1, size, file);
+    fclose(file);
+    return (long)got;
+}
+
+/* CRC-32 (IEEE, reflected, polynomial 0xEDB88320) bit by bit, independent of zlib. */
+static uint32_t naive_crc32(const unsigned char *data, size_t size) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < size; i++) {
+        crc ^= data[i];
+        for (int bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+    }
+    return ~crc;
+}
+
+/* ---------------------------------------------------- building archives */
+
+typedef struct byte_buffer {
+    unsigned char bytes[16384];
+    size_t size;
+} byte_buffer;
+
+static void put_bytes(byte_buffer *buffer, const void *data, size_t size) {
+    ck_assert_uint_le(buffer->size + size, sizeof buffer->bytes);
+    memcpy(buffer->bytes + buffer->size, data, size);
+    buffer->size += size;
+}
+
+static void put_le(byte_buffer *buffer, uint64_t value, int size) {
+    for (int i = 0; i < size; i++) {
+        unsigned char byte = (unsigned char)(value >> (8 * i));
+        put_bytes(buffer, &byte, 1);
+    }
+}
+
+static void patch_le(byte_buffer *buffer, size_t at, uint64_t value, int size) {
+    for (int i = 0; i < size; i++) buffer->bytes[at + (size_t)i] = (unsigned char)(value >> (8 * i));
+}
+
+/* A .npy file with the given version and header text, taken as is (no
+ * padding added, so unaligned headers are exercised too). */
+static void make_npy(byte_buffer *npy, int major, const char *header, const void *data, size_t data_size) {
+    npy->size = 0;
+    put_bytes(npy, "\x93NUMPY", 6);
+    put_le(npy, (uint64_t)major, 1);
+    put_le(npy, 0, 1);
+    put_le(npy, strlen(header), major == 1 ? 2 : 4);
+    put_bytes(npy, header, strlen(header));
+    put_bytes(npy, data, data_size);
+}
+
+typedef struct test_entry {
+    const char *name;
+    const byte_buffer *npy;
+} test_entry;
+
+typedef struct zip_options {
+    int data_descriptor; /* flag bit 3: zeros in the local header, sizes after the data */
+    int local_zip64;     /* a ZIP64 extra in the local header, as np.savez writes */
+    int central_zip64;   /* 0xFFFFFFFF in the central directory, values in a ZIP64 extra */
+    const char *comment;
+    size_t comment_size;
+} zip_options;
+
+/* Where things went, so that tests can damage them. */
+typedef struct zip_layout {
+    size_t local[4], data[4], central[4], directory, end;
+} zip_layout;
+
+static void put_local_entry(byte_buffer *zip, const test_entry *entry, zip_options options, zip_layout *layout,
+                            int index) {
+    uint32_t crc = naive_crc32(entry->npy->bytes, entry->npy->size);
+    uint32_t size = (uint32_t)entry->npy->size, known = options.data_descriptor ? 0 : 1;
+    layout->local[index] = zip->size;
+    put_le(zip, 0x04034b50, 4);
+    put_le(zip, options.local_zip64 ? 45 : 20, 2);
+    put_le(zip, options.data_descriptor ? 8 : 0, 2);
+    put_le(zip, 0, 2);       /* stored */
+    put_le(zip, 0, 2);       /* time */
+    put_le(zip, 0x21, 2);    /* date */
+    put_le(zip, crc * known, 4);
+    put_le(zip, size * known, 4);
+    put_le(zip, size * known, 4);
+    put_le(zip, strlen(entry->name), 2);
+    put_le(zip, options.local_zip64 ? 20 : 0, 2);
+    put_bytes(zip, entry->name, strlen(entry->name));
+    if (options.local_zip64) {
+        put_le(zip, 1, 2);
+        put_le(zip, 16, 2);
+        put_le(zip, size * known, 8);
+        put_le(zip, size * known, 8);
+    }
+    layout->data[index] = zip->size;
+    put_bytes(zip, entry->npy->bytes, entry->npy->size);
+    if (options.data_descriptor) {
+        put_le(zip, 0x08074b50, 4);
+        put_le(zip, crc, 4);
+        put_le(zip, size, options.local_zip64 ? 8 : 4);
+        put_le(zip, size, options.local_zip64 ? 8 : 4);
+    }
+}
+
+static void put_central_entry(byte_buffer *zip, const test_entry *entry, zip_options options, zip_layout *layout,
+                              int index) {
+    uint32_t size = (uint32_t)entry->npy->size, marker = 0xFFFFFFFFu;
+    layout->central[index] = zip->size;
+    put_le(zip, 0x02014b50, 4);
+    put_le(zip, 20, 2);
+    put_le(zip, options.central_zip64 ? 45 : 20, 2);
+    put_le(zip, options.data_descriptor ? 8 : 0, 2);
+    put_le(zip, 0, 2);
+    put_le(zip, 0, 2);
+    put_le(zip, 0x21, 2);
+    put_le(zip, naive_crc32(entry->npy->bytes, entry->npy->size), 4);
+    put_le(zip, options.central_zip64 ? marker : size, 4);
+    put_le(zip, options.central_zip64 ? marker : size, 4);
+    put_le(zip, strlen(entry->name), 2);
+    put_le(zip, options.central_zip64 ? 28 : 0, 2);
+    put_le(zip, 0, 2); /* comment */
+    put_le(zip, 0, 2); /* disk */
+    put_le(zip, 0, 2); /* internal attributes */
+    put_le(zip, 0, 4); /* external attributes */
+    put_le(zip, options.central_zip64 ? marker : layout->local[index], 4);
+    put_bytes(zip, entry->name, strlen(entry->name));
+    if (options.central_zip64) {
+        put_le(zip, 1, 2);
+        put_le(zip, 24, 2);
+        put_le(zip, size, 8);
+        put_le(zip, size, 8);
+        put_le(zip, layout->local[index], 8);
+    }
+}
+
+static void build_zip(byte_buffer *zip, const test_entry *entries, int count, zip_options options,
+                      zip_layout *layout) {
+    zip->size = 0;
+    for (int i = 0; i < count; i++) put_local_entry(zip, &entries[i], options, layout, i);
+    layout->directory = zip->size;
+    for (int i = 0; i < count; i++) put_central_entry(zip, &entries[i], options, layout, i);
+    layout->end = zip->size;
+    const char *comment = options.comment ? options.comment : "";
+    size_t comment_size = options.comment ? options.comment_size : 0;
+    put_le(zip, 0x06054b50, 4);
+    put_le(zip, 0, 2);
+    put_le(zip, 0, 2);
+    put_le(zip, (uint64_t)count, 2);
+    put_le(zip, (uint64_t)count, 2);
+    put_le(zip, layout->end - layout->directory, 4);
+    put_le(zip, layout->directory, 4);
+    put_le(zip, comment_size, 2);
+    put_bytes(zip, comment, comment_size);
+}
+
+/* Three arrays in three .npy versions, headers in unusual but valid forms. */
+static const float matrix[6] = {1.5f, -2.0f, 0.25f, 3.0f, -0.0f, 1e-30f};
+static const int64_t scalar = -9000000000000000001LL;
+static const uint8_t vector[5] = {0, 1, 127, 128, 255};
+static byte_buffer npy_matrix, npy_scalar, npy_vector;
+
+static void make_sample_entries(test_entry entries[3]) {
+    make_npy(&npy_matrix, 1, "{ 'shape' : (2,3) ,'fortran_order':False, \"descr\": '<f4' }  \n", matrix,
+             sizeof matrix);
+    make_npy(&npy_scalar, 2, "{'descr': '<i8', 'fortran_order': False, 'shape': ()}", &scalar, sizeof scalar);
+    make_npy(&npy_vector, 3, "{'fortran_order': False, 'shape': (5L,), 'descr': '|u1', }\n", vector, sizeof vector);
+    entries[0] = (test_entry){"0.weight.npy", &npy_matrix};
+    entries[1] = (test_entry){"1.num_batches_tracked.npy", &npy_scalar};
+    entries[2] = (test_entry){"pixels.npy", &npy_vector};
+}
+
+static void write_bytes_to_npz(const byte_buffer *zip) {
+    ck_assert_int_eq(testutil_write_file(npz_path, zip->bytes, zip->size), 0);
+}
+
+/* Reads npz_path expecting failure; checks the status and that the message
+ * starts with the path and holds every given phrase. */
+static void expect_read_error(const char *phrase1, const char *phrase2) {
+    nn_error err = {0};
+    nn_array *arrays = (nn_array *)&err; /* must be reset to NULL */
+    size_t count = 99;
+    ck_assert_int_eq(nn_npz_read(npz_path, &arrays, &count, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_INPUT);
+    ck_assert_ptr_null(arrays);
+    ck_assert_uint_eq(count, 0);
+    ck_assert_msg(strncmp(err.message, npz_path, strlen(npz_path)) == 0, "%s", err.message);
+    ck_assert_msg(!phrase1 || strstr(err.message, phrase1), "expected \"%s\" in: %s", phrase1, err.message);
+    ck_assert_msg(!phrase2 || strstr(err.message, phrase2), "expected \"%s\" in: %s", phrase2, err.message);
+}
+
+static void expect_sample_arrays(const nn_array *arrays, size_t count) {
+    ck_assert_uint_eq(count, 3);
+    ck_assert_str_eq(arrays[0].name, "0.weight");
+    ck_assert_int_eq(arrays[0].dtype, NN_F32);
+    ck_assert_int_eq(arrays[0].rank, 2);
+    ck_assert_int_eq(arrays[0].dims[0], 2);
+    ck_assert_int_eq(arrays[0].dims[1], 3);
+    ck_assert_mem_eq(arrays[0].data, matrix, sizeof matrix);
+    ck_assert_str_eq(arrays[1].name, "1.num_batches_tracked");
+    ck_assert_int_eq(arrays[1].dtype, NN_I64);
+    ck_assert_int_eq(arrays[1].rank, 0);
+    ck_assert_int_eq(*(const int64_t *)arrays[1].data, scalar);
+    ck_assert_str_eq(arrays[2].name, "pixels");
+    ck_assert_int_eq(arrays[2].dtype, NN_U8);
+    ck_assert_int_eq(arrays[2].rank, 1);
+    ck_assert_int_eq(arrays[2].dims[0], 5);
+    ck_assert_mem_eq(arrays[2].data, vector, sizeof vector);
+}
+
+/* ------------------------------------------------------------ round trips */
+
+/* Element i of a test array: distinct values that use every byte. */
+static void fill_pattern(nn_array *array) {
+    size_t count = nn_array_count(array);
+    for (size_t i = 0; i < count; i++) {
+        if (array->dtype == NN_F32) ((float *)array->data)[i] = ((float)i - 3.5f) / 7.0f * (i % 2 ? 1e-20f : 1e20f);
+        if (array->dtype == NN_I64) ((int64_t *)array->data)[i] = ((int64_t)i - 5) * 0x0123456789ABCDLL;
+        if (array->dtype == NN_U8) ((uint8_t *)array->data)[i] = (uint8_t)(i * 37 + 11);
+    }
+}
+
+/* Every dtype at every rank 0 to 4 (shapes (), (2,), (2, 3), (2, 3, 1),
+ * (2, 3, 1, 2)), an empty array and int64's extremes. */
+START_TEST(round_trip_every_dtype_and_rank) {
+    static const int64_t shape[NN_MAX_RANK] = {2, 3, 1, 2};
+    static const int64_t extremes[4] = {INT64_MIN, -1, 0, INT64_MAX};
+    nn_array arrays[3 * (NN_MAX_RANK + 1) + 2];
+    size_t written = 0;
+    for (int dtype = NN_F32; dtype <= NN_U8; dtype++) {
+        for (int rank = 0; rank <= NN_MAX_RANK; rank++) {
+            nn_array *array = &arrays[written++];
+            *array = (nn_array){.dtype = (nn_dtype)dtype, .rank = rank};
+            snprintf(array->name, sizeof array->name, "%d.rank%d", dtype, rank);
+            memcpy(array->dims, shape, sizeof shape);
+            array->data = malloc(nn_array_bytes(array));
+            fill_pattern(array);
+        }
+    }
+    arrays[written++] = (nn_array){"empty", NN_F32, 2, {0, 3}, NULL};
+    arrays[written++] = (nn_array){"extremes", NN_I64, 1, {4}, (void *)extremes};
+    size_t count;
+    nn_error err = {0};
+    nn_array *read;
+    ck_assert_msg(nn_npz_write(npz_path, arrays, written, &err) == 0, "%s", err.message);
+    ck_assert_msg(nn_npz_read(npz_path, &read, &count, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(count, written);
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_str_eq(read[i].name, arrays[i].name);
+        ck_assert_int_eq(read[i].dtype, arrays[i].dtype);
+        ck_assert_int_eq(read[i].rank, arrays[i].rank);
+        for (int d = 0; d < arrays[i].rank; d++) ck_assert_int_eq(read[i].dims[d], arrays[i].dims[d]);
+        ck_assert_ptr_nonnull(read[i].data);
+        if (arrays[i].data) ck_assert_mem_eq(read[i].data, arrays[i].data, nn_array_bytes(&arrays[i]));
+    }
+    nn_arrays_free(read, count);
+    for (size_t i = 0; i < written - 2; i++) free(arrays[i].data);
+    char names[256];
+    ck_assert_int_eq(list_dir(names, sizeof names), 1); /* no temporary file left behind */
+    ck_assert_str_eq(names, "weights.npz");
+}
+END_TEST
+
+START_TEST(round_trip_empty_archive) {
+    nn_error err = {0};
+    nn_array *read = (nn_array *)&err;
+    size_t count = 5;
+    ck_assert_msg(nn_npz_write(npz_path, NULL, 0, &err) == 0, "%s", err.message);
+    ck_assert_msg(nn_npz_read(npz_path, &read, &count, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(count, 0);
+    nn_arrays_free(read, count);
+}
+END_TEST
+
+/* Our writer's zip, walked here by hand: local header at 0, deflated with
+ * method 8, its CRC right by the naive CRC, and the .npy inside byte for byte
+ * what np.save writes for float32 (3, 4) (numpy 1.24: header length 118,
+ * the data at byte 128). */
+START_TEST(writer_output_matches_numpy_layout) {
+    float values[12];
+    for (int i = 0; i < 12; i++) values[i] = (float)i;
+    nn_array array = {"a", NN_F32, 2, {3, 4}, values};
+    nn_error err = {0};
+    ck_assert_msg(nn_npz_write(npz_path, &array, 1, &err) == 0, "%s", err.message);
+    static unsigned char file[4096];
+    long size = read_whole_file(npz_path, file, sizeof file);
+    ck_assert_int_gt(size, 30);
+    ck_assert_mem_eq(file, "PK\3\4", 4);
+    ck_assert_int_eq(file[8] | file[9] << 8, 8);
+    uint32_t crc = (uint32_t)(file[14] | file[15] << 8 | file[16] << 16 | (uint32_t)file[17] << 24);
+    uint32_t compressed = (uint32_t)(file[18] | file[19] << 8 | file[20] << 16 | (uint32_t)file[21] << 24);
+    uint32_t plain = (uint32_t)(file[22] | file[23] << 8 | file[24] << 16 | (uint32_t)file[25] << 24);
+    int name_length = file[26] | file[27] << 8, extra_length = file[28] | file[29] << 8;
+    ck_assert_int_eq(name_length, 5);
+    ck_assert_mem_eq(file + 30, "a.npy", 5);
+    ck_assert_uint_eq(plain, 128 + sizeof values);
+
+    unsigned char npy[256];
+    z_stream stream = {0};
+    ck_assert_int_eq(inflateInit2(&stream, -15), Z_OK);
+    stream.next_in = file + 30 + name_length + extra_length;
+    stream.avail_in = compressed;
+    stream.next_out = npy;
+    stream.avail_out = sizeof npy;
+    ck_assert_int_eq(inflate(&stream, Z_FINISH), Z_STREAM_END);
+    ck_assert_uint_eq(stream.total_out, plain);
+    inflateEnd(&stream);
+    ck_assert_uint_eq(naive_crc32(npy, plain), crc);
+
+    char expected[128];
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
+    memcpy(expected, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memset(expected + 10, ' ', sizeof expected - 10);
+    memcpy(expected + 10, dict, strlen(dict));
+    expected[127] = '\n';
+    ck_assert_mem_eq(npy, expected, sizeof expected);
+    ck_assert_mem_eq(npy + 128, values, sizeof values);
+}
+END_TEST
+
+/* Inflates the first entry of the archive at npz_path into out; returns
+ * its size. */
+static size_t inflate_first_entry(unsigned char *out, size_t size) {
+    static unsigned char file[1 << 16];
+    long file_size = read_whole_file(npz_path, file, sizeof file);
+    ck_assert_int_gt(file_size, 30);
+    size_t start = 30 + (size_t)(file[26] | file[27] << 8) + (size_t)(file[28] | file[29] << 8);
+    z_stream stream = {0};
+    ck_assert_int_eq(inflateInit2(&stream, -15), Z_OK);
+    stream.next_in = file + start;
+    stream.avail_in = (uInt)((size_t)file_size - start);
+    stream.next_out = out;
+    stream.avail_out = (uInt)size;
+    ck_assert_int_eq(inflate(&stream, Z_FINISH), Z_STREAM_END);
+    size_t produced = stream.total_out;
+    inflateEnd(&stream);
+    return produced;
+}
+
+/* Headers as numpy 1.24 writes them (np.save, or format._write_array_header
+ * for shapes too big to allocate): the dict, 21 minus the digits of the first
+ * dimension in spare spaces, then padding to a multiple of 64 and '\n'. The
+ * header lengths are numpy's; the last shape is one where leaving out the
+ * spare spaces would change the length. */
+START_TEST(writer_headers_match_numpy) {
+    static const struct {
+        nn_dtype dtype;
+        int rank;
+        int64_t dims[4];
+        const char *dict;
+        int header_length;
+    } cases[] = {
+        {NN_I64, 0, {0}, "{'descr': '<i8', 'fortran_order': False, 'shape': (), }", 118},
+        {NN_U8, 1, {7}, "{'descr': '|u1', 'fortran_order': False, 'shape': (7,), }", 118},
+        {NN_U8, 1, {1234567}, "{'descr': '|u1', 'fortran_order': False, 'shape': (1234567,), }", 118},
+        {NN_F32, 4, {2, 1, 3, 2}, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1, 3, 2), }", 118},
+        {NN_F32, 4, {1000000000000000, 0, 1000000000000000, 1000000000000000},
+         "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000000, 0, 1000000000000000, "
+         "1000000000000000), }",
+         118},
+        {NN_F32, 4, {0, 1000000000000000, 1000000000000000, 1000000000000000},
+         "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1000000000000000, 1000000000000000, "
+         "1000000000000000), }",
+         182},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nn_array array = {"x", cases[i].dtype, cases[i].rank, {0}, NULL};
+        memcpy(array.dims, cases[i].dims, sizeof array.dims);
+        array.data = calloc(nn_array_bytes(&array) + 1, 1);
+        nn_error err = {0};
+        ck_assert_msg(nn_npz_write(npz_path, &array, 1, &err) == 0, "%s", err.message);
+        size_t data_size = nn_array_bytes(&array);
+        free(array.data);
+        static unsigned char npy[1 << 21];
+        size_t size = inflate_first_entry(npy, sizeof npy);
+        size_t length = (size_t)cases[i].header_length, dict_length = strlen(cases[i].dict);
+        ck_assert_mem_eq(npy, "\x93NUMPY\x01\x00", 8);
+        ck_assert_int_eq(npy[8] | npy[9] << 8, cases[i].header_length);
+        ck_assert_uint_eq(size, 10 + length + data_size);
+        ck_assert_mem_eq(npy + 10, cases[i].dict, dict_length);
+        for (size_t at = 10 + dict_length; at < 10 + length - 1; at++) ck_assert_int_eq(npy[at], ' ');
+        ck_assert_int_eq(npy[10 + length - 1], '\n');
+    }
+}
+END_TEST
+
+/* ------------------------------------------------ reading hand-built zips */
+
+static void check_hand_built(zip_options options) {
+    test_entry entries[3];
+    byte_buffer zip;
+    zip_layout layout;
+    make_sample_entries(entries);
+    build_zip(&zip, entries, 3, options, &layout);
+    write_bytes_to_npz(&zip);
+    nn_error err = {0};
+    nn_array *arrays;
+    size_t count;
+    ck_assert_msg(nn_npz_read(npz_path, &arrays, &count, &err) == 0, "%s", err.message);
+    expect_sample_arrays(arrays, count);
+    nn_arrays_free(arrays, count);
+}
+
+START_TEST(reads_stored_archive_built_by_hand) { check_hand_built((zip_options){0}); }
+END_TEST
+
+START_TEST(reads_zip64_extra_as_numpy_writes_it) { check_hand_built((zip_options){.local_zip64 = 1}); }
+END_TEST
+
+START_TEST(reads_data_descriptors) { check_hand_built((zip_options){.data_descriptor = 1}); }
+END_TEST
+
+START_TEST(reads_data_descriptors_with_zip64) {
+    check_hand_built((zip_options){.data_descriptor = 1, .local_zip64 = 1, .central_zip64 = 1});
+}
+END_TEST
+
+START_TEST(reads_past_archive_comment) {
+    /* The comment holds an end-record signature whose own comment length
+     * (the two zero bytes 20 bytes on) would fit: it must not be taken for
+     * the real record, which is the one whose comment ends the file. */
+    static const char comment[] = "by hand PK\5\6 sixteen bytes..\0\0 and more text after it";
+    check_hand_built((zip_options){.comment = comment, .comment_size = sizeof comment - 1});
+}
+END_TEST
+
+/* --------------------------------------------------------------- bad input */
+
+static void build_sample_zip(byte_buffer *zip, zip_layout *layout) {
+    test_entry entries[3];
+    make_sample_entries(entries);
+    build_zip(zip, entries, 3, (zip_options){0}, layout);
+}
+
+/* One entry "w.npy" holding a .npy with the given header and data. */
+static void write_single_npy(const char *header, const void *data, size_t data_size) {
+    static byte_buffer npy, zip;
+    zip_layout layout;
+    make_npy(&npy, 1, header, data, data_size);
+    test_entry entry = {"w.npy", &npy};
+    build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+    write_bytes_to_npz(&zip);
+}
+
+START_TEST(rejects_missing_file) { expect_read_error("cannot open", NULL); }
+END_TEST
+
+START_TEST(rejects_empty_file) {
+    ck_assert_int_eq(testutil_write_file(npz_path, "", 0), 0);
+    expect_read_error("not a zip file", "empty");
+}
+END_TEST
+
+START_TEST(rejects_non_zip) {
+    const char *text = "This is a plain text file, long enough to hold an end record but it has none.\n";
+    ck_assert_int_eq(testutil_write_file(npz_path, text, strlen(text)), 0);
+    expect_read_error("not a zip file", NULL);
+    /* A bare .npy is not an .npz either. */
+    make_npy(&npy_matrix, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }\n", matrix, sizeof matrix);
+    ck_assert_int_eq(testutil_write_file(npz_path, npy_matrix.bytes, npy_matrix.size), 0);
+    expect_read_error("not a zip file", NULL);
+}
+END_TEST
+
+/* Every prefix of a valid archive, both a hand-built stored one and one our
+ * writer deflated, is refused cleanly (under ASan this also proves that no
+ * read goes out of bounds). */
+START_TEST(rejects_every_truncation) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    for (size_t size = 0; size < zip.size; size++) {
+        ck_assert_int_eq(testutil_write_file(npz_path, zip.bytes, size), 0);
+        expect_read_error(size < 4 ? NULL : "truncated", NULL);
+    }
+    nn_array array = {"w", NN_F32, 1, {6}, (void *)matrix};
+    nn_error err = {0};
+    ck_assert_msg(nn_npz_write(npz_path, &array, 1, &err) == 0, "%s", err.message);
+    long size = read_whole_file(npz_path, zip.bytes, sizeof zip.bytes);
+    ck_assert_int_gt(size, 100);
+    for (long cut = 0; cut < size; cut++) {
+        ck_assert_int_eq(testutil_write_file(npz_path, zip.bytes, (size_t)cut), 0);
+        expect_read_error(NULL, NULL);
+    }
+}
+END_TEST
+
+/* Bytes missing from the middle while the central directory survives: every
+ * offset then points past where it should. */
+START_TEST(rejects_middle_cuts) {
+    static byte_buffer zip, cut;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    size_t tail = zip.size - layout.directory;
+    for (size_t keep = 0; keep < layout.directory; keep += 7) {
+        cut.size = 0;
+        put_bytes(&cut, zip.bytes, keep);
+        put_bytes(&cut, zip.bytes + layout.directory, tail);
+        write_bytes_to_npz(&cut);
+        expect_read_error(NULL, NULL);
+    }
+}
+END_TEST
+
+START_TEST(rejects_out_of_range_fields) {
+    static byte_buffer zip;
+    zip_layout layout;
+    struct {
+        int entry;     /* -1: the end record */
+        size_t field;  /* offset in the record */
+        uint64_t value;
+        int size;
+        size_t also;   /* another field given the same value, 0: none */
+        const char *phrase;
+    } damage[] = {
+        {-1, 16, 0x7FFFFFF0, 4, 0, "truncated"},           /* central directory offset */
+        {-1, 12, 0x7FFFFFF0, 4, 0, "truncated"},           /* central directory size */
+        {-1, 10, 4, 2, 8, "damaged central directory"},    /* one entry more than there is */
+        {-1, 10, 0xFFFF, 2, 8, "ZIP64"},
+        {-1, 10, 2, 2, 0, "multi-disk"},
+        {1, 42, 0x7FFFFFF0, 4, 0, "truncated"},            /* local header offset */
+        {1, 42, 3, 4, 0, "no local file header"},
+        {1, 42, 0, 4, 0, "names a different entry"},       /* entry 0's header */
+        {1, 20, 0x100000, 4, 0, "compressed size"},        /* stored sizes disagree */
+        {2, 20, 0x7FFFFFF0, 4, 24, "truncated"},           /* both sizes past the end */
+        {2, 28, 0xFFFF, 2, 0, "damaged central directory"}, /* name length */
+        {0, 0, 0x12345678, 4, 0, "damaged central directory"}, /* signature */
+        {0, 8, 1, 2, 0, "encrypted"},
+    };
+    for (size_t i = 0; i < sizeof damage / sizeof *damage; i++) {
+        build_sample_zip(&zip, &layout);
+        size_t base = damage[i].entry < 0 ? layout.end : layout.central[damage[i].entry];
+        patch_le(&zip, base + damage[i].field, damage[i].value, damage[i].size);
+        if (damage[i].also) patch_le(&zip, base + damage[i].also, damage[i].value, damage[i].size);
+        write_bytes_to_npz(&zip);
+        expect_read_error(damage[i].phrase, NULL);
+    }
+}
+END_TEST
+
+START_TEST(rejects_crc_mismatch) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    zip.bytes[layout.data[0] + npy_matrix.size - 1] ^= 0x40;     /* a bit of the last float */
+    write_bytes_to_npz(&zip);
+    expect_read_error("CRC mismatch in entry 0.weight.npy", NULL);
+}
+END_TEST
+
+/* Damage inside deflated data is caught by inflate or by the CRC: here
+ * flipping a bit yields a malformed stream, or data of the wrong length, or
+ * data of the right length whose CRC differs. */
+START_TEST(rejects_damaged_deflate_data) {
+    float values[64];
+    for (int i = 0; i < 64; i++) values[i] = (float)i;
+    nn_array array = {"w", NN_F32, 1, {64}, values};
+    nn_error err = {0};
+    ck_assert_msg(nn_npz_write(npz_path, &array, 1, &err) == 0, "%s", err.message);
+    static unsigned char file[4096];
+    long size = read_whole_file(npz_path, file, sizeof file);
+    long compressed = file[18] | file[19] << 8;
+    /* Not the last byte: its high bits may be padding after the final
+     * block, and flipping those changes nothing. */
+    for (long at = 35; at < 35 + compressed - 1; at++) {
+        file[at] ^= 0x10;
+        ck_assert_int_eq(testutil_write_file(npz_path, file, (size_t)size), 0);
+        expect_read_error("entry w.npy", NULL);
+        file[at] ^= 0x10;
+    }
+}
+END_TEST
+
+/* The central directory's sizes of a deflated entry, off by a few bytes. */
+START_TEST(rejects_wrong_declared_sizes) {
+    nn_array array = {"w", NN_F32, 1, {6}, (void *)matrix};
+    nn_error err = {0};
+    ck_assert_msg(nn_npz_write(npz_path, &array, 1, &err) == 0, "%s", err.message);
+    static unsigned char file[4096];
+    long size = read_whole_file(npz_path, file, sizeof file);
+    ck_assert_int_gt(size, 22);
+    unsigned char *end = file + size - 22, *central = file + (end[16] | end[17] << 8);
+    ck_assert_mem_eq(central, "PK\1\2", 4);
+    struct {
+        size_t field;
+        int change;
+        const char *phrase;
+    } cases[] = {{24, -1, "more than its declared"}, {24, +1, "fewer than its declared"},
+                 {20, -3, "truncated deflate data"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        central[cases[i].field] = (unsigned char)(central[cases[i].field] + cases[i].change);
+        ck_assert_int_eq(testutil_write_file(npz_path, file, (size_t)size), 0);
+        expect_read_error("entry w.npy", cases[i].phrase);
+        central[cases[i].field] = (unsigned char)(central[cases[i].field] - cases[i].change);
+    }
+}
+END_TEST
+
+START_TEST(rejects_unsupported_method) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    patch_le(&zip, layout.central[1] + 10, 12, 2); /* bzip2 */
+    write_bytes_to_npz(&zip);
+    expect_read_error("unsupported compression method 12", "1.num_batches_tracked.npy");
+}
+END_TEST
+
+START_TEST(rejects_bad_npy_magic) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    zip.bytes[layout.data[2] + 1] = 'n';
+    patch_le(&zip, layout.central[2] + 16, naive_crc32(zip.bytes + layout.data[2], npy_vector.size), 4);
+    write_bytes_to_npz(&zip);
+    expect_read_error("pixels.npy", "magic");
+}
+END_TEST
+
+START_TEST(rejects_unsupported_npy_version) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    zip.bytes[layout.data[2] + 6] = 4;
+    patch_le(&zip, layout.central[2] + 16, naive_crc32(zip.bytes + layout.data[2], npy_vector.size), 4);
+    write_bytes_to_npz(&zip);
+    expect_read_error("pixels.npy", "version 4.0");
+}
+END_TEST
+
+START_TEST(rejects_unsupported_dtypes) {
+    const char *dtypes[] = {"<f8", ">f4", "<i4", "<u1", "<f2", "|b1"};
+    double data[4] = {0};
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++) {
+        char header[128];
+        snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (2,), }\n", dtypes[i]);
+        write_single_npy(header, data, 16);
+        char found[32];
+        snprintf(found, sizeof found, "'%s'", dtypes[i]);
+        expect_read_error(found, "'w'");
+        expect_read_error("'<f4'", "'|u1'");
+    }
+}
+END_TEST
+
+START_TEST(rejects_fortran_order) {
+    write_single_npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", matrix, sizeof matrix);
+    expect_read_error("Fortran order", "w.npy");
+}
+END_TEST
+
+START_TEST(rejects_shape_length_mismatch) {
+    write_single_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", matrix, sizeof matrix - 4);
+    expect_read_error("(2, 3)", "24 bytes");
+    write_single_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }\n", matrix, sizeof matrix);
+    expect_read_error("w.npy", "4 bytes");
+    /* A product that overflows 64 bits must not wrap around to the length. */
+    write_single_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2), }\n", matrix, 0);
+    expect_read_error("w.npy", "needs");
+}
+END_TEST
+
+START_TEST(rejects_malformed_headers) {
+    const char *headers[] = {
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (6), }",        /* an int, not a tuple */
+        "{'descr': '<f4', 'fortran_order': False}",                        /* no shape */
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': 1}", /* unknown key */
+        "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}",
+        "{'descr': '<f4', 'fortran_order': 0, 'shape': (6,)}",
+        "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,)}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 6)}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (-6,)}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (6,)} trailing",
+        "{'descr': '<f4' 'fortran_order': False, 'shape': (6,)}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (6,)",
+        "",
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof *headers; i++) {
+        write_single_npy(headers[i], matrix, sizeof matrix);
+        expect_read_error("w.npy", NULL);
+    }
+    write_single_npy(headers[0], matrix, sizeof matrix);
+    expect_read_error("shape", NULL);
+    write_single_npy(headers[6], matrix, sizeof matrix);
+    expect_read_error("more than 4 dimensions", NULL);
+}
+END_TEST
+
+START_TEST(rejects_duplicate_keys) {
+    static byte_buffer zip;
+    zip_layout layout;
+    test_entry entries[3];
+    make_sample_entries(entries);
+    entries[2].name = entries[0].name;
+    entries[2].npy = entries[0].npy;
+    build_zip(&zip, entries, 3, (zip_options){0}, &layout);
+    write_bytes_to_npz(&zip);
+    expect_read_error("duplicate key '0.weight'", NULL);
+}
+END_TEST
+
+START_TEST(rejects_names_that_are_not_arrays) {
+    const char *names[] = {"weights.txt", ".npy", "npy",
+                           "a_key_much_longer_than_the_sixty_three_characters_that_nnseq_keeps.npy"};
+    static byte_buffer zip;
+    zip_layout layout;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        make_npy(&npy_vector, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }", vector, 5);
+        test_entry entry = {names[i], &npy_vector};
+        build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+        write_bytes_to_npz(&zip);
+        expect_read_error(names[i], NULL);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------ writer's promises */
+
+static const char old_content[] = "the previous good file";
+
+static void write_old_file(void) {
+    ck_assert_int_eq(testutil_write_file(npz_path, old_content, sizeof old_content), 0);
+}
+
+static void expect_old_file_alone(void) {
+    char names[256], content[64];
+    ck_assert_int_eq(list_dir(names, sizeof names), 1);
+    ck_assert_str_eq(names, "weights.npz");
+    ck_assert_int_eq(read_whole_file(npz_path, (unsigned char *)content, sizeof content), (long)sizeof old_content);
+    ck_assert_str_eq(content, old_content);
+}
+
+START_TEST(writer_replaces_existing_file) {
+    write_old_file();
+    nn_array array = {"w", NN_U8, 1, {5}, (void *)vector};
+    nn_error err = {0};
+    ck_assert_msg(nn_npz_write(npz_path, &array, 1, &err) == 0, "%s", err.message);
+    nn_array *arrays;
+    size_t count;
+    ck_assert_msg(nn_npz_read(npz_path, &arrays, &count, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_mem_eq(arrays[0].data, vector, sizeof vector);
+    nn_arrays_free(arrays, count);
+    char names[256];
+    ck_assert_int_eq(list_dir(names, sizeof names), 1);
+}
+END_TEST
+
+START_TEST(writer_fails_in_missing_directory) {
+    char path[400], names[256];
+    snprintf(path, sizeof path, "%s/missing/weights.npz", test_dir);
+    nn_array array = {"w", NN_U8, 1, {5}, (void *)vector};
+    nn_error err = {0};
+    ck_assert_int_eq(nn_npz_write(path, &array, 1, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+    ck_assert_msg(strncmp(err.message, path, strlen(path)) == 0, "%s", err.message);
+    ck_assert_int_eq(list_dir(names, sizeof names), 0);
+}
+END_TEST
+
+/* The rename fails after the whole archive was written: the temporary file
+ * must go, and the directory standing at the path must stay. */
+START_TEST(writer_removes_temp_file_when_rename_fails) {
+    char names[256];
+    ck_assert_int_eq(mkdir(npz_path, 0700), 0);
+    nn_array array = {"w", NN_U8, 1, {5}, (void *)vector};
+    nn_error err = {0};
+    ck_assert_int_eq(nn_npz_write(npz_path, &array, 1, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+    ck_assert_int_eq(list_dir(names, sizeof names), 1);
+    ck_assert_str_eq(names, "weights.npz");
+    struct stat info;
+    ck_assert_int_eq(stat(npz_path, &info), 0);
+    ck_assert(S_ISDIR(info.st_mode));
+}
+END_TEST
+
+/* A write that fails half way (the file size limit stands in for a full
+ * disk) leaves the old file as it was and no temporary file. */
+START_TEST(writer_keeps_old_file_when_disk_fills) {
+    write_old_file();
+    size_t count = 1 << 18;
+    float *values = malloc(count * sizeof *values);
+    uint32_t state = 12345;
+    for (size_t i = 0; i < count; i++) {
+        state = state * 1664525u + 1013904223u; /* incompressible noise */
+        values[i] = (float)(state >> 8);
+    }
+    nn_array array = {"w", NN_F32, 1, {(int64_t)count}, values};
+    struct rlimit old_limit, limit;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    limit = old_limit;
+    limit.rlim_cur = 64 * 1024;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    nn_error err = {0};
+    int status = nn_npz_write(npz_path, &array, 1, &err);
+    setrlimit(RLIMIT_FSIZE, &old_limit);
+    signal(SIGXFSZ, old_handler);
+    free(values);
+    ck_assert_int_eq(status, -1);
+    ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+    ck_assert_msg(strstr(err.message, "cannot write"), "%s", err.message);
+    expect_old_file_alone();
+}
+END_TEST
+
+START_TEST(writer_rejects_bad_arrays_without_touching_path) {
+    write_old_file();
+    float values[4] = {0};
+    nn_array cases[][2] = {
+        {{"a", NN_F32, 1, {4}, values}, {"a", NN_F32, 1, {4}, values}},          /* duplicate key */
+        {{"a", NN_F32, 1, {4}, values}, {"", NN_F32, 1, {4}, values}},           /* empty name */
+        {{"a", NN_F32, 5, {4}, values}, {"b", NN_F32, 1, {4}, values}},          /* rank */
+        {{"a", NN_F32, 1, {-4}, values}, {"b", NN_F32, 1, {4}, values}},         /* negative dimension */
+        {{"a", (nn_dtype)7, 1, {4}, values}, {"b", NN_F32, 1, {4}, values}},     /* dtype */
+        {{"a", NN_F32, 1, {4}, NULL}, {"b", NN_F32, 1, {4}, values}},            /* no data */
+        {{"a", NN_F32, 2, {1 << 20, 1 << 10}, values}, {"b", NN_F32, 1, {4}, values}}, /* 4 GiB */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nn_error err = {0};
+        ck_assert_int_eq(nn_npz_write(npz_path, cases[i], 2, &err), -1);
+        ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+        ck_assert_msg(strncmp(err.message, npz_path, strlen(npz_path)) == 0, "%s", err.message);
+        expect_old_file_alone();
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *suite = suite_create("npz");
+    TCase *tc = tcase_create("npz");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, round_trip_every_dtype_and_rank);
+    tcase_add_test(tc, round_trip_empty_archive);
+    tcase_add_test(tc, writer_output_matches_numpy_layout);
+    tcase_add_test(tc, writer_headers_match_numpy);
+    tcase_add_test(tc, reads_stored_archive_built_by_hand);
+    tcase_add_test(tc, reads_zip64_extra_as_numpy_writes_it);
+    tcase_add_test(tc, reads_data_descriptors);
+    tcase_add_test(tc, reads_data_descriptors_with_zip64);
+    tcase_add_test(tc, reads_past_archive_comment);
+    tcase_add_test(tc, rejects_missing_file);
+    tcase_add_test(tc, rejects_empty_file);
+    tcase_add_test(tc, rejects_non_zip);
+    tcase_add_test(tc, rejects_every_truncation);
+    tcase_add_test(tc, rejects_middle_cuts);
+    tcase_add_test(tc, rejects_out_of_range_fields);
+    tcase_add_test(tc, rejects_crc_mismatch);
+    tcase_add_test(tc, rejects_damaged_deflate_data);
+    tcase_add_test(tc, rejects_wrong_declared_sizes);
+    tcase_add_test(tc, rejects_unsupported_method);
+    tcase_add_test(tc, rejects_bad_npy_magic);
+    tcase_add_test(tc, rejects_unsupported_npy_version);
+    tcase_add_test(tc, rejects_unsupported_dtypes);
+    tcase_add_test(tc, rejects_fortran_order);
+    tcase_add_test(tc, rejects_shape_length_mismatch);
+    tcase_add_test(tc, rejects_malformed_headers);
+    tcase_add_test(tc, rejects_duplicate_keys);
+    tcase_add_test(tc, rejects_names_that_are_not_arrays);
+    tcase_add_test(tc, writer_replaces_existing_file);
+    tcase_add_test(tc, writer_fails_in_missing_directory);
+    tcase_add_test(tc, writer_removes_temp_file_when_rename_fails);
+    tcase_add_test(tc, writer_keeps_old_file_when_disk_fills);
+    tcase_add_test(tc, writer_rejects_bad_arrays_without_touching_path);
+    suite_add_tcase(suite, tc);
+    return testutil_run(suite);
+}
