@@ -100,6 +100,19 @@ check "another seed, other weights" sh -c "! cmp -s '$work/half.ckpt' '$work/see
 "$NNSEQ" train "$work/good.yaml" --epochs 2 --log "$work/log.csv" --out "$work/logged.ckpt" >/dev/null 2>&1
 check "CSV log: header and one row per epoch" sh -c "head -1 '$work/log.csv' | grep -q '^epoch,lr,train_loss' && test \$(wc -l <'$work/log.csv') -eq 3"
 
+# --- learning-rate schedule and early stopping -----------------------------
+sed 's/^optimizer: .*/optimizer: {name: sgd, lr: 0.1}\nscheduler: {name: step, step_size: 1, gamma: 0.5}/' "$work/good.yaml" >"$work/sched.yaml"
+"$NNSEQ" train "$work/sched.yaml" --format json --out "$work/sched.ckpt" >"$work/sched.out" 2>/dev/null
+check "step schedule halves the lr each epoch" sh -c "grep -o '\"lr\": [0-9.e-]*' '$work/sched.out' | tr '\n' ' ' | grep -qx '\"lr\": 0.1 \"lr\": 0.05 \"lr\": 0.025 '"
+sed 's/epochs: 3, batch_size: 16}/epochs: 6, batch_size: 16, early_stop: {patience: 2, min_delta: 100}}/' "$work/good.yaml" >"$work/stop.yaml"
+"$NNSEQ" train "$work/stop.yaml" --out "$work/stop.ckpt" >"$work/stop.out" 2>"$work/stop.err"
+check "early stop after patience runs out" test "$(grep -c '^epoch' "$work/stop.out")" -eq 3
+check "early stop says so" grep -q 'early stop after epoch 3' "$work/stop.err"
+check "the best checkpoint is kept beside the last" test -s "$work/stop.best.ckpt"
+check "the best checkpoint is from epoch 1" sh -c "'$NNSEQ' train '$work/stop.yaml' --epochs 1 --out '$work/one.ckpt' >/dev/null 2>&1 && cmp -s '$work/one.ckpt' '$work/stop.best.ckpt'"
+sed 's/val_split: 0.2/val_split: 0/; s/epochs: 3, batch_size: 16}/epochs: 3, early_stop: {patience: 2}}/' "$work/good.yaml" >"$work/bad.yaml"
+expect_error "early stop without validation" 2 "val_split" "$NNSEQ" train "$work/bad.yaml"
+
 # --- bad input: exit 2, a clear message, nothing written ---------------------
 cp "$work/good.yaml" "$work/bad.yaml"
 sed -i 's/- ReLU/- RelU/' "$work/bad.yaml"
