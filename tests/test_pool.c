@@ -105,7 +105,9 @@ static void direct_pool_plane(double *out, double *din, const float *in, const f
     free(p.values);
 }
 
-static void check_against_direct(const nn_layer_kind *kind, const pool_case *c, int case_index) {
+/* ties: inputs drawn from {-1, 0} only (as after a ReLU, many equal values),
+ * where torch routes the gradient to the first maximum of each window. */
+static void check_against_direct(const nn_layer_kind *kind, const pool_case *c, int case_index, bool ties) {
     nn_arg_value args[NN_MAX_ARGS];
     pool_case_args(kind, args, c);
     nn_error err = {0};
@@ -124,7 +126,8 @@ static void check_against_direct(const nn_layer_kind *kind, const pool_case *c, 
     nn_rng rng;
     nn_rng_seed(&rng, 200 + (uint64_t)case_index);
     /* all negative, so padding with zeros instead of -inf would show in max */
-    for (size_t i = 0; i < planes * in_plane; i++) in[i] = nn_rng_uniform_range(&rng, -2, -0.1f);
+    for (size_t i = 0; i < planes * in_plane; i++)
+        in[i] = ties ? -(float)nn_rng_below(&rng, 2) : nn_rng_uniform_range(&rng, -2, -0.1f);
     for (size_t i = 0; i < planes * out_plane; i++) dout[i] = nn_rng_uniform_range(&rng, -1, 1);
     if (kind->reserve) ck_assert_int_eq(kind->reserve(layer, c->batch + 1, &err), 0);
     kind->forward(layer, out, in, c->batch, (nn_mode){true, NULL});
@@ -143,8 +146,10 @@ static void check_against_direct(const nn_layer_kind *kind, const pool_case *c, 
 }
 
 START_TEST(pool_matches_direct_pooling) {
-    check_against_direct(&nn_max_pool2d_kind, &cases[_i], _i);
-    check_against_direct(&nn_avg_pool2d_kind, &cases[_i], _i);
+    for (int ties = 0; ties <= 1; ties++) {
+        check_against_direct(&nn_max_pool2d_kind, &cases[_i], _i, ties);
+        check_against_direct(&nn_avg_pool2d_kind, &cases[_i], _i, ties);
+    }
 }
 END_TEST
 

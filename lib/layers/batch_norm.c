@@ -1,0 +1,321 @@
+/* BatchNorm1d and BatchNorm2d, as torch.nn with affine=True and
+ * track_running_stats=True. Both see a sample as (channels, positions):
+ * (C,) and (C, L) for BatchNorm1d, (C, H, W) for BatchNorm2d.
+ *
+ * Training normalises each channel with the mean and biased variance over
+ * the batch and positions, and moves the running statistics towards them by
+ * momentum, using the unbiased variance for running_var as torch does. Eval
+ * normalises with the running statistics. The per-channel mean and 1/std
+ * the last forward used are kept for backward. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_util.h"
+#include "layers.h"
+
+enum { ARG_FEATURES, ARG_EPS, ARG_MOMENTUM };
+
+static const nn_arg_spec batch_norm_args[] = {
+    {"num_features", NN_ARG_INT, NN_ARG_OPTIONAL, {0, 0}},
+    {"eps", NN_ARG_FLOAT, 0, {1e-5, 0}},
+    {"momentum", NN_ARG_FLOAT, 0, {0.1, 0}},
+};
+
+/* The state entries, in torch's state_dict order. */
+enum { STATE_WEIGHT, STATE_BIAS, STATE_RUNNING_MEAN, STATE_RUNNING_VAR, STATE_BATCHES };
+
+typedef struct batch_norm_layer {
+    nn_layer base;
+    int channels;
+    int positions;          /* values per channel in one sample: 1, L or H*W */
+    double eps, momentum;
+    float *running_mean, *running_var;
+    int64_t *batches_tracked;
+    bool last_training;     /* which statistics the last forward used */
+    float *mean, *inv_std;  /* per channel, as the last forward used them */
+    double *sums;           /* 2 * channels of scratch for the reductions */
+    char repr[160];
+} batch_norm_layer;
+
+static int batch_norm_check_input(bool two_d, nn_shape in_shape, nn_error *err) {
+    if (two_d ? in_shape.rank == 3 : in_shape.rank == 1 || in_shape.rank == 2) return 0;
+    char text[64];
+    nn_shape_format(in_shape, text, sizeof text);
+    if (two_d)
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "BatchNorm2d needs an input of shape (channels, height, width), got %s: "
+                            "use BatchNorm1d for flat features",
+                            text);
+    return nn_error_set(err, NN_ERR_INPUT,
+                        "BatchNorm1d needs an input of shape (features,) or (channels, length), got %s: "
+                        "use BatchNorm2d for images",
+                        text);
+}
+
+static int batch_norm_read_args(batch_norm_layer *layer, const nn_arg_value *args, nn_shape in_shape,
+                                nn_error *err) {
+    layer->channels = in_shape.dims[0];
+    layer->positions = (int)(nn_shape_size(in_shape) / (size_t)in_shape.dims[0]);
+    if (args[ARG_FEATURES].given && (int)args[ARG_FEATURES].value[0] != layer->channels) {
+        char text[64];
+        nn_shape_format(in_shape, text, sizeof text);
+        return nn_error_set(err, NN_ERR_INPUT, "num_features is %d but the input %s has %d",
+                            (int)args[ARG_FEATURES].value[0], text, layer->channels);
+    }
+    layer->eps = args[ARG_EPS].value[0];
+    layer->momentum = args[ARG_MOMENTUM].value[0];
+    if (!(layer->eps >= 0))
+        return nn_error_set(err, NN_ERR_INPUT, "eps must not be negative, got %g", layer->eps);
+    if (!(layer->momentum >= 0 && layer->momentum <= 1))
+        return nn_error_set(err, NN_ERR_INPUT, "momentum must be between 0 and 1, got %g", layer->momentum);
+    return 0;
+}
+
+/* "BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)" */
+static void batch_norm_format_repr(batch_norm_layer *layer, const char *name, const nn_arg_value *args) {
+    char eps[40], momentum[40];
+    nn_format_python_float(eps, sizeof eps, layer->eps, args[ARG_EPS].is_integer);
+    nn_format_python_float(momentum, sizeof momentum, layer->momentum, args[ARG_MOMENTUM].is_integer);
+    snprintf(layer->repr, sizeof layer->repr, "%s(%d, eps=%s, momentum=%s, affine=True, track_running_stats=True)",
+             name, layer->channels, eps, momentum);
+}
+
+/* The buffers the layer owns, at their initial values: mean 0, var 1, no batches. */
+static int batch_norm_allocate(batch_norm_layer *layer, nn_error *err) {
+    size_t channels = (size_t)layer->channels;
+    layer->running_mean = calloc(channels, sizeof *layer->running_mean);
+    layer->running_var = malloc(channels * sizeof *layer->running_var);
+    layer->batches_tracked = calloc(1, sizeof *layer->batches_tracked);
+    layer->mean = calloc(channels, sizeof *layer->mean);
+    layer->inv_std = calloc(channels, sizeof *layer->inv_std);
+    layer->sums = calloc(2 * channels, sizeof *layer->sums);
+    if (!layer->running_mean || !layer->running_var || !layer->batches_tracked || !layer->mean ||
+        !layer->inv_std || !layer->sums)
+        return nn_error_oom(err, "BatchNorm statistics");
+    for (size_t c = 0; c < channels; c++) layer->running_var[c] = 1.0f;
+    int64_t dims[1] = {layer->channels};
+    nn_layer *base = &layer->base;
+    nn_layer_add_state(base, "weight", true, NN_F32, 1, dims, NULL);
+    nn_layer_add_state(base, "bias", true, NN_F32, 1, dims, NULL);
+    nn_layer_add_state(base, "running_mean", false, NN_F32, 1, dims, layer->running_mean);
+    nn_layer_add_state(base, "running_var", false, NN_F32, 1, dims, layer->running_var);
+    nn_layer_add_state(base, "num_batches_tracked", false, NN_I64, 0, NULL, layer->batches_tracked);
+    return 0;
+}
+
+static void batch_norm_destroy(nn_layer *base) {
+    batch_norm_layer *layer = (batch_norm_layer *)base;
+    free(layer->running_mean);
+    free(layer->running_var);
+    free(layer->batches_tracked);
+    free(layer->mean);
+    free(layer->inv_std);
+    free(layer->sums);
+    free(layer);
+}
+
+static nn_layer *batch_norm_create(const nn_arg_value *args, nn_shape in_shape, bool two_d, nn_error *err) {
+    const char *name = two_d ? "BatchNorm2d" : "BatchNorm1d";
+    if (batch_norm_check_input(two_d, in_shape, err) != 0) return NULL;
+    batch_norm_layer *layer = calloc(1, sizeof *layer);
+    if (!layer) {
+        nn_error_oom(err, name);
+        return NULL;
+    }
+    layer->base.in_shape = in_shape;
+    layer->base.out_shape = in_shape;
+    if (batch_norm_read_args(layer, args, in_shape, err) != 0 || batch_norm_allocate(layer, err) != 0) {
+        batch_norm_destroy(&layer->base);
+        return NULL;
+    }
+    batch_norm_format_repr(layer, name, args);
+    return &layer->base;
+}
+
+static nn_layer *batch_norm1d_create(const nn_arg_value *args, nn_shape in_shape, nn_error *err) {
+    return batch_norm_create(args, in_shape, false, err);
+}
+
+static nn_layer *batch_norm2d_create(const nn_arg_value *args, nn_shape in_shape, nn_error *err) {
+    return batch_norm_create(args, in_shape, true, err);
+}
+
+static void batch_norm_init(nn_layer *base, nn_rng *rng) {
+    (void)rng;
+    batch_norm_layer *layer = (batch_norm_layer *)base;
+    float *weight = base->state[STATE_WEIGHT].array.data, *bias = base->state[STATE_BIAS].array.data;
+    for (int c = 0; c < layer->channels; c++) {
+        weight[c] = 1.0f;
+        bias[c] = 0.0f;
+    }
+}
+
+/* Sums over one channel of one sample, in LANES float lanes as sum_floats
+ * (conv_util.h) does, so that the compiler can vectorise them.
+ * This one: the sum of (x - center)^2. */
+static double row_centered_squares(const float *x, float center, int count) {
+    float lanes[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= count; i += LANES)
+        for (int k = 0; k < LANES; k++) lanes[k] += (x[i + k] - center) * (x[i + k] - center);
+    double total = 0;
+    for (; i < count; i++) total += (double)(x[i] - center) * (x[i] - center);
+    for (int k = 0; k < LANES; k++) total += lanes[k];
+    return total;
+}
+
+/* The sum of y * (x - center). */
+static double row_centered_dot(const float *y, const float *x, float center, int count) {
+    float lanes[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= count; i += LANES)
+        for (int k = 0; k < LANES; k++) lanes[k] += y[i + k] * (x[i + k] - center);
+    double total = 0;
+    for (; i < count; i++) total += (double)y[i] * (x[i] - center);
+    for (int k = 0; k < LANES; k++) total += lanes[k];
+    return total;
+}
+
+/* sums[c] = sum over samples and positions of x (or, when shift is not
+ * NULL, sums[channels + c] = that of (x - shift[c])^2). */
+static void batch_norm_reduce(batch_norm_layer *layer, const float *x, const float *shift, int batch) {
+    int channels = layer->channels, positions = layer->positions;
+    double *sums = layer->sums + (shift ? channels : 0);
+    memset(sums, 0, (size_t)channels * sizeof *sums);
+    if (positions == 1) { /* flat features: vectorise across channels instead */
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < channels; c++) {
+                float value = x[(size_t)b * channels + c] - (shift ? shift[c] : 0.0f);
+                sums[c] += shift ? (double)value * value : value;
+            }
+        return;
+    }
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < channels; c++) {
+            const float *row = x + ((size_t)b * channels + c) * positions;
+            sums[c] += shift ? row_centered_squares(row, shift[c], positions) : sum_floats(row, positions);
+        }
+}
+
+/* The batch's statistics into mean and inv_std, and the running ones moved
+ * towards them. */
+static void batch_norm_batch_statistics(batch_norm_layer *layer, const float *in, int batch) {
+    int channels = layer->channels;
+    double count = (double)batch * layer->positions;
+    batch_norm_reduce(layer, in, NULL, batch);
+    for (int c = 0; c < channels; c++) layer->mean[c] = (float)(layer->sums[c] / count);
+    batch_norm_reduce(layer, in, layer->mean, batch);
+    float momentum = (float)layer->momentum;
+    for (int c = 0; c < channels; c++) {
+        double variance = layer->sums[channels + c] / count;
+        layer->inv_std[c] = (float)(1.0 / sqrt(variance + layer->eps));
+        layer->running_mean[c] = (1 - momentum) * layer->running_mean[c] + momentum * layer->mean[c];
+        /* One value per channel has no unbiased variance (torch refuses to
+         * train on it): leave running_var as it is. */
+        if (count > 1)
+            layer->running_var[c] =
+                (1 - momentum) * layer->running_var[c] + momentum * (float)(variance * count / (count - 1));
+    }
+    *layer->batches_tracked += 1;
+}
+
+static void batch_norm_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+    batch_norm_layer *layer = (batch_norm_layer *)base;
+    int channels = layer->channels, positions = layer->positions;
+    if (mode.training) {
+        batch_norm_batch_statistics(layer, in, batch);
+    } else {
+        for (int c = 0; c < channels; c++) {
+            layer->mean[c] = layer->running_mean[c];
+            layer->inv_std[c] = (float)(1.0 / sqrt((double)layer->running_var[c] + layer->eps));
+        }
+    }
+    layer->last_training = mode.training;
+    const float *weight = base->state[STATE_WEIGHT].array.data, *bias = base->state[STATE_BIAS].array.data;
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < channels; c++) {
+            size_t offset = ((size_t)b * channels + c) * positions;
+            float scale = weight[c] * layer->inv_std[c], shift = bias[c] - layer->mean[c] * scale;
+            for (int p = 0; p < positions; p++) out[offset + p] = in[offset + p] * scale + shift;
+        }
+}
+
+/* dbias = sum dout, dweight = sum dout * xhat per channel, with
+ * xhat = (x - mean) * inv_std. */
+static void batch_norm_parameter_grads(batch_norm_layer *layer, const float *dout, const float *in, int batch) {
+    int channels = layer->channels, positions = layer->positions;
+    float *dweight = layer->base.state[STATE_WEIGHT].grad, *dbias = layer->base.state[STATE_BIAS].grad;
+    memset(layer->sums, 0, 2 * (size_t)channels * sizeof *layer->sums);
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < channels; c++) {
+            size_t offset = ((size_t)b * channels + c) * positions;
+            if (positions == 1) { /* flat features: skip the lanes' overhead */
+                layer->sums[c] += dout[offset];
+                layer->sums[channels + c] += (double)dout[offset] * (in[offset] - layer->mean[c]) * layer->inv_std[c];
+                continue;
+            }
+            layer->sums[c] += sum_floats(dout + offset, positions);
+            layer->sums[channels + c] +=
+                row_centered_dot(dout + offset, in + offset, layer->mean[c], positions) * layer->inv_std[c];
+        }
+    for (int c = 0; c < channels; c++) {
+        dbias[c] = (float)layer->sums[c];
+        dweight[c] = (float)layer->sums[channels + c];
+    }
+}
+
+static void batch_norm_backward(nn_layer *base, float *din, const float *dout, const float *in,
+                                const float *out, int batch) {
+    (void)out;
+    batch_norm_layer *layer = (batch_norm_layer *)base;
+    int channels = layer->channels, positions = layer->positions;
+    batch_norm_parameter_grads(layer, dout, in, batch);
+    if (!din) return;
+    const float *weight = base->state[STATE_WEIGHT].array.data;
+    const float *dbias = base->state[STATE_BIAS].grad, *dweight = base->state[STATE_WEIGHT].grad;
+    /* In training the mean and variance depend on every input of the channel:
+     * din = weight * inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)).
+     * In eval they are constants: din = weight * inv_std * dout. */
+    float count = (float)batch * positions;
+    for (int b = 0; b < batch; b++)
+        for (int c = 0; c < channels; c++) {
+            size_t offset = ((size_t)b * channels + c) * positions;
+            float scale = weight[c] * layer->inv_std[c], mean = layer->mean[c], inv_std = layer->inv_std[c];
+            float dout_mean = layer->last_training ? dbias[c] / count : 0.0f;
+            float dot_mean = layer->last_training ? dweight[c] / count : 0.0f;
+            for (int p = 0; p < positions; p++) {
+                float xhat = (in[offset + p] - mean) * inv_std;
+                din[offset + p] = scale * (dout[offset + p] - dout_mean - xhat * dot_mean);
+            }
+        }
+}
+
+static int batch_norm_describe(const nn_layer *base, char *buffer, size_t size) {
+    return snprintf(buffer, size, "%s", ((const batch_norm_layer *)base)->repr);
+}
+
+const nn_layer_kind nn_batch_norm1d_kind = {
+    .name = "BatchNorm1d",
+    .args = batch_norm_args,
+    .arg_count = sizeof batch_norm_args / sizeof batch_norm_args[0],
+    .create = batch_norm1d_create,
+    .init = batch_norm_init,
+    .forward = batch_norm_forward,
+    .backward = batch_norm_backward,
+    .describe = batch_norm_describe,
+    .destroy = batch_norm_destroy,
+};
+
+const nn_layer_kind nn_batch_norm2d_kind = {
+    .name = "BatchNorm2d",
+    .args = batch_norm_args,
+    .arg_count = sizeof batch_norm_args / sizeof batch_norm_args[0],
+    .create = batch_norm2d_create,
+    .init = batch_norm_init,
+    .forward = batch_norm_forward,
+    .backward = batch_norm_backward,
+    .describe = batch_norm_describe,
+    .destroy = batch_norm_destroy,
+};
