@@ -31,6 +31,7 @@ static const pool_case cases[] = {
     {{3, {1, 9, 8}}, {4, 5}, {3, 2}, {2, 2}, 2},
     {{3, {2, 3, 3}}, {3, 3}, {1, 1}, {1, 1}, 4},
     {{3, {1, 1, 1}}, {1, 1}, {0, 0}, {0, 0}, 1},
+    {{3, {2, 7, 19}}, {2, 2}, {0, 0}, {0, 0}, 2}, /* MaxPool2d(2)'s fast path: 4 windows at a time, odd edges */
 };
 
 START_TEST(pool_gradients) {
@@ -202,6 +203,30 @@ START_TEST(pool_max_propagates_nan) {
 }
 END_TEST
 
+/* A NaN anywhere in a wide plane reaches exactly its own window's output,
+ * through the four-at-a-time path of MaxPool2d(2) too. */
+START_TEST(pool_max_propagates_nan_in_wide_planes) {
+    nn_error err = {0};
+    nn_layer *layer = create_pool(&nn_max_pool2d_kind, (nn_shape){3, {1, 2, 18}}, 2, 0, &err);
+    ck_assert_int_eq(nn_max_pool2d_kind.reserve(layer, 1, &err), 0);
+    for (int position = 0; position < 36; position++) {
+        float in[36], out[9];
+        for (int i = 0; i < 36; i++) in[i] = (float)(i % 7);
+        in[position] = NAN;
+        nn_max_pool2d_kind.forward(layer, out, in, 1, (nn_mode){false, NULL});
+        int window = (position % 18) / 2;
+        for (int k = 0; k < 9; k++) {
+            ck_assert_msg(isnan(out[k]) == (k == window), "NaN at %d: window %d", position, k);
+            if (k != window) {
+                float want = fmaxf(fmaxf(in[2 * k], in[2 * k + 1]), fmaxf(in[18 + 2 * k], in[19 + 2 * k]));
+                ck_assert(out[k] == want);
+            }
+        }
+    }
+    nn_max_pool2d_kind.destroy(layer);
+}
+END_TEST
+
 START_TEST(pool_stride_defaults_to_kernel_size) {
     nn_arg_value args[NN_MAX_ARGS];
     gradcheck_args_default(&nn_max_pool2d_kind, args);
@@ -310,6 +335,7 @@ int main(void) {
     tcase_add_loop_test(tc, pool_matches_direct_pooling, 0, sizeof cases / sizeof cases[0]);
     tcase_add_test(tc, pool_closed_forms);
     tcase_add_test(tc, pool_max_propagates_nan);
+    tcase_add_test(tc, pool_max_propagates_nan_in_wide_planes);
     tcase_add_test(tc, pool_stride_defaults_to_kernel_size);
     tcase_add_test(tc, pool_rejects_bad_input);
     tcase_add_test(tc, pool_describe_matches_pytorch);
