@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Every command on a short training run under valgrind's leak checker: no
+# definite or indirect leak and no memory error, on success and on error
+# paths. Skips (exit 0) without valgrind.
+set -u
+NNSEQ=${NNSEQ:?set NNSEQ to the nnseq binary}
+GEN_DATA=${GEN_DATA:?set GEN_DATA to the gen_data tool}
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "valgrind: skipped: valgrind is not installed"
+    exit 0
+fi
+case "$NNSEQ" in
+    */asan/*) echo "valgrind: skipped: $NNSEQ is built with sanitizers"; exit 0 ;;
+esac
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+# clean NAME WANT_STATUS COMMAND...: runs under valgrind; the status must be WANT_STATUS and valgrind silent
+clean() {
+    local name=$1 want=$2; shift 2
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+        --log-file="$work/valgrind.log" "$NNSEQ" "$@" >/dev/null 2>"$work/stderr" </dev/null
+    local got=$?
+    if [ "$got" -eq "$want" ] && [ ! -s "$work/valgrind.log" ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $name: exit $got (expected $want)"
+        head -40 "$work/valgrind.log" "$work/stderr"
+    fi
+}
+"$GEN_DATA" "$work" 120 1 train && "$GEN_DATA" "$work" 40 2 test || exit 1
+cat >"$work/c.yaml" <<'YAML'
+seed: 1
+data:
+  train: {images: train-images.idx, labels: train-labels.idx.gz}
+  test: {images: test-images.idx, labels: test-labels.idx.gz}
+  val_split: 0.25
+model:
+  layers:
+    - Conv2d: {out_channels: 3, kernel_size: 3, padding: 1}
+    - BatchNorm2d
+    - ReLU
+    - MaxPool2d: {kernel_size: 2}
+    - AvgPool2d: {kernel_size: [1, 1]}
+    - Flatten
+    - Dropout: {p: 0.1}
+    - Linear: {out_features: 8}
+    - BatchNorm1d
+    - GELU
+    - Linear: {out_features: 4}
+optimizer: {name: adamw}
+scheduler: {name: cosine, T_max: 2}
+train: {epochs: 2, batch_size: 16, early_stop: {patience: 1}}
+checkpoint: {path: out.ckpt}
+YAML
+clean "train" 0 train "$work/c.yaml" --log "$work/log.csv"
+clean "resume" 0 train "$work/c.yaml" --epochs 3 --resume "$work/out.ckpt" --out "$work/more.ckpt"
+clean "eval" 0 eval "$work/out.ckpt" --format json
+clean "predict" 0 predict "$work/out.ckpt" "$work/test-images.idx" --top 2
+clean "print" 0 print "$work/out.ckpt"
+clean "export" 0 export "$work/out.ckpt" "$work/w.npz"
+clean "init from npz" 0 train "$work/c.yaml" --init "$work/w.npz" --epochs 1 --out "$work/init.ckpt"
+sed 's/- GELU/- GELLU/' "$work/c.yaml" >"$work/bad.yaml"
+clean "bad config" 2 train "$work/bad.yaml"
+head -c 300 "$work/out.ckpt" >"$work/short.ckpt"
+clean "truncated checkpoint" 2 eval "$work/short.ckpt"
+head -c 500 "$work/train-images.idx" >"$work/short.idx"
+clean "truncated images" 2 predict "$work/out.ckpt" "$work/short.idx"
+echo "valgrind: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
