@@ -1,5 +1,7 @@
 #include "archive.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -197,99 +199,15 @@ static void encode_header(unsigned char *out, const header *h) {
 }
 
 /* "." for "ckpt", "/" for "/ckpt", "runs" for "runs/ckpt"; NULL when out of memory. */
-static char *folder_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t length = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-    char *folder = malloc(length + 1);
-    if (!folder) return NULL;
-    memcpy(folder, !slash ? "." : path, length);
-    folder[length] = '\0';
-    return folder;
-}
-
-/* The umask, read from /proc because umask() can only be read by changing
- * it, which would race with other threads creating files. */
-static int read_umask(mode_t *mask) {
-    FILE *status = fopen("/proc/self/status", "r");
-    if (!status) return -1;
-    char line[256];
-    unsigned value;
-    int found = 0;
-    while (!found && fgets(line, sizeof line, status)) found = sscanf(line, "Umask: %o", &value) == 1;
-    fclose(status);
-    if (found) *mask = (mode_t)value;
-    return found ? 0 : -1;
-}
-
-/* mkstemp creates the file 0600. A checkpoint that replaces a file keeps its
- * permissions; a new one gets what any other file the user writes gets
- * (0666 less the umask). Where neither is known, or fchmod fails, it stays
- * 0600: private, never a reason to lose the checkpoint. */
-static void match_permissions(int fd, const char *path) {
-    struct stat old;
-    mode_t mode = 0600, mask;
-    if (stat(path, &old) == 0 && S_ISREG(old.st_mode)) mode = old.st_mode & 0777;
-    else if (read_umask(&mask) == 0) mode = 0666 & ~mask;
-    (void)fchmod(fd, mode);
-}
-
-/* Writes, flushes and closes file; returns 0 or the errno of the first step
- * that failed, with that step's name in *step. */
-static int write_and_close(FILE *file, const unsigned char *head, const unsigned char *payload, size_t size,
-                           const char **step) {
-    int error = 0;
-    if (fwrite(head, 1, HEADER_BYTES, file) != HEADER_BYTES || fwrite(payload, 1, size, file) != size)
-        error = errno, *step = "writing";
-    else if (fflush(file) != 0)
-        error = errno, *step = "writing";
-    else if (fsync(fileno(file)) != 0)
-        error = errno, *step = "syncing";
-    if (fclose(file) != 0 && !error) error = errno, *step = "closing";
-    return error;
-}
-
-/* Makes the rename durable. A folder that cannot be opened or a file system
- * that cannot sync folders (EINVAL) leaves the rename atomic, just not yet
- * on disk, so only a real I/O error fails. */
-static int sync_folder(const char *path, const char *folder, nn_error *err) {
-    int fd = open(folder, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return 0;
-    int status = fsync(fd) == 0 || errno == EINVAL ? 0 : -1;
-    if (status != 0)
-        nn_error_set(err, NN_ERR_RUNTIME, "%s: written, but syncing folder '%s' failed: %s", path, folder,
-                     strerror(errno));
-    close(fd);
-    return status;
-}
-
-static int write_atomically(const char *path, const char *folder, const unsigned char *head,
-                            const unsigned char *payload, size_t size, nn_error *err) {
-    size_t temp_size = strlen(path) + sizeof ".tmp-XXXXXX";
-    char *temp = malloc(temp_size);
-    if (!temp) return nn_error_oom(err, "the temporary file name");
-    snprintf(temp, temp_size, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(temp), status = -1;
-    if (fd < 0 && errno == ENOENT) {
-        nn_error_set(err, NN_ERR_RUNTIME, "%s: folder '%s' does not exist", path, folder);
-    } else if (fd < 0) {
-        nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot create a temporary file in '%s': %s", path, folder,
-                     strerror(errno));
-    } else {
-        match_permissions(fd, path);
-        FILE *file = fdopen(fd, "wb");
-        const char *step = "opening";
-        int error = file ? write_and_close(file, head, payload, size, &step) : errno;
-        if (!file) close(fd);
-        if (error)
-            nn_error_set(err, NN_ERR_RUNTIME, "%s: %s %s failed: %s", path, step, temp, strerror(error));
-        else if (rename(temp, path) != 0)
-            nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot rename %s over it: %s", path, temp, strerror(errno));
-        else
-            status = 0;
-        if (status != 0) unlink(temp);
-    }
-    free(temp);
-    return status == 0 ? sync_folder(path, folder, err) : -1;
+/* Header and payload through the shared temp-file-and-rename writer. */
+static int write_atomically(const char *path, const unsigned char *head, const unsigned char *payload, size_t size,
+                            nn_error *err) {
+    nn_atomic_file atomic;
+    if (nn_atomic_open(&atomic, path, err) != 0) return -1;
+    /* Short writes show up as the stream's error state, which commit checks. */
+    fwrite(head, 1, HEADER_BYTES, atomic.file);
+    fwrite(payload, 1, size, atomic.file);
+    return nn_atomic_commit(&atomic, err);
 }
 
 static int deflate_payload(const unsigned char *raw, uint64_t raw_bytes, unsigned char **out, uLong *out_bytes) {
@@ -311,11 +229,10 @@ int nn_archive_write(const char *path, const nn_array *arrays, size_t count, nn_
     if (check_arrays(path, arrays, count, &raw_bytes, err) != 0) return -1;
     if ((size_t)raw_bytes != raw_bytes || (uLong)raw_bytes != raw_bytes)
         return nn_error_set(err, NN_ERR_INPUT, "%s: the arrays are too large for this platform", path);
-    char *folder = folder_of(path);
     unsigned char *raw = malloc((size_t)raw_bytes), *compressed = NULL;
     uLong compressed_bytes = 0;
     int status = -1;
-    if (!folder || !raw) {
+    if (!raw) {
         nn_error_oom(err, "the checkpoint payload");
     } else {
         encode_payload(raw, arrays, count);
@@ -326,12 +243,11 @@ int nn_archive_write(const char *path, const nn_array *arrays, size_t count, nn_
                         (uint32_t)crc32_z(0, compressed, compressed_bytes)};
             unsigned char head[HEADER_BYTES];
             encode_header(head, &h);
-            status = write_atomically(path, folder, head, compressed, compressed_bytes, err);
+            status = write_atomically(path, head, compressed, compressed_bytes, err);
         }
     }
     free(compressed);
     free(raw);
-    free(folder);
     return status;
 }
 

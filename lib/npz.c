@@ -8,6 +8,8 @@
  * adds with force_zip64), and every entry's CRC-32 is verified. */
 #include "npz.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -885,36 +887,17 @@ static int write_archive(npz_writer *writer, const nn_array *arrays, size_t coun
     for (size_t i = 0; !status && i < count; i++) status = write_entry(writer, &arrays[i], &records[i]);
     if (!status) status = write_directory(writer, arrays, records, count);
     free(records);
-    if (status) return -1;
-    /* Durable before the rename makes it visible under path. */
-    errno = 0;
-    if (fflush(writer->file) != 0 || fsync(fileno(writer->file)) != 0) return write_failed(writer, "the file");
-    return 0;
+    return status ? -1 : 0;
 }
 
 int nn_npz_write(const char *path, const nn_array *arrays, size_t count, nn_error *err) {
-    static const char suffix[] = ".tmp-XXXXXX";
     if (check_arrays(path, arrays, count, err)) return -1;
-    size_t path_length = strlen(path);
-    char *temp_path = malloc(path_length + sizeof suffix);
-    if (!temp_path) return nn_error_oom(err, "a file name");
-    memcpy(temp_path, path, path_length);
-    memcpy(temp_path + path_length, suffix, sizeof suffix);
-    int descriptor = mkstemp(temp_path);
-    if (descriptor < 0) {
-        nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-        free(temp_path);
+    nn_atomic_file atomic;
+    if (nn_atomic_open(&atomic, path, err) != 0) return -1;
+    npz_writer writer = {.path = path, .file = atomic.file, .err = err};
+    if (write_archive(&writer, arrays, count) != 0) {
+        nn_atomic_abort(&atomic);
         return -1;
     }
-    npz_writer writer = {.path = path, .file = fdopen(descriptor, "wb"), .err = err};
-    int status = writer.file ? write_archive(&writer, arrays, count) : write_failed(&writer, "the temporary file");
-    errno = 0;
-    if (!writer.file) close(descriptor);
-    else if (fclose(writer.file) != 0 && !status) status = write_failed(&writer, "the file");
-    if (!status && rename(temp_path, path) != 0)
-        status = nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot rename %s over it: %s", path, temp_path,
-                              strerror(errno));
-    if (status) unlink(temp_path);
-    free(temp_path);
-    return status;
+    return nn_atomic_commit(&atomic, err);
 }
