@@ -19,7 +19,7 @@ BUILD ?= build
 LIB_SRC := $(wildcard lib/*.c lib/layers/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
-TEST_SUPPORT := tests/gradcheck.c tests/testutil.c
+TEST_SUPPORT := tests/gradcheck.c tests/testutil.c tests/synthetic.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
@@ -47,8 +47,8 @@ $(NNSEQ_BIN): $(CLI_OBJ) $(BUILD)/libnnseq.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libnnseq.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libnnseq.a $(CHECK_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/tools/gen_data: $(BUILD)/tests/tools/gen_data.o $(BUILD)/libnnseq.a
-	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(BUILD)/libnnseq.a $(LDLIBS)
+$(BUILD)/tests/tools/gen_data: $(BUILD)/tests/tools/gen_data.o $(BUILD)/tests/synthetic.o $(BUILD)/libnnseq.a
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Every test program runs even when one fails; the last line sums them up.
 # The end-to-end scripts (tests/cli_*.sh) get the binary under test in NNSEQ.

@@ -14,33 +14,14 @@
 #include "../lib/layers/layers.h"
 #include "../lib/model.h"
 #include "../lib/train.h"
+#include "synthetic.h"
 #include "testutil.h"
 
 static char dir[256];
 
-/* 4 classes of 6x6 images: class c lights quadrant c, plus noise. */
 static void write_dataset(const char *prefix, int count, uint64_t seed) {
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    uint8_t *images = malloc((size_t)count * 36), *labels = malloc((size_t)count);
-    for (int i = 0; i < count; i++) {
-        int c = (int)nn_rng_below(&rng, 4);
-        labels[i] = (uint8_t)c;
-        for (int y = 0; y < 6; y++)
-            for (int x = 0; x < 6; x++) {
-                int lit = (y / 3) * 2 + (x / 3) == c;
-                images[i * 36 + y * 6 + x] = (uint8_t)(lit ? 150 + nn_rng_below(&rng, 100) : nn_rng_below(&rng, 120));
-            }
-    }
-    char path[512];
     nn_error err = {0};
-    int image_dims[3] = {count, 6, 6}, label_dims[1] = {count};
-    snprintf(path, sizeof path, "%s/%s-images.idx", dir, prefix);
-    ck_assert_int_eq(nn_idx_write(path, 3, image_dims, images, 0, &err), 0);
-    snprintf(path, sizeof path, "%s/%s-labels.idx.gz", dir, prefix);
-    ck_assert_int_eq(nn_idx_write(path, 1, label_dims, labels, 1, &err), 0);
-    free(images);
-    free(labels);
+    ck_assert_msg(synthetic_write(dir, prefix, count, seed, &err) == 0, "%s", err.message);
 }
 
 static const char *base_config =
