@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "optimizer.h"
+#include "vector.h"
 
 double nn_optimizer_arg(const nn_optimizer *opt, const char *name, int index) {
     int i = nn_arg_find(opt->kind->args, opt->kind->arg_count, name);
@@ -59,12 +60,12 @@ typedef struct sgd_coefficients {
     float nesterov_momentum;  /* 0 without nesterov */
 } sgd_coefficients;
 
-static void sgd_plain_update(float *restrict param, const float *restrict grad, float lr, float weight_decay,
+NN_VECTOR_CLONES static void sgd_plain_update(float *restrict param, const float *restrict grad, float lr, float weight_decay,
                              size_t count) {
     for (size_t i = 0; i < count; i++) param[i] -= lr * (grad[i] + weight_decay * param[i]);
 }
 
-static void sgd_momentum_update(float *restrict param, float *restrict buffer, const float *restrict grad,
+NN_VECTOR_CLONES static void sgd_momentum_update(float *restrict param, float *restrict buffer, const float *restrict grad,
                                 sgd_coefficients c, size_t count) {
     if (c.nesterov_momentum != 0) {
         for (size_t i = 0; i < count; i++) {
@@ -143,7 +144,7 @@ typedef struct adam_coefficients {
     float shrink;               /* AdamW: multiplies p */
 } adam_coefficients;
 
-static void adam_loop(float *restrict param, float *restrict exp_avg, float *restrict exp_avg_sq,
+NN_VECTOR_CLONES static void adam_loop(float *restrict param, float *restrict exp_avg, float *restrict exp_avg_sq,
                       const float *restrict grad, adam_coefficients c, size_t count) {
     for (size_t i = 0; i < count; i++) {
         float g = grad[i] + c.coupled_decay * param[i];

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "npz.h"
+#include "vector.h"
 
 static double now_seconds(void) {
     struct timespec t;
@@ -27,7 +28,7 @@ nn_shape nn_dataset_shape(const nn_dataset *set) {
     return (nn_shape){3, {set->channels, set->height, set->width}};
 }
 
-void nn_gather_batch(float *input, const nn_pixel_table *pixels, const uint8_t *images, size_t item_size,
+NN_VECTOR_CLONES void nn_gather_batch(float *input, const nn_pixel_table *pixels, const uint8_t *images, size_t item_size,
                      const uint32_t *order, int first, int count) {
     for (int b = 0; b < count; b++) {
         size_t index = order ? order[first + b] : (size_t)(first + b);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../vector.h"
 #include "layers.h"
 
 /* 1/sqrt(2) and 1/sqrt(2 pi): M_SQRT1_2 is not in strict C11. */
@@ -50,7 +51,7 @@ static nn_layer *relu_create(const nn_arg_value *args, nn_shape in_shape, nn_err
     return layer ? &layer->base : NULL;
 }
 
-static void relu_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+NN_VECTOR_CLONES static void relu_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
     (void)mode;
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) {
@@ -62,7 +63,7 @@ static void relu_forward(nn_layer *base, float *out, const float *in, int batch,
 /* The gradient at exactly 0 is 0, as in torch. dout is loaded before the
  * select so that gcc -O2 makes it a compare and mask instead of a branch,
  * which mispredicts on signs that are close to random (twice as fast). */
-static void relu_backward(nn_layer *base, float *din, const float *dout, const float *in,
+NN_VECTOR_CLONES static void relu_backward(nn_layer *base, float *din, const float *dout, const float *in,
                           const float *out, int batch) {
     (void)out;
     if (!din) return;
