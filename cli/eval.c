@@ -104,8 +104,8 @@ int command_eval(int argc, char **argv) {
     int64_t *confusion = calloc((size_t)classes * classes, sizeof *confusion);
     nn_dataset set = {0};
     nn_metrics metrics;
-    nn_pixel_table pixels;
-    nn_pixel_table_init(&pixels, &ck.config);
+    nn_pixel_transform pixels;
+    nn_pixel_transform_init(&pixels, &ck.config);
     if (!images) {
         nn_error_set(&err, NN_ERR_INPUT, "%s: its config has no data.test: give --images and --labels", positionals[0]);
         status = cli_fail(&err);

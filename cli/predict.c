@@ -69,8 +69,8 @@ static int run_predict(nn_checkpoint *ck, const char *images, int k, output_form
     uint8_t *bytes = malloc((size_t)batch_size * item_size);
     float *probabilities = malloc((size_t)classes * sizeof *probabilities);
     int *best = malloc((size_t)k * sizeof *best);
-    nn_pixel_table pixels;
-    nn_pixel_table_init(&pixels, &ck->config);
+    nn_pixel_transform pixels;
+    nn_pixel_transform_init(&pixels, &ck->config);
     if (rank < 3 || item_size != nn_shape_size(ck->model->input_shape)) {
         char want[64];
         nn_shape_format(ck->model->input_shape, want, sizeof want);

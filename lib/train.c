@@ -14,27 +14,30 @@ static double now_seconds(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-void nn_pixel_table_init(nn_pixel_table *table, const nn_config *config) {
-    float mean = config->data.normalize ? (float)config->data.mean : 0.0f;
-    float std = config->data.normalize ? (float)config->data.std : 1.0f;
-    for (int v = 0; v < 256; v++) {
-        /* In float32 and in this order, as torch_ref.py's numpy does it. */
-        float x = (float)v / 255.0f;
-        table->value[v] = config->data.normalize ? (x - mean) / std : x;
-    }
+void nn_pixel_transform_init(nn_pixel_transform *pixels, const nn_config *config) {
+    pixels->normalize = config->data.normalize;
+    pixels->mean = config->data.normalize ? (float)config->data.mean : 0.0f;
+    pixels->std = config->data.normalize ? (float)config->data.std : 1.0f;
 }
 
 nn_shape nn_dataset_shape(const nn_dataset *set) {
     return (nn_shape){3, {set->channels, set->height, set->width}};
 }
 
-NN_VECTOR_CLONES void nn_gather_batch(float *input, const nn_pixel_table *pixels, const uint8_t *images, size_t item_size,
-                     const uint32_t *order, int first, int count) {
+/* Arithmetic rather than a 256-entry table: the conversion vectorises, a
+ * table lookup per pixel does not; the divisions keep it bit-identical to
+ * torch_ref.py's float32 numpy. */
+NN_VECTOR_CLONES void nn_gather_batch(float *input, const nn_pixel_transform *pixels, const uint8_t *images,
+                                      size_t item_size, const uint32_t *order, int first, int count) {
+    float mean = pixels->mean, std = pixels->std;
     for (int b = 0; b < count; b++) {
         size_t index = order ? order[first + b] : (size_t)(first + b);
-        const uint8_t *src = images + index * item_size;
-        float *dst = input + (size_t)b * item_size;
-        for (size_t j = 0; j < item_size; j++) dst[j] = pixels->value[src[j]];
+        const uint8_t *restrict src = images + index * item_size;
+        float *restrict dst = input + (size_t)b * item_size;
+        if (pixels->normalize)
+            for (size_t j = 0; j < item_size; j++) dst[j] = ((float)src[j] / 255.0f - mean) / std;
+        else
+            for (size_t j = 0; j < item_size; j++) dst[j] = (float)src[j] / 255.0f;
     }
 }
 
@@ -129,7 +132,7 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
         nn_error_oom(err, "the sample order");
         goto fail;
     }
-    nn_pixel_table_init(&t->pixels, config);
+    nn_pixel_transform_init(&t->pixels, config);
     /* Its own stream, so changing the model does not change the data order. */
     nn_rng_seed(&t->shuffle_rng, config->seed ^ 0x9e3779b97f4a7c15ULL);
     return t;
@@ -215,7 +218,7 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     return 0;
 }
 
-int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_table *pixels, const nn_dataset *set,
+int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels, const nn_dataset *set,
                 int first, int count, nn_metrics *metrics, int64_t *confusion, nn_error *err) {
     int batch_size = NN_EVAL_BATCH;
     if (nn_model_reserve(model, batch_size, err) != 0) return -1;

@@ -44,13 +44,15 @@ typedef struct nn_epoch_report {
  * training loss so far. */
 typedef void (*nn_progress_fn)(void *user, int done, int total, double running_loss);
 
-/* Maps a pixel byte to the model's input value: byte / 255, then
- * (x - mean) / std when the config normalises. */
-typedef struct nn_pixel_table {
-    float value[256];
-} nn_pixel_table;
+/* How a pixel byte becomes the model's input: byte / 255, then
+ * (x - mean) / std when the config normalises; in float32 and in that
+ * order, as torch_ref.py's numpy does it. */
+typedef struct nn_pixel_transform {
+    bool normalize;
+    float mean, std;
+} nn_pixel_transform;
 
-void nn_pixel_table_init(nn_pixel_table *table, const nn_config *config);
+void nn_pixel_transform_init(nn_pixel_transform *table, const nn_config *config);
 
 typedef struct nn_trainer {
     const nn_config *config;   /* borrowed; must outlive the trainer */
@@ -59,7 +61,7 @@ typedef struct nn_trainer {
     nn_dataset data;           /* the training file: first train_count samples train, the rest validate */
     int train_count, val_count;
     int classes;               /* the model's outputs */
-    nn_pixel_table pixels;
+    nn_pixel_transform pixels;
     nn_rng shuffle_rng;
     int epoch;                 /* epochs completed */
     double best_val_loss;      /* early stopping */
@@ -83,13 +85,13 @@ nn_shape nn_dataset_shape(const nn_dataset *set);
 
 /* Evaluates samples [first, first + count) of set. confusion, unless NULL,
  * receives classes x classes counts (row = label, column = prediction). */
-int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_table *pixels,
+int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels,
                 const nn_dataset *set, int first, int count, nn_metrics *metrics, int64_t *confusion,
                 nn_error *err);
 
 /* Converts items [first, first + count) of images (or the indexes in order,
  * when order is not NULL) into the model's input buffer. */
-void nn_gather_batch(float *input, const nn_pixel_table *pixels, const uint8_t *images, size_t item_size,
+void nn_gather_batch(float *input, const nn_pixel_transform *pixels, const uint8_t *images, size_t item_size,
                      const uint32_t *order, int first, int count);
 
 #endif
