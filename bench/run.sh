@@ -52,10 +52,11 @@ done
 
 if [ -f "$SHARED/bench/gemm_ceiling.c" ]; then
     cc -O2 "$SHARED/bench/gemm_ceiling.c" -o "$tmp/gemm_ceiling" $(pkg-config --cflags --libs openblas)
+    batch=$(sed -n 's/.*batch_size: *\([0-9]*\).*/\1/p' configs/fashion_mlp.yaml | head -1)
     echo
-    echo "sgemm-only ceiling of the 784-128-10 MLP at batch 64 (products only, no activations, loss or optimiser):"
+    echo "sgemm-only ceiling of fashion_mlp (784-128-10, batch $batch; products only, no activations, loss or optimiser):"
     for threads in $THREADS; do
         printf '  threads %s: ' "$threads"
-        OPENBLAS_NUM_THREADS=$threads "$tmp/gemm_ceiling" 64 784 128 10
+        OPENBLAS_NUM_THREADS=$threads "$tmp/gemm_ceiling" "$batch" 784 128 10
     done
 fi
