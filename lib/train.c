@@ -120,14 +120,15 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
         goto fail;
     }
     t->classes = output_shape.dims[0];
-    int eval_batch = config->train.batch_size > NN_EVAL_BATCH ? config->train.batch_size : NN_EVAL_BATCH;
-    if (nn_model_reserve(t->model, eval_batch, err) != 0) goto fail;
+    /* Validation and test run in training-sized batches too, so a run's
+     * memory is the data plus what one batch needs. */
+    if (nn_model_reserve(t->model, config->train.batch_size, err) != 0) goto fail;
     if (config->init && load_init_weights(t->model, config->init, err) != 0) goto fail;
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)
         goto fail;
     t->order = malloc((size_t)t->train_count * sizeof *t->order);
-    t->labels = malloc((size_t)eval_batch);
+    t->labels = malloc((size_t)config->train.batch_size);
     if (!t->order || !t->labels) {
         nn_error_oom(err, "the sample order");
         goto fail;
@@ -220,7 +221,8 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
 
 int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels, const nn_dataset *set,
                 int first, int count, nn_metrics *metrics, int64_t *confusion, nn_error *err) {
-    int batch_size = NN_EVAL_BATCH;
+    /* As many samples at a time as the model has room for. */
+    int batch_size = model->max_batch > 0 ? model->max_batch : NN_EVAL_BATCH;
     if (nn_model_reserve(model, batch_size, err) != 0) return -1;
     int outputs = nn_model_output_shape(model).dims[0];
     if (confusion) memset(confusion, 0, (size_t)outputs * outputs * sizeof *confusion);

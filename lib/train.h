@@ -18,7 +18,8 @@
 #include "model.h"
 #include "optimizer.h"
 
-/* Evaluation batches hold this many samples at most. */
+/* Samples per batch when evaluating a model that has no room reserved yet
+ * (eval, predict); training evaluates in its own batch size. */
 #define NN_EVAL_BATCH 256
 
 typedef struct nn_metrics {
@@ -83,7 +84,8 @@ int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_f
 /* The model's input shape for a data set: (C, H, W) from the images. */
 nn_shape nn_dataset_shape(const nn_dataset *set);
 
-/* Evaluates samples [first, first + count) of set. confusion, unless NULL,
+/* Evaluates samples [first, first + count) of set, in batches of the
+ * model's reserved size (NN_EVAL_BATCH if none). confusion, unless NULL,
  * receives classes x classes counts (row = label, column = prediction). */
 int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels,
                 const nn_dataset *set, int first, int count, nn_metrics *metrics, int64_t *confusion,
