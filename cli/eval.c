@@ -113,6 +113,8 @@ int command_eval(int argc, char **argv) {
         nn_error_oom(&err, "the confusion matrix");
         status = cli_fail(&err);
     } else if (nn_dataset_load(&set, images, labels, classes, &err) != 0 ||
+               /* The batch size train evaluated with: the same sums, so the same numbers. */
+               nn_model_reserve(ck.model, ck.config.train.batch_size, &err) != 0 ||
                (nn_shape_size(nn_dataset_shape(&set)) != nn_shape_size(ck.model->input_shape) &&
                 nn_error_set(&err, NN_ERR_INPUT, "%s: images of %dx%dx%d do not fit the model's input", images,
                              set.channels, set.height, set.width)) ||

@@ -224,6 +224,8 @@ int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transf
     /* As many samples at a time as the model has room for. */
     int batch_size = model->max_batch > 0 ? model->max_batch : NN_EVAL_BATCH;
     if (nn_model_reserve(model, batch_size, err) != 0) return -1;
+    float *sample_losses = malloc((size_t)batch_size * sizeof *sample_losses);
+    if (!sample_losses) return nn_error_oom(err, "the evaluation losses");
     int outputs = nn_model_output_shape(model).dims[0];
     if (confusion) memset(confusion, 0, (size_t)outputs * outputs * sizeof *confusion);
     double loss_sum = 0;
@@ -234,13 +236,16 @@ int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transf
                         first + done, batch);
         const uint8_t *labels = set->labels.data + first + done;
         const float *output = nn_model_forward(model, batch, false);
-        loss_sum += loss->compute(NULL, NULL, output, labels, batch, outputs) * batch;
+        loss->compute(NULL, sample_losses, output, labels, batch, outputs);
         for (int b = 0; b < batch; b++) {
+            /* Summed sample by sample, so the total does not depend on the batch size. */
+            loss_sum += sample_losses[b];
             int predicted = argmax(output + (size_t)b * outputs, outputs);
             correct += predicted == labels[b];
             if (confusion) confusion[(size_t)labels[b] * outputs + predicted]++;
         }
     }
+    free(sample_losses);
     *metrics = (nn_metrics){count ? loss_sum / count : 0, count ? (double)correct / count : 0, count};
     return 0;
 }

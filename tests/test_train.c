@@ -198,6 +198,8 @@ START_TEST(checkpoint_round_trip_reproduces_evaluation) {
     ck_assert_msg(nn_checkpoint_load(&ck, path, &err) == 0, "%s", err.message);
     ck_assert_int_eq(ck.epoch, 3);
     ck_assert(memcmp(ck.model->params, t->model->params, t->model->param_count * sizeof(float)) == 0);
+    /* Evaluated in the same batch size, a loaded model gives the same numbers. */
+    ck_assert_int_eq(nn_model_reserve(ck.model, cfg.train.batch_size, &err), 0);
     int64_t confusion[16];
     ck_assert_int_eq(nn_evaluate(ck.model, ck.config.loss, &t->pixels, &test, 0, test.count, &after, confusion, &err), 0);
     ck_assert(before.loss == after.loss && before.accuracy == after.accuracy);
