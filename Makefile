@@ -16,7 +16,7 @@ ALL_CFLAGS := $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
 
 BUILD ?= build
-LIB_SRC := $(wildcard lib/*.c lib/layers/*.c)
+LIB_SRC := $(wildcard lib/*.c lib/layers/*.c lib/optimizers/*.c lib/losses/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_SUPPORT := tests/gradcheck.c tests/testutil.c tests/synthetic.c

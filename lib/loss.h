@@ -1,4 +1,4 @@
-/* Losses: one entry per loss in lib/losses.c's table. A loss reads the
+/* Losses: one file per loss in lib/losses/, one entry in lib/loss.c's table. A loss reads the
  * model's output for a batch and the integer labels, returns the mean loss
  * over the batch and writes dLoss/dOutput (already divided by the batch
  * size, as torch's reduction='mean'). */

@@ -1,5 +1,6 @@
 /* Optimisers with torch.optim's update equations, over the model's one flat
- * parameter buffer. One entry per optimiser in lib/optimizers.c's table.
+ * parameter buffer. One file per optimiser in lib/optimizers/, one entry in
+ * lib/optimizer.c's table.
  *
  * The state (momentum buffers, Adam's moments, the step count) lives in an
  * nn_optimizer the caller owns and is listed as named arrays so that the
