@@ -37,6 +37,9 @@ int cli_format(const char *command, const char *text, output_format *out);
 /* --threads N: sets OpenBLAS's thread count (default: every core). */
 int cli_threads(const char *command, const char *text);
 
+/* Prints text as a JSON string literal (quotes, escapes) on stdout. */
+void cli_print_json_string(const char *text);
+
 /* Prints "nnseq: MESSAGE" on stderr and returns the exit status for err. */
 int cli_fail(const nn_error *err);
 

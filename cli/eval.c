@@ -30,8 +30,9 @@ static class_stats stats_of(const int64_t *confusion, int classes, int c) {
 static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0.0; }
 
 static void print_json(const nn_metrics *m, const int64_t *confusion, int classes, const char *path) {
-    printf("{\"checkpoint\": \"%s\", \"samples\": %d, \"loss\": %.6f, \"accuracy\": %.6f, \"classes\": [", path,
-           m->count, m->loss, m->accuracy);
+    printf("{\"checkpoint\": ");
+    cli_print_json_string(path);
+    printf(", \"samples\": %d, \"loss\": %.6f, \"accuracy\": %.6f, \"classes\": [", m->count, m->loss, m->accuracy);
     for (int c = 0; c < classes; c++) {
         class_stats s = stats_of(confusion, classes, c);
         printf("%s{\"class\": %d, \"samples\": %lld, \"accuracy\": %.6f, \"precision\": %.6f, \"recall\": %.6f}",

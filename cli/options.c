@@ -124,3 +124,13 @@ int cli_make_parent_dirs(const char *path, nn_error *err) {
     }
     return 0;
 }
+
+void cli_print_json_string(const char *text) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}

@@ -80,10 +80,12 @@ static void log_epoch(FILE *log, const nn_epoch_report *r) {
 }
 
 static void print_test(output_format format, const nn_metrics *m, const char *checkpoint) {
-    if (format == FORMAT_JSON)
-        printf("{\"final\": true, \"test_loss\": %.6f, \"test_accuracy\": %.6f, \"test_samples\": %d, "
-               "\"checkpoint\": \"%s\"}\n",
-               m->loss, m->accuracy, m->count, checkpoint);
+    if (format == FORMAT_JSON) {
+        printf("{\"final\": true, \"test_loss\": %.6f, \"test_accuracy\": %.6f, \"test_samples\": %d, \"checkpoint\": ",
+               m->loss, m->accuracy, m->count);
+        cli_print_json_string(checkpoint);
+        printf("}\n");
+    }
     else if (format == FORMAT_TSV)
         printf("test_loss\ttest_accuracy\ttest_samples\n%.6f\t%.6f\t%d\n", m->loss, m->accuracy, m->count);
     else

@@ -67,6 +67,8 @@ check "eval prints per-class rows" test "$(grep -cE '^ +[0-3] +[0-9]+ ' "$work/e
 check "eval prints the confusion matrix" grep -q '^confusion' "$work/eval.out"
 if command -v python3 >/dev/null; then
     check "eval --format json parses" sh -c "'$NNSEQ' eval '$work/runs/model.ckpt' --format json | python3 -m json.tool >/dev/null"
+    mkdir -p "$work/odd\"name"
+    check "JSON escapes a path with a quote" sh -c "'$NNSEQ' train '$work/good.yaml' --epochs 1 --out '$work/odd\"name/m.ckpt' --format json 2>/dev/null | tail -1 | python3 -m json.tool >/dev/null && '$NNSEQ' eval '$work/odd\"name/m.ckpt' --format json | python3 -m json.tool >/dev/null"
     check "train --format json lines parse" sh -c "'$NNSEQ' train '$work/good.yaml' --epochs 1 --out '$work/j.ckpt' --format json | python3 -c 'import sys, json; [json.loads(l) for l in sys.stdin]'"
 fi
 check "eval on given files" sh -c "'$NNSEQ' eval '$work/runs/model.ckpt' --images '$work/train-images.idx' --labels '$work/train-labels.idx.gz' | grep -q '^samples   300'"
