@@ -39,6 +39,9 @@ typedef struct nn_state {
 typedef struct nn_layer {
     const nn_layer_kind *kind;
     nn_shape in_shape, out_shape;
+    /* Fewest samples a training batch may hold (0 or 1: any). BatchNorm
+     * with one value per channel per sample needs 2, as torch insists. */
+    int min_train_batch;
     int state_count;
     /* Trainable entries come first and are laid out in the flat buffer in
      * this order. Buffers (running statistics) have data owned by the layer,

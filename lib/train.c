@@ -82,6 +82,26 @@ static int load_init_weights(nn_model *model, const char *path, nn_error *err) {
     return status;
 }
 
+/* Every training batch, the last one of an epoch included, must be large
+ * enough for every layer (BatchNorm needs two samples when it sees one
+ * value per channel). */
+static int check_batch_sizes(const nn_trainer *t, nn_error *err) {
+    int batch_size = t->config->train.batch_size;
+    int last = t->train_count % batch_size ? t->train_count % batch_size : batch_size;
+    int smallest = last < batch_size ? last : batch_size;
+    for (int i = 0; i < t->model->layer_count; i++) {
+        const nn_layer *layer = t->model->layers[i];
+        if (smallest < layer->min_train_batch)
+            return nn_error_set(err, NN_ERR_INPUT,
+                                "%s:%d:%d: layer %d (%s) needs at least %d samples per training batch, but with "
+                                "%d training samples and batch_size %d a batch has %d: change train.batch_size "
+                                "or data.val_split",
+                                t->config->path, t->config->model.layers[i].line, t->config->model.layers[i].column,
+                                i, layer->kind->name, layer->min_train_batch, t->train_count, batch_size, smallest);
+    }
+    return 0;
+}
+
 nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
     if (!config->data.train.images) {
         nn_error_set(err, NN_ERR_INPUT, "%s: no training data: add data.train.images and data.train.labels",
@@ -120,6 +140,7 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
         goto fail;
     }
     t->classes = output_shape.dims[0];
+    if (check_batch_sizes(t, err) != 0) goto fail;
     /* Validation and test run in training-sized batches too, so a run's
      * memory is the data plus what one batch needs. */
     if (nn_model_reserve(t->model, config->train.batch_size, err) != 0) goto fail;

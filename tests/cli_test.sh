@@ -138,6 +138,8 @@ expect_error "truncated IDX file" 2 "short-images.idx.*(truncated|bytes)" "$NNSE
 sed 's/labels: train-labels.idx.gz/labels: test-labels.idx.gz/' "$work/good.yaml" >"$work/bad.yaml"
 expect_error "image and label counts differ" 2 "300.*100|100.*300" "$NNSEQ" train "$work/bad.yaml"
 check "no checkpoint written on bad input" test ! -e "$work/runs/bad.ckpt"
+sed 's/    - ReLU/    - BatchNorm1d/; s/epochs: 3, batch_size: 16}/epochs: 3, batch_size: 239}/' "$work/good.yaml" >"$work/bad.yaml"
+expect_error "BatchNorm1d and a last batch of one sample" 2 "bad.yaml:10:7: layer 2 \(BatchNorm1d\) needs at least 2 samples.*has 1" "$NNSEQ" train "$work/bad.yaml"
 expect_error "unknown option" 2 "--epoch.*did you mean '--epochs'" "$NNSEQ" train "$work/good.yaml" --epoch 3
 expect_error "bad option value" 2 "--epochs expects an integer" "$NNSEQ" train "$work/good.yaml" --epochs three
 expect_error "unknown command" 2 "unknown command" "$NNSEQ" fly

@@ -279,6 +279,30 @@ START_TEST(norm_describe_matches_pytorch) {
 }
 END_TEST
 
+/* One value per channel per sample leaves a batch of one with no variance:
+ * such a layer asks the trainer for batches of at least two, as torch does. */
+START_TEST(norm_minimum_training_batch) {
+    nn_error err = {0};
+    struct {
+        const nn_layer_kind *kind;
+        nn_shape shape;
+        int want;
+    } cases[] = {
+        {&nn_batch_norm1d_kind, {1, {16, 0, 0}}, 2},
+        {&nn_batch_norm1d_kind, {2, {4, 1, 0}}, 2},
+        {&nn_batch_norm1d_kind, {2, {4, 3, 0}}, 1},
+        {&nn_batch_norm2d_kind, {3, {8, 1, 1}}, 2},
+        {&nn_batch_norm2d_kind, {3, {8, 2, 1}}, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nn_layer *layer = create_norm(cases[i].kind, cases[i].shape, NULL, 0, &err);
+        ck_assert_msg(layer != NULL, "%s", err.message);
+        ck_assert_int_eq(layer->min_train_batch, cases[i].want);
+        cases[i].kind->destroy(layer);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("batch_norm");
     TCase *tc = tcase_create("batch_norm");
@@ -288,6 +312,7 @@ int main(void) {
     tcase_add_test(tc, norm_running_statistics);
     tcase_add_test(tc, norm_rejects_bad_input);
     tcase_add_test(tc, norm_describe_matches_pytorch);
+    tcase_add_test(tc, norm_minimum_training_batch);
     suite_add_tcase(suite, tc);
     return testutil_run(suite);
 }

@@ -130,6 +130,9 @@ static nn_layer *batch_norm_create(const nn_arg_value *args, nn_shape in_shape, 
         batch_norm_destroy(&layer->base);
         return NULL;
     }
+    /* One value per channel per sample: a batch of one has no variance to
+     * normalise by; torch refuses it in training, and so does the trainer. */
+    layer->base.min_train_batch = layer->positions == 1 ? 2 : 1;
     batch_norm_format_repr(layer, name, args);
     return &layer->base;
 }
