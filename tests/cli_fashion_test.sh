@@ -12,12 +12,7 @@ if [ ! -f "$fashion/t10k-labels-idx1-ubyte.gz" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {
-    local name=$1; shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; fi
-}
+. "$(dirname "$0")/shell_checks.sh"
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 "$NNSEQ" train configs/fashion_mlp.yaml --epochs 1 --out "$work/fashion.ckpt" >"$work/train.out" 2>"$work/train.err"

@@ -7,25 +7,7 @@ NNSEQ=${NNSEQ:?set NNSEQ to the nnseq binary}
 GEN_DATA=${GEN_DATA:?set GEN_DATA to the gen_data tool}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { # check NAME COMMAND...: the command must succeed
-    local name=$1; shift
-    if "$@"; then ok; else fail "$name"; fi
-}
-# expect_error NAME STATUS PATTERN COMMAND...: exit STATUS, stderr matching PATTERN, nothing on stdout
-expect_error() {
-    local name=$1 want=$2 pattern=$3; shift 3
-    "$@" >"$work/out" 2>"$work/err" </dev/null
-    local got=$?
-    if [ "$got" -ne "$want" ]; then fail "$name: exit $got, expected $want ($(head -c 300 "$work/err"))"; return; fi
-    if ! grep -qE -- "$pattern" "$work/err"; then fail "$name: stderr lacks /$pattern/: $(head -c 300 "$work/err")"; return; fi
-    if [ -s "$work/out" ]; then fail "$name: wrote to stdout on error"; return; fi
-    ok
-}
+. "$(dirname "$0")/shell_checks.sh"
 
 "$GEN_DATA" "$work" 300 1 train && "$GEN_DATA" "$work" 100 2 test || { echo "gen_data failed"; exit 1; }
 

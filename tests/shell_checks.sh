@@ -1,0 +1,24 @@
+# Helpers shared by the end-to-end scripts (tests/cli_*.sh source this).
+# They count into $passed and $failed and use the scratch folder $work.
+# Reports go to file descriptor 3, which a script points at its stdout, so
+# that they show even from commands whose stdout is redirected.
+passed=0
+failed=0
+exec 3>&1
+
+ok() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*" >&3; }
+check() { # check NAME COMMAND...: the command must succeed
+    local name=$1; shift
+    if "$@"; then ok; else fail "$name"; fi
+}
+# expect_error NAME STATUS PATTERN COMMAND...: exit STATUS, stderr matching PATTERN, nothing on stdout
+expect_error() {
+    local name=$1 want=$2 pattern=$3; shift 3
+    "$@" >"$work/out" 2>"$work/err" </dev/null
+    local got=$?
+    if [ "$got" -ne "$want" ]; then fail "$name: exit $got, expected $want ($(head -c 300 "$work/err"))"; return; fi
+    if ! grep -qE -- "$pattern" "$work/err"; then fail "$name: stderr lacks /$pattern/: $(head -c 300 "$work/err")"; return; fi
+    if [ -s "$work/out" ]; then fail "$name: wrote to stdout on error"; return; fi
+    ok
+}
