@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../vector.h"
 #include "conv_util.h"
 #include "layers.h"
 
@@ -158,7 +159,7 @@ static void conv_valid_span(int *lo, int *hi, int offset, int padding, int strid
 
 /* Writes one sample's patches into columns: row (c, i, j), column (oh, ow),
  * rows row_stride floats apart. */
-static void im2col(float *columns, size_t row_stride, const float *in, const conv_geometry *g) {
+NN_VECTOR_CLONES static void im2col(float *columns, size_t row_stride, const float *in, const conv_geometry *g) {
     for (int c = 0; c < g->channels; c++)
         for (int i = 0; i < g->kernel[0]; i++)
             for (int j = 0; j < g->kernel[1]; j++) {
@@ -186,7 +187,7 @@ static void im2col(float *columns, size_t row_stride, const float *in, const con
 
 /* The adjoint of im2col: adds each column entry back into the input position
  * it was read from (din must be zeroed first). */
-static void col2im(float *din, const float *columns, size_t row_stride, const conv_geometry *g) {
+NN_VECTOR_CLONES static void col2im(float *din, const float *columns, size_t row_stride, const conv_geometry *g) {
     for (int c = 0; c < g->channels; c++)
         for (int i = 0; i < g->kernel[0]; i++)
             for (int j = 0; j < g->kernel[1]; j++) {
@@ -204,7 +205,7 @@ static void col2im(float *din, const float *columns, size_t row_stride, const co
             }
 }
 
-static void conv2d_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+NN_VECTOR_CLONES static void conv2d_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
     (void)mode;
     conv2d_layer *layer = (conv2d_layer *)base;
     const conv_geometry *g = &layer->geometry;
@@ -233,7 +234,7 @@ static void conv2d_forward(nn_layer *base, float *out, const float *in, int batc
 
 /* Gathers the chunk's dout into product as (out_channel, sample, pixel) and
  * adds its sums over samples and pixels to dbias (if not NULL). */
-static void conv2d_gather_dout(conv2d_layer *layer, float *dbias, const float *dout, int samples) {
+NN_VECTOR_CLONES static void conv2d_gather_dout(conv2d_layer *layer, float *dbias, const float *dout, int samples) {
     int pixels = layer->out_pixels, out_channels = layer->out_channels;
     size_t width = (size_t)samples * pixels, out_size = (size_t)out_channels * pixels;
     for (int s = 0; s < samples; s++)
