@@ -175,7 +175,7 @@ int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, c
     size_t state_count;
     nn_array *state = nn_model_state(model, &state_count, err);
     if (!state) return -1;
-    size_t prefix_length = strlen(prefix), matched = 0;
+    size_t prefix_length = strlen(prefix);
     int status = 0;
     for (size_t s = 0; s < state_count && status == 0; s++) {
         const nn_array *found = NULL;
@@ -201,7 +201,6 @@ int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, c
                                   state[s].name, dtype_name(found->dtype), dtype_name(state[s].dtype));
         else {
             memcpy(state[s].data, found->data, nn_array_bytes(found));
-            matched++;
         }
     }
     for (size_t a = 0; a < count && status == 0; a++) {
@@ -213,7 +212,6 @@ int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, c
             status = nn_error_set(err, NN_ERR_INPUT, "%s: unexpected key '%s' (the model has no such entry)",
                                   source, arrays[a].name + prefix_length);
     }
-    (void)matched;
     free(state);
     return status;
 }

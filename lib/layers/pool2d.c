@@ -270,22 +270,10 @@ static void pool_forward(nn_layer *base, float *out, const float *in, int batch,
     }
 }
 
-static void max_pool_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                              const float *out, int batch) {
-    (void)in;
-    (void)out;
-    pool_layer *layer = (pool_layer *)base;
-    const conv_geometry *g = &layer->geometry;
-    if (!din) return;
-    size_t in_plane = (size_t)g->height * g->width, out_plane = (size_t)g->out_height * g->out_width;
-    size_t planes = (size_t)batch * g->channels;
-    memset(din, 0, planes * in_plane * sizeof *din);
-    for (size_t p = 0; p < planes; p++) {
-        float *target = din + p * in_plane;
-        const float *source = dout + p * out_plane;
-        const int32_t *index = layer->argmax + p * out_plane;
-        for (size_t k = 0; k < out_plane; k++) target[index[k]] += source[k];
-    }
+/* Routes one output plane's gradient back into one (zeroed) input plane. */
+static void max_pool_backward_plane(float *din, const float *dout, const int32_t *argmax, const conv_geometry *g) {
+    size_t out_plane = (size_t)g->out_height * g->out_width;
+    for (size_t k = 0; k < out_plane; k++) din[argmax[k]] += dout[k];
 }
 
 static void avg_pool_backward_plane(float *din, const float *dout, const conv_geometry *g) {
@@ -303,8 +291,8 @@ static void avg_pool_backward_plane(float *din, const float *dout, const conv_ge
     }
 }
 
-static void avg_pool_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                              const float *out, int batch) {
+static void pool_backward(nn_layer *base, float *din, const float *dout, const float *in, const float *out,
+                          int batch) {
     (void)in;
     (void)out;
     pool_layer *layer = (pool_layer *)base;
@@ -313,7 +301,12 @@ static void avg_pool_backward(nn_layer *base, float *din, const float *dout, con
     size_t in_plane = (size_t)g->height * g->width, out_plane = (size_t)g->out_height * g->out_width;
     size_t planes = (size_t)batch * g->channels;
     memset(din, 0, planes * in_plane * sizeof *din);
-    for (size_t p = 0; p < planes; p++) avg_pool_backward_plane(din + p * in_plane, dout + p * out_plane, g);
+    for (size_t p = 0; p < planes; p++) {
+        if (layer->is_max)
+            max_pool_backward_plane(din + p * in_plane, dout + p * out_plane, layer->argmax + p * out_plane, g);
+        else
+            avg_pool_backward_plane(din + p * in_plane, dout + p * out_plane, g);
+    }
 }
 
 static int pool_describe(const nn_layer *base, char *buffer, size_t size) {
@@ -333,7 +326,7 @@ const nn_layer_kind nn_max_pool2d_kind = {
     .create = max_pool_create,
     .reserve = max_pool_reserve,
     .forward = pool_forward,
-    .backward = max_pool_backward,
+    .backward = pool_backward,
     .describe = pool_describe,
     .destroy = pool_destroy,
 };
@@ -344,7 +337,7 @@ const nn_layer_kind nn_avg_pool2d_kind = {
     .arg_count = sizeof pool_args / sizeof pool_args[0],
     .create = avg_pool_create,
     .forward = pool_forward,
-    .backward = avg_pool_backward,
+    .backward = pool_backward,
     .describe = pool_describe,
     .destroy = pool_destroy,
 };
