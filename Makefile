@@ -11,12 +11,12 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 OPT ?= -O2 -ftree-vectorize -fvect-cost-model=dynamic -fno-math-errno
 CFLAGS ?= $(OPT) -g
-WARN := -std=c11 -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L
+WARN := -std=c11 -Ilib -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L
 ALL_CFLAGS := $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
 
 BUILD ?= build
-LIB_SRC := $(wildcard lib/*.c lib/layers/*.c lib/optimizers/*.c lib/losses/*.c)
+LIB_SRC := $(wildcard lib/*/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_SUPPORT := tests/gradcheck.c tests/testutil.c tests/synthetic.c

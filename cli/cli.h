@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "../lib/error.h"
+#include "core/error.h"
 
 #define NNSEQ_VERSION "0.1.0"
 

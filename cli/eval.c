@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../lib/checkpoint.h"
-#include "../lib/train.h"
+#include "io/checkpoint.h"
+#include "train/train.h"
 #include "cli.h"
 
 static const char eval_help[] =

@@ -1,8 +1,8 @@
 /* nnseq export CKPT OUT.npz: the model's state_dict as numpy's .npz. */
 #include <stdlib.h>
 
-#include "../lib/checkpoint.h"
-#include "../lib/npz.h"
+#include "io/checkpoint.h"
+#include "io/npz.h"
 #include "cli.h"
 
 static const char export_help[] =

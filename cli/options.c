@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../lib/config.h"
+#include "config/config.h"
 #include "cli.h"
 
 static int usage_error(const char *command, const char *message, const char *detail) {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/checkpoint.h"
-#include "../lib/idx.h"
-#include "../lib/train.h"
+#include "io/checkpoint.h"
+#include "data/idx.h"
+#include "train/train.h"
 #include "cli.h"
 
 static const char predict_help[] =

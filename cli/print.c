@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/checkpoint.h"
-#include "../lib/idx.h"
+#include "io/checkpoint.h"
+#include "data/idx.h"
 #include "cli.h"
 
 static const char print_help[] =

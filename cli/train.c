@@ -6,9 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/checkpoint.h"
-#include "../lib/config.h"
-#include "../lib/train.h"
+#include "io/checkpoint.h"
+#include "config/config.h"
+#include "train/train.h"
 #include "cli.h"
 
 static const char train_help[] =

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../lib/layer.h"
+#include "core/layer.h"
 
 typedef struct gradcheck_options {
     int batch;

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../lib/idx.h"
-#include "../lib/rng.h"
+#include "data/idx.h"
+#include "core/rng.h"
 
 int synthetic_write(const char *dir, const char *prefix, int count, uint64_t seed, nn_error *err) {
     if (count < 1) return nn_error_set(err, NN_ERR_INPUT, "count must be at least 1");

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "../lib/error.h"
+#include "core/error.h"
 
 int synthetic_write(const char *dir, const char *prefix, int count, uint64_t seed, nn_error *err);
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/layers/layers.h"
+#include "layers/layers.h"
 #include "gradcheck.h"
 #include "testutil.h"
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/config.h"
+#include "config/config.h"
 #include "testutil.h"
 
 static char folder[256];   /* this program's temporary folder, made in main */
@@ -75,7 +75,7 @@ static int arg_index(const nn_arg_spec *specs, int count, const char *name) {
 }
 
 static const nn_arg_value *layer_arg(const nn_config *cfg, int layer, const char *name) {
-    const nn_config_layer *l = &cfg->model.layers[layer];
+    const nn_layer_spec *l = &cfg->model.layers[layer];
     return &l->args[arg_index(l->kind->args, l->kind->arg_count, name)];
 }
 

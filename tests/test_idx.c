@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../lib/idx.h"
+#include "data/idx.h"
 #include "testutil.h"
 
 /* One directory for the whole program, made and removed by the parent

@@ -2,7 +2,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "../lib/layers/layers.h"
+#include "layers/layers.h"
 #include "gradcheck.h"
 #include "testutil.h"
 

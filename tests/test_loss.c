@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/loss.h"
-#include "../lib/rng.h"
+#include "losses/loss.h"
+#include "core/rng.h"
 #include "testutil.h"
 
 /* (batch, outputs, classes): outputs may exceed classes, which is allowed. */

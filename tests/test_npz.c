@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../lib/npz.h"
+#include "io/npz.h"
 #include "testutil.h"
 
 static char test_dir[256];

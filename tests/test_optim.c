@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../lib/optimizer.h"
+#include "optim/optimizer.h"
 #include "testutil.h"
 
 /* Not a multiple of any vector width, so a vectorised loop's tail runs too. */

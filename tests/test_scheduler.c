@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../lib/scheduler.h"
+#include "optim/scheduler.h"
 #include "testutil.h"
 
 enum { LAST_EPOCH = 20 };

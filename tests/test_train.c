@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/checkpoint.h"
-#include "../lib/config.h"
-#include "../lib/idx.h"
-#include "../lib/layers/layers.h"
-#include "../lib/model.h"
-#include "../lib/train.h"
+#include "io/checkpoint.h"
+#include "config/config.h"
+#include "data/idx.h"
+#include "layers/layers.h"
+#include "core/model.h"
+#include "train/train.h"
 #include "synthetic.h"
 #include "testutil.h"
 
@@ -222,7 +222,7 @@ START_TEST(model_gradients_match_finite_differences) {
     make_config(&cfg, "sgd", "0.1", 1);
     nn_error err = {0};
     /* Without the Dropout: a deterministic function of the weights. */
-    nn_config_layer layers[4] = {cfg.model.layers[0], cfg.model.layers[1], cfg.model.layers[2], cfg.model.layers[4]};
+    nn_layer_spec layers[4] = {cfg.model.layers[0], cfg.model.layers[1], cfg.model.layers[2], cfg.model.layers[4]};
     layers[2].kind = &nn_tanh_kind;
     nn_model *model = nn_model_create(layers, 4, (nn_shape){3, {1, 6, 6}}, 3, NULL, &err);
     ck_assert_msg(model != NULL, "%s", err.message);

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../vector.h"
-#include "layers.h"
+#include "core/target_clones.h"
+#include "layers/layers.h"
 
 /* 1/sqrt(2) and 1/sqrt(2 pi): M_SQRT1_2 is not in strict C11. */
 #define INV_SQRT2 0.70710678118654752440f

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv_util.h"
-#include "layers.h"
+#include "layers/conv_util.h"
+#include "layers/layers.h"
 
 enum { ARG_FEATURES, ARG_EPS, ARG_MOMENTUM };
 

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../vector.h"
-#include "conv_util.h"
-#include "layers.h"
+#include "core/target_clones.h"
+#include "layers/conv_util.h"
+#include "layers/layers.h"
 
 enum { ARG_IN, ARG_OUT, ARG_KERNEL, ARG_STRIDE, ARG_PADDING, ARG_BIAS };
 

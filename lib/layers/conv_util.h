@@ -9,9 +9,9 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "../args.h"
-#include "../error.h"
-#include "../tensor.h"
+#include "core/args.h"
+#include "core/error.h"
+#include "core/shape.h"
 
 /* A window sliding over a (channels, height, width) input; [0] is height,
  * [1] is width. */

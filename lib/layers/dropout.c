@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 static const nn_arg_spec dropout_args[] = {
     {"p", NN_ARG_FLOAT, 0, {0.5, 0}},

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 enum { ARG_START, ARG_END };
 

@@ -3,7 +3,7 @@
 #ifndef NNSEQ_LAYERS_H
 #define NNSEQ_LAYERS_H
 
-#include "../layer.h"
+#include "core/layer.h"
 
 extern const nn_layer_kind nn_linear_kind;
 extern const nn_layer_kind nn_relu_kind;

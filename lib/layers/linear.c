@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 enum { ARG_IN, ARG_OUT, ARG_BIAS };
 

@@ -14,8 +14,8 @@
 #include <emmintrin.h>
 #endif
 
-#include "conv_util.h"
-#include "layers.h"
+#include "layers/conv_util.h"
+#include "layers/layers.h"
 
 enum { ARG_KERNEL, ARG_STRIDE, ARG_PADDING };
 

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 static const nn_layer_kind *const kinds[] = {
     &nn_linear_kind,  &nn_relu_kind,        &nn_sigmoid_kind, &nn_tanh_kind,

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 
 static const nn_arg_spec softmax_args[] = {
     {"dim", NN_ARG_INT, 0, {1, 0}},

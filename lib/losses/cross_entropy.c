@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "losses.h"
+#include "losses/losses.h"
 
 /* loss = log(sum_j exp(x_j)) - x_label, computed as
  * (max - x_label) + log(sum_j exp(x_j - max)) so that no exp overflows and

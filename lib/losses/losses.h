@@ -3,7 +3,7 @@
 #ifndef NNSEQ_LOSSES_H
 #define NNSEQ_LOSSES_H
 
-#include "../loss.h"
+#include "losses/loss.h"
 
 extern const nn_loss_kind nn_cross_entropy_kind;
 extern const nn_loss_kind nn_nll_kind;

@@ -1,6 +1,6 @@
 /* mse against one-hot targets, averaged over every element (batch x
  * outputs) as torch.nn.MSELoss; a sample's loss is the mean over its outputs. */
-#include "losses.h"
+#include "losses/losses.h"
 
 static double mse(float *grad, float *sample_losses, const float *output, const uint8_t *labels,
                   int batch, int outputs) {

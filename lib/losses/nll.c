@@ -2,7 +2,7 @@
  * -output[label], averaged over the batch (torch.nn.NLLLoss). */
 #include <string.h>
 
-#include "losses.h"
+#include "losses/losses.h"
 
 static double nll(float *grad, float *sample_losses, const float *output, const uint8_t *labels,
                   int batch, int outputs) {

@@ -1,0 +1,1173 @@
+/* The config file. libyaml's event stream is first built into a small tree of
+ * nodes that remember their 1-based line and column, then the tree is checked
+ * against the schema: tables of fields (key, type, default, valid range) for
+ * the fixed sections, and each kind's nn_arg_spec table for the arguments of
+ * layers, the optimiser and the scheduler.
+ *
+ * torch_ref.py reads the same files with PyYAML (YAML 1.1), so a file both
+ * accept must mean the same thing. Numbers, booleans and null are therefore
+ * only recognised in plain (unquoted) scalars, and the forms where YAML 1.1
+ * and a reader's intuition part ways (010 is octal 8, yes is true, 1_000 is
+ * 1000) are refused rather than guessed. Anchors, aliases, tags and merge
+ * keys are refused too: a config is read top to bottom, as written. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#define MAX_CONFIG_BYTES (16u << 20)  /* far above any real config; stops a wrong file early */
+#define MAX_NAMES 128                 /* kinds listed in one "expected one of" message */
+#define SHOWN_TEXT 40                 /* bytes of a bad value quoted back in a message */
+#define STRINGIFY(x) #x
+#define DIGITS_OF(x) STRINGIFY(x)
+
+/* --- The node tree ------------------------------------------------------- */
+
+typedef enum node_type { NODE_SCALAR, NODE_MAPPING, NODE_SEQUENCE } node_type;
+
+typedef struct node {
+    node_type type;
+    bool plain;             /* unquoted scalar: only these can be numbers, booleans or null */
+    int line, column;       /* 1-based */
+    char *text;             /* a scalar's value */
+    int child_count;        /* a mapping's children alternate key, value */
+    int first_child, last_child, next;  /* indices into the tree, -1 for none */
+} node;
+
+typedef struct tree {
+    node *nodes;
+    int count, capacity;
+} tree;
+
+typedef struct parser {
+    const char *path;       /* for messages */
+    const char *dir;        /* relative paths written in the file resolve against it */
+    tree tree;
+    nn_config *cfg;
+    nn_error *err;
+} parser;
+
+static int vfail_at(const parser *p, int line, int column, const char *format, va_list ap) {
+    char message[800];
+    vsnprintf(message, sizeof message, format, ap);
+    return nn_error_set(p->err, NN_ERR_INPUT, "%s:%d:%d: %s", p->path, line, column, message);
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_at(const parser *p, int line, int column,
+                                                         const char *format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    vfail_at(p, line, column, format, ap);
+    va_end(ap);
+    return -1;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(const parser *p, const node *at, const char *format,
+                                                      ...) {
+    va_list ap;
+    va_start(ap, format);
+    vfail_at(p, at->line, at->column, format, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const node *node_at(const parser *p, int index) {
+    return index < 0 ? NULL : &p->tree.nodes[index];
+}
+
+static const node *first_child(const parser *p, const node *n) {
+    return n ? node_at(p, n->first_child) : NULL;
+}
+
+static const node *next_sibling(const parser *p, const node *n) {
+    return n ? node_at(p, n->next) : NULL;
+}
+
+/* The key after key in the same mapping (keys and values alternate). */
+static const node *next_key(const parser *p, const node *key) {
+    return next_sibling(p, next_sibling(p, key));
+}
+
+static bool is_null(const node *n) {
+    if (!n || n->type != NODE_SCALAR || !n->plain) return false;
+    const char *t = n->text;
+    return !*t || !strcmp(t, "~") || !strcmp(t, "null") || !strcmp(t, "Null") || !strcmp(t, "NULL");
+}
+
+/* "'6.5'", "the string \"3\"", "a mapping", "a list of 2 items", "nothing":
+ * how a value that does not fit is quoted back. */
+static const char *describe(const node *n, char *buffer, size_t size) {
+    if (n->type == NODE_MAPPING) return "a mapping";
+    if (n->type == NODE_SEQUENCE) {
+        snprintf(buffer, size, "a list of %d item%s", n->child_count, n->child_count == 1 ? "" : "s");
+        return buffer;
+    }
+    if (n->plain && !*n->text) return "nothing";
+    size_t shown = strlen(n->text);
+    bool cut = shown > SHOWN_TEXT;
+    if (cut) {
+        shown = SHOWN_TEXT;
+        while (shown > 0 && ((unsigned char)n->text[shown] & 0xC0) == 0x80) shown--;
+    }
+    snprintf(buffer, size, n->plain ? "'%.*s%s'" : "the string \"%.*s%s\"", (int)shown, n->text,
+             cut ? "..." : "");
+    return buffer;
+}
+
+static int tree_add(parser *p, node_type type, const yaml_mark_t *mark, int parent) {
+    tree *t = &p->tree;
+    if (t->count == t->capacity) {
+        int capacity = t->capacity ? 2 * t->capacity : 64;
+        node *nodes = realloc(t->nodes, (size_t)capacity * sizeof *nodes);
+        if (!nodes) return nn_error_oom(p->err, "the config's nodes");
+        t->nodes = nodes;
+        t->capacity = capacity;
+    }
+    int index = t->count++;
+    t->nodes[index] = (node){.type = type, .line = (int)mark->line + 1, .column = (int)mark->column + 1,
+                             .first_child = -1, .last_child = -1, .next = -1};
+    if (parent >= 0) {
+        node *up = &t->nodes[parent];
+        if (up->last_child < 0)
+            up->first_child = index;
+        else
+            t->nodes[up->last_child].next = index;
+        up->last_child = index;
+        up->child_count++;
+    }
+    return index;
+}
+
+static void tree_free(tree *t) {
+    for (int i = 0; i < t->count; i++) free(t->nodes[i].text);
+    free(t->nodes);
+    memset(t, 0, sizeof *t);
+}
+
+/* --- From libyaml's events to the tree ----------------------------------- */
+
+typedef struct builder {
+    int *stack;             /* open mappings and sequences */
+    int depth, capacity;
+    int documents;
+    int root;
+    bool done;
+} builder;
+
+static int refuse_anchor_and_tag(const parser *p, const yaml_event_t *event, const yaml_char_t *anchor,
+                                 const yaml_char_t *tag) {
+    int line = (int)event->start_mark.line + 1, column = (int)event->start_mark.column + 1;
+    if (anchor)
+        return fail_at(p, line, column,
+                       "anchors (&%s) are not supported (expected every value written out in place)",
+                       (const char *)anchor);
+    if (tag)
+        return fail_at(p, line, column, "tags (%s) are not supported (expected plain values without tags)",
+                       (const char *)tag);
+    return 0;
+}
+
+static int add_scalar(parser *p, builder *b, const yaml_event_t *event) {
+    const yaml_char_t *value = event->data.scalar.value;
+    size_t length = event->data.scalar.length;
+    if (strlen((const char *)value) != length)
+        return fail_at(p, (int)event->start_mark.line + 1, (int)event->start_mark.column + 1,
+                       "a NUL character inside a value (expected text)");
+    int parent = b->depth ? b->stack[b->depth - 1] : -1;
+    int index = tree_add(p, NODE_SCALAR, &event->start_mark, parent);
+    if (index < 0) return -1;
+    node *n = &p->tree.nodes[index];
+    n->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    n->text = malloc(length + 1);
+    if (!n->text) return nn_error_oom(p->err, "a config value");
+    memcpy(n->text, value, length + 1);
+    if (parent < 0) b->root = index;
+    return 0;
+}
+
+static int open_collection(parser *p, builder *b, node_type type, const yaml_event_t *event) {
+    if (b->depth == b->capacity) {
+        int capacity = b->capacity ? 2 * b->capacity : 16;
+        int *stack = realloc(b->stack, (size_t)capacity * sizeof *stack);
+        if (!stack) return nn_error_oom(p->err, "the config's nesting");
+        b->stack = stack;
+        b->capacity = capacity;
+    }
+    int parent = b->depth ? b->stack[b->depth - 1] : -1;
+    int index = tree_add(p, type, &event->start_mark, parent);
+    if (index < 0) return -1;
+    if (parent < 0) b->root = index;
+    b->stack[b->depth++] = index;
+    return 0;
+}
+
+static int on_event(parser *p, builder *b, const yaml_event_t *event) {
+    int line = (int)event->start_mark.line + 1, column = (int)event->start_mark.column + 1;
+    switch (event->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (b->documents++ > 0)
+            return fail_at(p, line, column, "a second YAML document (expected one config per file)");
+        return 0;
+    case YAML_STREAM_END_EVENT:
+        b->done = true;
+        return 0;
+    case YAML_ALIAS_EVENT:
+        return fail_at(p, line, column, "aliases (*%s) are not supported (expected the value written out)",
+                       (const char *)event->data.alias.anchor);
+    case YAML_SCALAR_EVENT:
+        if (refuse_anchor_and_tag(p, event, event->data.scalar.anchor, event->data.scalar.tag)) return -1;
+        return add_scalar(p, b, event);
+    case YAML_SEQUENCE_START_EVENT:
+        if (refuse_anchor_and_tag(p, event, event->data.sequence_start.anchor, event->data.sequence_start.tag))
+            return -1;
+        return open_collection(p, b, NODE_SEQUENCE, event);
+    case YAML_MAPPING_START_EVENT:
+        if (refuse_anchor_and_tag(p, event, event->data.mapping_start.anchor, event->data.mapping_start.tag))
+            return -1;
+        return open_collection(p, b, NODE_MAPPING, event);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        b->depth--;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Line and column (1-based) of a byte offset, for reader errors that come
+ * with an offset instead of a mark. */
+static void offset_position(const char *text, size_t offset, int *line, int *column) {
+    size_t line_start = 0;
+    *line = 1;
+    for (size_t i = 0; i < offset; i++)
+        if (text[i] == '\n') {
+            (*line)++;
+            line_start = i + 1;
+        }
+    *column = (int)(offset - line_start) + 1;
+}
+
+/* Whether line (1-based) is indented with a tab, the commonest YAML mistake. */
+static bool indented_with_tab(const char *text, size_t length, int line) {
+    size_t i = 0;
+    for (int current = 1; current < line && i < length; i++)
+        if (text[i] == '\n') current++;
+    for (; i < length && (text[i] == ' ' || text[i] == '\t'); i++)
+        if (text[i] == '\t') return true;
+    return false;
+}
+
+static int syntax_error(const parser *p, const yaml_parser_t *yaml, const char *text, size_t length) {
+    if (yaml->error == YAML_MEMORY_ERROR) return nn_error_oom(p->err, "the YAML parser");
+    int line = (int)yaml->problem_mark.line + 1, column = (int)yaml->problem_mark.column + 1;
+    if (yaml->error == YAML_READER_ERROR)
+        offset_position(text, yaml->problem_offset < length ? yaml->problem_offset : length, &line, &column);
+    const char *problem = yaml->problem ? yaml->problem : "unreadable text";
+    char detail[200] = "";
+    size_t used = 0;
+    if (yaml->error == YAML_READER_ERROR && yaml->problem_value != -1)
+        used = (size_t)snprintf(detail, sizeof detail, "byte 0x%02X", (unsigned)yaml->problem_value);
+    else if (yaml->context && yaml->context_mark.line == yaml->problem_mark.line &&
+             yaml->context_mark.column == yaml->problem_mark.column)
+        used = (size_t)snprintf(detail, sizeof detail, "%s", yaml->context);
+    else if (yaml->context)
+        used = (size_t)snprintf(detail, sizeof detail, "%s at line %d, column %d", yaml->context,
+                                (int)yaml->context_mark.line + 1, (int)yaml->context_mark.column + 1);
+    if (indented_with_tab(text, length, line) && used < sizeof detail)
+        snprintf(detail + used, sizeof detail - used, "%sindent with spaces: YAML does not allow tabs",
+                 used ? "; " : "");
+    return fail_at(p, line, column, "invalid YAML: %s%s%s%s", problem, *detail ? " (" : "", detail,
+                   *detail ? ")" : "");
+}
+
+/* Builds the tree of the one document in text; *root is its top node. */
+static int read_tree(parser *p, const char *text, size_t length, const node **root) {
+    yaml_parser_t yaml;
+    if (!yaml_parser_initialize(&yaml)) return nn_error_oom(p->err, "the YAML parser");
+    yaml_parser_set_input_string(&yaml, (const unsigned char *)text, length);
+    builder b = {.root = -1};
+    int status = 0;
+    while (status == 0 && !b.done) {
+        yaml_event_t event;
+        if (!yaml_parser_parse(&yaml, &event)) {
+            status = syntax_error(p, &yaml, text, length);
+            break;
+        }
+        status = on_event(p, &b, &event);
+        yaml_event_delete(&event);
+    }
+    free(b.stack);
+    yaml_parser_delete(&yaml);
+    if (status != 0) return -1;
+    *root = node_at(p, b.root);
+    if (!*root || is_null(*root))
+        return fail_at(p, 1, 1, "the config is empty (expected a mapping with at least model: layers:)");
+    if ((*root)->type != NODE_MAPPING) {
+        char shown[80];
+        return fail(p, *root, "expected a mapping of keys at the top level, got %s",
+                    describe(*root, shown, sizeof shown));
+    }
+    return 0;
+}
+
+/* --- Names and suggestions ----------------------------------------------- */
+
+/* Levenshtein distance, one row at a time; INT_MAX if a long candidate's
+ * row cannot be allocated. */
+static int edit_distance(const char *a, const char *b) {
+    int short_row[64];
+    size_t b_length = strlen(b);
+    int *row = b_length < 64 ? short_row : malloc((b_length + 1) * sizeof *row);
+    if (!row) return INT_MAX;
+    for (size_t j = 0; j <= b_length; j++) row[j] = (int)j;
+    for (int i = 1; a[i - 1]; i++) {
+        int diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b_length; j++) {
+            int above = row[j];
+            int best = diagonal + (a[i - 1] != b[j - 1]);
+            if (above + 1 < best) best = above + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = above;
+        }
+    }
+    int distance = row[b_length];
+    if (row != short_row) free(row);
+    return distance;
+}
+
+const char *nn_nearest_name(const char *name, const char *const *candidates, int count) {
+    size_t length = strlen(name);
+    const char *best = NULL;
+    int best_distance = INT_MAX;
+    for (int i = 0; i < count; i++) {
+        if (!candidates[i]) continue;
+        size_t other = strlen(candidates[i]);
+        /* Lengths that differ by more than 3 are more than 3 edits apart. */
+        if ((length > other ? length - other : other - length) > 3) continue;
+        int distance = edit_distance(name, candidates[i]);
+        if (distance < best_distance) {
+            best = candidates[i];
+            best_distance = distance;
+        }
+    }
+    return best && best_distance <= 3 && (size_t)best_distance < length ? best : NULL;
+}
+
+/* "unknown layer 'Relu' (did you mean 'ReLU'?)", or the whole list when
+ * nothing is near. context: " in train", " for Linear", "". */
+static int unknown_name(const parser *p, const node *at, const char *what, const char *context,
+                        const char *const *names, int count) {
+    const char *nearest = nn_nearest_name(at->text, names, count);
+    if (nearest)
+        return fail(p, at, "unknown %s '%s'%s (did you mean '%s'?)", what, at->text, context, nearest);
+    if (count == 0) return fail(p, at, "unknown %s '%s'%s (expected none)", what, at->text, context);
+    char list[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < count && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
+    return fail(p, at, "unknown %s '%s'%s (expected one of: %s)", what, at->text, context, list);
+}
+
+/* Checks that a mapping's key is a name and not a repeat of an earlier key. */
+static int check_key(const parser *p, const node *map, const node *key, const char *context) {
+    char shown[80];
+    if (key->type != NODE_SCALAR || is_null(key))
+        return fail(p, key, "expected a key name%s, got %s", context, describe(key, shown, sizeof shown));
+    for (const node *k = first_child(p, map); k && k != key; k = next_key(p, k))
+        if (!strcmp(k->text, key->text))
+            return fail(p, key, "duplicate key '%s'%s (expected each key once; the first is at line %d, column %d)",
+                        key->text, context, k->line, k->column);
+    return 0;
+}
+
+/* The value of key in map (NULL when map is NULL or has no such key). */
+static const node *lookup(const parser *p, const node *map, const char *key) {
+    for (const node *k = first_child(p, map); k; k = next_key(p, k))
+        if (k->type == NODE_SCALAR && !strcmp(k->text, key)) return next_sibling(p, k);
+    return NULL;
+}
+
+/* --- Scalars --------------------------------------------------------------- */
+
+typedef enum number_form { NOT_A_NUMBER, INTEGER_FORM, FLOAT_FORM, LEADING_ZERO_FORM } number_form;
+
+/* Decimal integers (-3, +7, 0) and floats (0.5, 1., .5, 1e-3, 2.5E+4); what
+ * PyYAML reads differently (010, 0x1f, 1_000, .inf) is NOT_A_NUMBER or
+ * LEADING_ZERO_FORM. */
+static number_form number_form_of(const char *s) {
+    static const char digits[] = "0123456789";
+    if (*s == '+' || *s == '-') s++;
+    size_t whole = strspn(s, digits);
+    const char *rest = s + whole;
+    if (whole > 0 && !*rest) return whole > 1 && s[0] == '0' ? LEADING_ZERO_FORM : INTEGER_FORM;
+    size_t fraction = 0;
+    if (*rest == '.') {
+        fraction = strspn(rest + 1, digits);
+        rest += 1 + fraction;
+    }
+    if (whole + fraction == 0) return NOT_A_NUMBER;
+    if (*rest == 'e' || *rest == 'E') {
+        rest++;
+        if (*rest == '+' || *rest == '-') rest++;
+        size_t exponent = strspn(rest, digits);
+        if (exponent == 0) return NOT_A_NUMBER;
+        rest += exponent;
+    }
+    return *rest ? NOT_A_NUMBER : FLOAT_FORM;
+}
+
+static number_form node_number_form(const node *n) {
+    return n->type == NODE_SCALAR && n->plain ? number_form_of(n->text) : NOT_A_NUMBER;
+}
+
+static bool bool_of(const node *n, bool *value) {
+    if (n->type != NODE_SCALAR || !n->plain) return false;
+    const char *t = n->text;
+    bool is_true = !strcmp(t, "true") || !strcmp(t, "True") || !strcmp(t, "TRUE");
+    bool is_false = !strcmp(t, "false") || !strcmp(t, "False") || !strcmp(t, "FALSE");
+    if (is_true || is_false) *value = is_true;
+    return is_true || is_false;
+}
+
+/* "expected an integer for batch_size, got '6.5'", with a hint for the
+ * near misses. */
+static int type_error(const parser *p, const node *n, const char *expected, const char *what) {
+    char shown[80];
+    const char *hint = "";
+    if (node_number_form(n) == LEADING_ZERO_FORM)
+        hint = " (leading zeros are not allowed: YAML 1.1 reads 010 as the octal 8)";
+    else if (n->type == NODE_SCALAR && !n->plain &&
+             (number_form_of(n->text) != NOT_A_NUMBER || !strcasecmp(n->text, "true") ||
+              !strcasecmp(n->text, "false")))
+        hint = " (write numbers and true/false without quotes)";
+    return fail(p, n, "expected %s for %s, got %s%s", expected, what, describe(n, shown, sizeof shown), hint);
+}
+
+/* A valid range of numbers; infinite bounds for none. */
+typedef struct range {
+    double min, max;
+    bool min_open, max_open;   /* min < v rather than min <= v */
+} range;
+
+#define ANY_NUMBER {-INFINITY, INFINITY, false, false}
+#define INT_RANGE(low) {(low), INT_MAX, false, false}
+
+/* Writes the bound that v breaks (">= 1", "< 1") and returns true, or false
+ * when v is in range. */
+static bool out_of_range(const range *r, double v, char *bound, size_t size) {
+    if (r->min_open ? !(v > r->min) : !(v >= r->min)) {
+        snprintf(bound, size, "%s %.15g", r->min_open ? ">" : ">=", r->min);
+        return true;
+    }
+    if (r->max_open ? !(v < r->max) : !(v <= r->max)) {
+        snprintf(bound, size, "%s %.15g", r->max_open ? "<" : "<=", r->max);
+        return true;
+    }
+    return false;
+}
+
+static int get_integer(const parser *p, const node *n, const char *what, const range *r, long long *out) {
+    if (node_number_form(n) != INTEGER_FORM) return type_error(p, n, "an integer", what);
+    /* strtoll saturates at LLONG_MIN/MAX, outside every range used here. */
+    long long value = strtoll(n->text, NULL, 10);
+    char bound[64];
+    if (out_of_range(r, (double)value, bound, sizeof bound))
+        return fail(p, n, "expected an integer %s for %s, got '%s'", bound, what, n->text);
+    *out = value;
+    return 0;
+}
+
+/* A float or an integer; is_integer (may be NULL) says which was written. */
+static int get_number(const parser *p, const node *n, const char *what, const range *r, double *out,
+                      bool *is_integer) {
+    number_form form = node_number_form(n);
+    if (form != INTEGER_FORM && form != FLOAT_FORM) return type_error(p, n, "a number", what);
+    double value = strtod(n->text, NULL);
+    if (!isfinite(value)) return fail(p, n, "expected a finite number for %s, got '%s'", what, n->text);
+    char bound[64];
+    if (out_of_range(r, value, bound, sizeof bound))
+        return fail(p, n, "expected a number %s for %s, got '%s'", bound, what, n->text);
+    *out = value;
+    if (is_integer) *is_integer = form == INTEGER_FORM;
+    return 0;
+}
+
+/* yes, no, on and off are booleans to PyYAML but not to YAML 1.2 readers:
+ * refused, with a hint. */
+static int get_bool(const parser *p, const node *n, const char *what, bool *out) {
+    if (bool_of(n, out)) return 0;
+    const char *t = n->type == NODE_SCALAR && n->plain ? n->text : "";
+    if (!strcasecmp(t, "yes") || !strcasecmp(t, "no") || !strcasecmp(t, "on") || !strcasecmp(t, "off"))
+        return fail(p, n, "expected true or false for %s, got '%s' (write true or false)", what, t);
+    return type_error(p, n, "true or false", what);
+}
+
+/* A scalar that names something: not null, not a mapping or list. */
+static int require_text(const parser *p, const node *n, const char *expected, const char *what) {
+    if (n->type != NODE_SCALAR || is_null(n) || !*n->text) return type_error(p, n, expected, what);
+    return 0;
+}
+
+static char *join_path(const char *dir, const char *path) {
+    if (path[0] == '/' || !dir || !*dir || !strcmp(dir, ".")) return strdup(path);
+    size_t dir_length = strlen(dir);
+    bool slash = dir[dir_length - 1] == '/';
+    size_t size = dir_length + strlen(path) + 2;
+    char *joined = malloc(size);
+    if (joined) snprintf(joined, size, "%s%s%s", dir, slash ? "" : "/", path);
+    return joined;
+}
+
+static int get_path(const parser *p, const node *n, const char *what, char **out) {
+    if (require_text(p, n, "a file path", what)) return -1;
+    *out = join_path(p->dir, n->text);
+    return *out ? 0 : nn_error_oom(p->err, "a path");
+}
+
+/* --- Arguments of layers, optimisers and schedulers ---------------------- */
+
+static const char *arg_type_text(nn_arg_type type) {
+    switch (type) {
+    case NN_ARG_INT: return "an integer";
+    case NN_ARG_FLOAT: return "a number";
+    case NN_ARG_BOOL: return "true or false";
+    case NN_ARG_INT_PAIR: return "an integer or a list of 2 integers";
+    case NN_ARG_FLOAT_PAIR: return "a list of 2 numbers";
+    case NN_ARG_INT_LIST: return "a list of up to " DIGITS_OF(NN_ARG_MAX_VALUES) " integers";
+    }
+    return "a value";
+}
+
+/* Numbers of a list argument: count items (exactly, or at most when
+ * at_most), each an integer (integers) or any number. */
+static int get_list(const parser *p, const node *n, const nn_arg_spec *spec, int count, bool at_most,
+                    bool integers, nn_arg_value *value) {
+    if (n->type != NODE_SEQUENCE || (at_most ? n->child_count > count : n->child_count != count))
+        return type_error(p, n, arg_type_text(spec->type), spec->name);
+    static const range any = ANY_NUMBER, int_range = {INT_MIN, INT_MAX, false, false};
+    value->is_integer = true;
+    int i = 0;
+    for (const node *item = first_child(p, n); item; item = next_sibling(p, item), i++) {
+        char what[80];
+        snprintf(what, sizeof what, "%s[%d]", spec->name, i);
+        bool is_integer = true;
+        long long whole;
+        if (integers ? get_integer(p, item, what, &int_range, &whole)
+                     : get_number(p, item, what, &any, &value->value[i], &is_integer))
+            return -1;
+        if (integers) value->value[i] = (double)whole;
+        value->is_integer = value->is_integer && is_integer;
+    }
+    value->count = i;
+    value->is_list = true;
+    return 0;
+}
+
+static int get_arg(const parser *p, const node *n, const nn_arg_spec *spec, nn_arg_value *value) {
+    static const range any = ANY_NUMBER, int_range = {INT_MIN, INT_MAX, false, false};
+    long long whole;
+    bool flag;
+    value->given = true;
+    switch (spec->type) {
+    case NN_ARG_INT:
+        if (get_integer(p, n, spec->name, &int_range, &whole)) return -1;
+        value->value[0] = (double)whole;
+        return 0;
+    case NN_ARG_FLOAT:
+        return get_number(p, n, spec->name, &any, &value->value[0], &value->is_integer);
+    case NN_ARG_BOOL:
+        if (get_bool(p, n, spec->name, &flag)) return -1;
+        value->value[0] = flag;
+        return 0;
+    case NN_ARG_INT_PAIR:
+        if (n->type == NODE_SEQUENCE) return get_list(p, n, spec, 2, false, true, value);
+        if (node_number_form(n) != INTEGER_FORM) return type_error(p, n, arg_type_text(spec->type), spec->name);
+        if (get_integer(p, n, spec->name, &int_range, &whole)) return -1;
+        value->value[0] = value->value[1] = (double)whole;
+        return 0;
+    case NN_ARG_FLOAT_PAIR:
+        return get_list(p, n, spec, 2, false, false, value);
+    case NN_ARG_INT_LIST:
+        return get_list(p, n, spec, NN_ARG_MAX_VALUES, true, true, value);
+    }
+    return 0;
+}
+
+/* Fills values (indexed like specs) from the mapping args (NULL or null: no
+ * arguments). owner names whose arguments they are ("Linear", "optimizer
+ * adam"); reserved is a key of the mapping that is not an argument ("name");
+ * a missing required argument is reported at missing_at. */
+static int parse_args(const parser *p, const node *args, const node *missing_at, const char *owner,
+                      const nn_arg_spec *specs, int count, nn_arg_value *values, const char *reserved) {
+    if (count > NN_MAX_ARGS)
+        return nn_error_set(p->err, NN_ERR_RUNTIME, "%s declares %d arguments, more than NN_MAX_ARGS", owner,
+                            count);
+    nn_arg_defaults(values, specs, count);
+    char context[96];
+    snprintf(context, sizeof context, " for %s", owner);
+    if (args && !is_null(args)) {
+        char shown[80];
+        if (args->type != NODE_MAPPING)
+            return fail(p, args, "expected a mapping of arguments for %s%s%s%s, got %s", owner,
+                        count ? " (such as {" : "", count ? specs[0].name : "", count ? ": ...})" : "",
+                        describe(args, shown, sizeof shown));
+        const char *names[NN_MAX_ARGS + 1];
+        for (int i = 0; i < count; i++) names[i] = specs[i].name;
+        if (reserved) names[count] = reserved;
+        for (const node *key = first_child(p, args); key; key = next_key(p, key)) {
+            if (check_key(p, args, key, context)) return -1;
+            if (reserved && !strcmp(key->text, reserved)) continue;
+            int index = nn_arg_find(specs, count, key->text);
+            if (index < 0) return unknown_name(p, key, "argument", context, names, count + (reserved != NULL));
+            if (get_arg(p, next_sibling(p, key), &specs[index], &values[index])) return -1;
+        }
+    }
+    for (int i = 0; i < count; i++)
+        if ((specs[i].flags & NN_ARG_REQUIRED) && !values[i].given)
+            return fail(p, missing_at, "missing argument '%s' for %s (expected %s)", specs[i].name, owner,
+                        arg_type_text(specs[i].type));
+    return 0;
+}
+
+/* --- Layers ---------------------------------------------------------------- */
+
+static int unknown_layer(const parser *p, const node *at) {
+    int count;
+    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
+    const char *names[MAX_NAMES];
+    if (count > MAX_NAMES) count = MAX_NAMES;
+    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
+    return unknown_name(p, at, "layer", "", names, count);
+}
+
+/* An item of model.layers: "ReLU" or {Linear: {out_features: 10}}. */
+static int parse_layer(const parser *p, const node *item, nn_layer_spec *layer) {
+    static const char expected[] = "a layer: a name such as ReLU or {Name: {arguments}}";
+    char shown[80];
+    layer->line = item->line;
+    layer->column = item->column;
+    const node *name = item, *args = NULL;
+    if (item->type == NODE_SEQUENCE || (item->type == NODE_MAPPING && item->child_count == 0))
+        return fail(p, item, "expected %s, got %s", expected, describe(item, shown, sizeof shown));
+    if (item->type == NODE_MAPPING) {
+        name = first_child(p, item);
+        args = next_sibling(p, name);
+        const node *second = next_sibling(p, args);
+        if (second)
+            return fail(p, second,
+                        "a layer item has one key, the layer's name, but '%s' follows '%s' (expected the "
+                        "arguments indented under the name, or a '-' before each layer)",
+                        second->type == NODE_SCALAR ? second->text : "a value",
+                        name->type == NODE_SCALAR ? name->text : "a value");
+    }
+    if (name->type != NODE_SCALAR || is_null(name))
+        return fail(p, name, "expected %s, got %s", expected, describe(name, shown, sizeof shown));
+    layer->kind = nn_layer_kind_find(name->text);
+    if (!layer->kind) return unknown_layer(p, name);
+    return parse_args(p, args, item, layer->kind->name, layer->kind->args, layer->kind->arg_count, layer->args,
+                      NULL);
+}
+
+static int parse_layers(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (is_null(value) || (value->type == NODE_SEQUENCE && value->child_count == 0))
+        return fail(p, value, "model.layers is empty (expected a list of at least one layer)");
+    if (value->type != NODE_SEQUENCE) {
+        char shown[80];
+        return fail(p, value, "expected a list of layers for layers (each item '- Name' or '- Name: {args}'), got %s",
+                    describe(value, shown, sizeof shown));
+    }
+    nn_config *cfg = p->cfg;
+    cfg->model.layers = calloc((size_t)value->child_count, sizeof *cfg->model.layers);
+    if (!cfg->model.layers) return nn_error_oom(p->err, "the config's layers");
+    for (const node *item = first_child(p, value); item; item = next_sibling(p, item))
+        if (parse_layer(p, item, &cfg->model.layers[cfg->model.layer_count++])) return -1;
+    return 0;
+}
+
+static int parse_input_shape(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (value->type != NODE_SEQUENCE || (value->child_count != 1 && value->child_count != 3))
+        return type_error(p, value, "[features] or [channels, height, width]", "input_shape");
+    static const range positive = INT_RANGE(1);
+    nn_shape *shape = &p->cfg->model.input_shape;
+    double size = 1;
+    shape->rank = 0;
+    for (const node *item = first_child(p, value); item; item = next_sibling(p, item)) {
+        char what[32];
+        long long dim;
+        snprintf(what, sizeof what, "input_shape[%d]", shape->rank);
+        if (get_integer(p, item, what, &positive, &dim)) return -1;
+        shape->dims[shape->rank++] = (int)dim;
+        size *= (double)dim;
+    }
+    if (size > INT_MAX)
+        return fail(p, value, "input_shape has %.0f values per sample (expected at most %d)", size, INT_MAX);
+    p->cfg->model.has_input_shape = true;
+    return 0;
+}
+
+/* --- Loss, optimiser, scheduler -------------------------------------------- */
+
+static int parse_loss(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (require_text(p, value, "a loss name", "loss")) return -1;
+    p->cfg->loss = nn_loss_kind_find(value->text);
+    if (p->cfg->loss) return 0;
+    int count;
+    const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
+    const char *names[MAX_NAMES];
+    if (count > MAX_NAMES) count = MAX_NAMES;
+    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
+    return unknown_name(p, value, "loss", "", names, count);
+}
+
+/* torch_ref.py lowercases the optimiser's name, so "Adam" is adam there and here. */
+static const nn_optimizer_kind *find_optimizer(const char *name) {
+    const nn_optimizer_kind *kind = nn_optimizer_kind_find(name);
+    int count;
+    const nn_optimizer_kind *const *kinds = nn_optimizer_kinds(&count);
+    for (int i = 0; !kind && i < count; i++)
+        if (!strcasecmp(kinds[i]->name, name)) kind = kinds[i];
+    return kind;
+}
+
+static int unknown_optimizer(const parser *p, const node *at) {
+    int count;
+    const nn_optimizer_kind *const *kinds = nn_optimizer_kinds(&count);
+    const char *names[MAX_NAMES];
+    if (count > MAX_NAMES) count = MAX_NAMES;
+    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
+    return unknown_name(p, at, "optimizer", "", names, count);
+}
+
+static int unknown_scheduler(const parser *p, const node *at) {
+    int count;
+    const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
+    const char *names[MAX_NAMES];
+    if (count > MAX_NAMES) count = MAX_NAMES;
+    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
+    return unknown_name(p, at, "scheduler", "", names, count);
+}
+
+/* The mapping of a {name: KIND, args...} section, NULL when it is null. */
+static int kind_mapping(const parser *p, const node *value, const char *what, const char *example,
+                        const node **map) {
+    char shown[80];
+    *map = is_null(value) ? NULL : value;
+    if (*map && value->type != NODE_MAPPING)
+        return fail(p, value, "expected a mapping for %s (such as %s), got %s", what, example,
+                    describe(value, shown, sizeof shown));
+    return 0;
+}
+
+static int parse_optimizer(parser *p, const node *key, const node *value) {
+    (void)key;
+    const node *map, *name;
+    if (kind_mapping(p, value, "optimizer", "{name: adam, lr: 0.001}", &map)) return -1;
+    const nn_optimizer_kind *kind = nn_optimizer_kind_find("sgd");
+    if ((name = lookup(p, map, "name"))) {
+        if (require_text(p, name, "an optimizer name", "name")) return -1;
+        if (!(kind = find_optimizer(name->text))) return unknown_optimizer(p, name);
+    }
+    if (!kind) return nn_error_set(p->err, NN_ERR_RUNTIME, "no sgd optimizer is registered");
+    char owner[96];
+    snprintf(owner, sizeof owner, "optimizer %s", kind->name);
+    p->cfg->optimizer.kind = kind;
+    if (parse_args(p, map, value, owner, kind->args, kind->arg_count, p->cfg->optimizer.args, "name")) return -1;
+    if (kind->check && kind->check(p->cfg->optimizer.args, p->err))
+        return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, value->line, value->column, owner);
+    return 0;
+}
+
+static int parse_scheduler(parser *p, const node *key, const node *value) {
+    (void)key;
+    const node *map, *name;
+    if (kind_mapping(p, value, "scheduler", "{name: step, step_size: 10}", &map)) return -1;
+    if (!map) return 0;
+    if (!(name = lookup(p, map, "name"))) {
+        int count;
+        const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
+        char list[256] = "";
+        size_t used = 0;
+        for (int i = 0; i < count && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", kinds[i]->name);
+        return fail(p, map, "missing key 'name' in scheduler (expected one of: %s)", list);
+    }
+    if (require_text(p, name, "a scheduler name", "name")) return -1;
+    const nn_scheduler_kind *kind = nn_scheduler_kind_find(name->text);
+    if (!kind) return unknown_scheduler(p, name);
+    char owner[96];
+    snprintf(owner, sizeof owner, "scheduler %s", kind->name);
+    p->cfg->scheduler.kind = kind;
+    if (parse_args(p, map, value, owner, kind->args, kind->arg_count, p->cfg->scheduler.args, "name")) return -1;
+    if (kind->check && kind->check(p->cfg->scheduler.args, p->err))
+        return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, value->line, value->column, owner);
+    return 0;
+}
+
+/* --- The fixed sections: one table per mapping ---------------------------- */
+
+typedef enum field_type {
+    FIELD_INT,      /* int in range */
+    FIELD_SEED,     /* uint64_t */
+    FIELD_FLOAT,    /* double in range */
+    FIELD_BOOL,
+    FIELD_PATH,     /* char *, resolved against the config's folder */
+    FIELD_SECTION,  /* a nested mapping with its own table */
+    FIELD_CUSTOM    /* parsed by its own function */
+} field_type;
+
+typedef struct section section;
+
+typedef struct field {
+    const char *key;
+    field_type type;
+    size_t offset;                 /* where in nn_config the value goes */
+    double default_value;          /* numbers and booleans */
+    range range;                   /* numbers */
+    const section *section;        /* FIELD_SECTION */
+    int (*parse)(parser *p, const node *key, const node *value);   /* FIELD_CUSTOM */
+} field;
+
+struct section {
+    const char *name;              /* "train.early_stop"; "" for the top level */
+    const char *example;           /* shown when a scalar or list stands where it belongs */
+    const field *fields;
+    int field_count;
+    size_t given_offset;           /* bool in nn_config set when the section is written; NOT_FLAGGED: none */
+    int (*finish)(parser *p, const node *key, const node *map);   /* checks across keys; may be NULL */
+};
+
+#define NOT_FLAGGED ((size_t)-1)
+#define AT(member) offsetof(nn_config, member)
+#define COUNT(array) ((int)(sizeof(array) / sizeof(array)[0]))
+
+static int parse_name(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (require_text(p, value, "a name", "name")) return -1;
+    if (strchr(value->text, '/'))
+        return fail(p, value, "name '%s' contains '/' (expected a plain name: it names runs/NAME.ckpt)",
+                    value->text);
+    p->cfg->name = strdup(value->text);
+    return p->cfg->name ? 0 : nn_error_oom(p->err, "the config's name");
+}
+
+static int parse_format(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (require_text(p, value, "a data format", "format")) return -1;
+    if (strcmp(value->text, "idx"))
+        return fail(p, value, "unsupported data format '%s' (expected idx)", value->text);
+    return 0;
+}
+
+static int finish_split(const parser *p, const node *key, const nn_config_split *split, const char *where) {
+    const char *missing = !split->images ? "images" : !split->labels ? "labels" : NULL;
+    if (missing)
+        return fail(p, key, "missing key '%s' in %s (expected both images and labels)", missing, where);
+    return 0;
+}
+
+static int finish_train_split(parser *p, const node *key, const node *map) {
+    (void)map;
+    return finish_split(p, key, &p->cfg->data.train, "data.train");
+}
+
+static int finish_test_split(parser *p, const node *key, const node *map) {
+    (void)map;
+    return finish_split(p, key, &p->cfg->data.test, "data.test");
+}
+
+static int finish_model(parser *p, const node *key, const node *map) {
+    (void)map;
+    p->cfg->model.line = key->line;
+    if (!p->cfg->model.layers)
+        return fail(p, key, "missing key 'layers' in model (expected a list of at least one layer)");
+    return 0;
+}
+
+static const field train_split_fields[] = {
+    {"images", FIELD_PATH, AT(data.train.images), 0, ANY_NUMBER, NULL, NULL},
+    {"labels", FIELD_PATH, AT(data.train.labels), 0, ANY_NUMBER, NULL, NULL},
+};
+static const field test_split_fields[] = {
+    {"images", FIELD_PATH, AT(data.test.images), 0, ANY_NUMBER, NULL, NULL},
+    {"labels", FIELD_PATH, AT(data.test.labels), 0, ANY_NUMBER, NULL, NULL},
+};
+static const field normalize_fields[] = {
+    {"mean", FIELD_FLOAT, AT(data.mean), 0, ANY_NUMBER, NULL, NULL},
+    {"std", FIELD_FLOAT, AT(data.std), 1, {0, INFINITY, true, false}, NULL, NULL},
+};
+static const section train_split_section = {"data.train", "{images: PATH, labels: PATH}", train_split_fields,
+                                            COUNT(train_split_fields), NOT_FLAGGED, finish_train_split};
+static const section test_split_section = {"data.test", "{images: PATH, labels: PATH}", test_split_fields,
+                                           COUNT(test_split_fields), NOT_FLAGGED, finish_test_split};
+static const section normalize_section = {"data.normalize", "{mean: 0.1307, std: 0.3081}", normalize_fields,
+                                          COUNT(normalize_fields), AT(data.normalize), NULL};
+static const field data_fields[] = {
+    {"format", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_format},
+    {"train", FIELD_SECTION, 0, 0, ANY_NUMBER, &train_split_section, NULL},
+    {"test", FIELD_SECTION, 0, 0, ANY_NUMBER, &test_split_section, NULL},
+    {"val_split", FIELD_FLOAT, AT(data.val_split), 0, {0, 1, false, true}, NULL, NULL},
+    {"normalize", FIELD_SECTION, 0, 0, ANY_NUMBER, &normalize_section, NULL},
+};
+static const field model_fields[] = {
+    {"input_shape", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_input_shape},
+    {"layers", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_layers},
+};
+static const field early_stop_fields[] = {
+    {"patience", FIELD_INT, AT(train.patience), 5, INT_RANGE(1), NULL, NULL},
+    {"min_delta", FIELD_FLOAT, AT(train.min_delta), 0, {0, INFINITY, false, false}, NULL, NULL},
+};
+static const section early_stop_section = {"train.early_stop", "{patience: 5, min_delta: 0}", early_stop_fields,
+                                           COUNT(early_stop_fields), AT(train.early_stop), NULL};
+static const field train_fields[] = {
+    {"epochs", FIELD_INT, AT(train.epochs), 1, INT_RANGE(1), NULL, NULL},
+    {"batch_size", FIELD_INT, AT(train.batch_size), 64, INT_RANGE(1), NULL, NULL},
+    {"shuffle", FIELD_BOOL, AT(train.shuffle), 1, ANY_NUMBER, NULL, NULL},
+    {"log", FIELD_PATH, AT(train.log), 0, ANY_NUMBER, NULL, NULL},
+    {"early_stop", FIELD_SECTION, 0, 0, ANY_NUMBER, &early_stop_section, NULL},
+};
+static const field checkpoint_fields[] = {
+    {"path", FIELD_PATH, AT(checkpoint_path), 0, ANY_NUMBER, NULL, NULL},
+};
+static const section data_section = {"data", "{train: {images: PATH, labels: PATH}}", data_fields,
+                                     COUNT(data_fields), NOT_FLAGGED, NULL};
+static const section model_section = {"model", "{layers: [Flatten, {Linear: {out_features: 10}}]}",
+                                      model_fields, COUNT(model_fields), NOT_FLAGGED, finish_model};
+static const section train_section = {"train", "{epochs: 10, batch_size: 64}", train_fields,
+                                      COUNT(train_fields), NOT_FLAGGED, NULL};
+static const section checkpoint_section = {"checkpoint", "{path: runs/model.ckpt}", checkpoint_fields,
+                                           COUNT(checkpoint_fields), NOT_FLAGGED, NULL};
+static const field top_fields[] = {
+    {"name", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_name},
+    {"seed", FIELD_SEED, AT(seed), 0, ANY_NUMBER, NULL, NULL},
+    {"data", FIELD_SECTION, 0, 0, ANY_NUMBER, &data_section, NULL},
+    {"model", FIELD_SECTION, 0, 0, ANY_NUMBER, &model_section, NULL},
+    {"loss", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_loss},
+    {"optimizer", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_optimizer},
+    {"scheduler", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_scheduler},
+    {"train", FIELD_SECTION, 0, 0, ANY_NUMBER, &train_section, NULL},
+    {"checkpoint", FIELD_SECTION, 0, 0, ANY_NUMBER, &checkpoint_section, NULL},
+    {"init", FIELD_PATH, AT(init), 0, ANY_NUMBER, NULL, NULL},
+};
+static const section top_section = {"", "{model: {layers: [...]}}", top_fields, COUNT(top_fields), NOT_FLAGGED,
+                                    NULL};
+
+static void apply_defaults(nn_config *cfg, const section *s) {
+    for (int i = 0; i < s->field_count; i++) {
+        const field *f = &s->fields[i];
+        void *target = (char *)cfg + f->offset;
+        if (f->type == FIELD_INT) *(int *)target = (int)f->default_value;
+        if (f->type == FIELD_FLOAT) *(double *)target = f->default_value;
+        if (f->type == FIELD_BOOL) *(bool *)target = f->default_value != 0;
+        if (f->type == FIELD_SECTION) apply_defaults(cfg, f->section);
+    }
+}
+
+static int get_seed(const parser *p, const node *n, uint64_t *out) {
+    if (node_number_form(n) != INTEGER_FORM) return type_error(p, n, "an integer", "seed");
+    errno = 0;
+    unsigned long long value = strtoull(n->text, NULL, 10);
+    if (n->text[0] == '-' && value != 0)
+        return fail(p, n, "expected an integer >= 0 for seed, got '%s'", n->text);
+    if (errno == ERANGE)
+        return fail(p, n, "expected an integer <= %llu for seed, got '%s'", (unsigned long long)UINT64_MAX, n->text);
+    *out = value;
+    return 0;
+}
+
+static int parse_section(parser *p, const node *key, const node *value, const section *s);
+
+static int parse_field(parser *p, const node *key, const node *value, const field *f) {
+    void *target = (char *)p->cfg + f->offset;
+    long long whole;
+    switch (f->type) {
+    case FIELD_INT:
+        if (get_integer(p, value, f->key, &f->range, &whole)) return -1;
+        *(int *)target = (int)whole;
+        return 0;
+    case FIELD_SEED: return get_seed(p, value, (uint64_t *)target);
+    case FIELD_FLOAT: return get_number(p, value, f->key, &f->range, (double *)target, NULL);
+    case FIELD_BOOL: return get_bool(p, value, f->key, (bool *)target);
+    case FIELD_PATH: return get_path(p, value, f->key, (char **)target);
+    case FIELD_SECTION: return parse_section(p, key, value, f->section);
+    case FIELD_CUSTOM: return f->parse(p, key, value);
+    }
+    return 0;
+}
+
+/* Parses a mapping against its table, key by key in the file's order so
+ * that the first error reported is the first in the file. A null value
+ * ("train:" with nothing after it) is an empty mapping, as torch_ref.py
+ * takes it. */
+static int parse_section(parser *p, const node *key, const node *value, const section *s) {
+    char context[64], shown[80];
+    snprintf(context, sizeof context, *s->name ? " in %s" : " at the top level", s->name);
+    const node *map = is_null(value) ? NULL : value;
+    if (map && map->type != NODE_MAPPING)
+        return fail(p, value, "expected a mapping for %s (such as %s), got %s", s->name, s->example,
+                    describe(value, shown, sizeof shown));
+    if (s->given_offset != NOT_FLAGGED) *(bool *)((char *)p->cfg + s->given_offset) = true;
+    const char *names[MAX_NAMES];
+    for (int i = 0; i < s->field_count && i < MAX_NAMES; i++) names[i] = s->fields[i].key;
+    for (const node *k = first_child(p, map); k; k = next_key(p, k)) {
+        if (check_key(p, map, k, context)) return -1;
+        int index = -1;
+        for (int i = 0; i < s->field_count && index < 0; i++)
+            if (!strcmp(names[i], k->text)) index = i;
+        if (index < 0) return unknown_name(p, k, "key", context, names, s->field_count);
+        if (parse_field(p, k, next_sibling(p, k), &s->fields[index])) return -1;
+    }
+    return s->finish ? s->finish(p, key, map) : 0;
+}
+
+/* --- Putting it together --------------------------------------------------- */
+
+static char *default_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t length = strlen(base);
+    static const char *const suffixes[] = {".yaml", ".yml"};
+    for (int i = 0; i < 2; i++) {
+        size_t suffix = strlen(suffixes[i]);
+        if (length > suffix && !strcmp(base + length - suffix, suffixes[i])) {
+            length -= suffix;
+            break;
+        }
+    }
+    return strndup(base, length);
+}
+
+static int fill_defaults_after(parser *p, const node *root) {
+    nn_config *cfg = p->cfg;
+    if (!cfg->model.layers)
+        return fail(p, root, "missing key 'model' (expected model: with layers:, a list of at least one layer)");
+    if (!cfg->name && !(cfg->name = default_name(cfg->path))) return nn_error_oom(p->err, "the config's name");
+    if (!cfg->checkpoint_path) {
+        size_t size = strlen(cfg->name) + sizeof "runs/.ckpt";
+        if (!(cfg->checkpoint_path = malloc(size))) return nn_error_oom(p->err, "the checkpoint path");
+        snprintf(cfg->checkpoint_path, size, "runs/%s.ckpt", cfg->name);
+    }
+    if (!cfg->loss && !(cfg->loss = nn_loss_kind_find("cross_entropy")))
+        return nn_error_set(p->err, NN_ERR_RUNTIME, "no cross_entropy loss is registered");
+    if (!cfg->optimizer.kind) {
+        if (!(cfg->optimizer.kind = nn_optimizer_kind_find("sgd")))
+            return nn_error_set(p->err, NN_ERR_RUNTIME, "no sgd optimizer is registered");
+        nn_arg_defaults(cfg->optimizer.args, cfg->optimizer.kind->args, cfg->optimizer.kind->arg_count);
+    }
+    return 0;
+}
+
+static int copy_inputs(nn_config *cfg, const char *text, size_t length, const char *path, const char *dir,
+                       nn_error *err) {
+    cfg->path = strdup(path);
+    cfg->dir = strdup(dir);
+    cfg->text = malloc(length + 1);
+    if (!cfg->path || !cfg->dir || !cfg->text) return nn_error_oom(err, "the config");
+    if (length) memcpy(cfg->text, text, length);
+    cfg->text[length] = '\0';
+    cfg->text_length = length;
+    return 0;
+}
+
+int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char *path, const char *dir,
+                    nn_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    if (!path) path = "<config>";
+    if (!dir) dir = ".";
+    if (copy_inputs(cfg, text, length, path, dir, err)) {
+        nn_config_free(cfg);
+        return -1;
+    }
+    parser p = {.path = cfg->path, .dir = cfg->dir, .cfg = cfg, .err = err};
+    apply_defaults(cfg, &top_section);
+    const node *root;
+    int status = read_tree(&p, cfg->text, length, &root);
+    if (status == 0) status = parse_section(&p, NULL, root, &top_section);
+    if (status == 0) status = fill_defaults_after(&p, root);
+    tree_free(&p.tree);
+    if (status != 0) nn_config_free(cfg);
+    return status;
+}
+
+static int read_file(const char *path, char **text, size_t *length, nn_error *err) {
+    FILE *file = fopen(path, "rb");
+    if (!file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    char *buffer = NULL;
+    size_t size = 0, capacity = 0;
+    int status = 0;
+    for (;;) {
+        if (size == capacity) {
+            if (capacity >= MAX_CONFIG_BYTES) {
+                status = nn_error_set(err, NN_ERR_INPUT, "%s: too large for a config (expected at most %u bytes)",
+                                      path, MAX_CONFIG_BYTES);
+                break;
+            }
+            capacity = capacity ? 2 * capacity : 4096;
+            char *grown = realloc(buffer, capacity + 1);
+            if (!grown) {
+                status = nn_error_oom(err, "the config file");
+                break;
+            }
+            buffer = grown;
+        }
+        size_t got = fread(buffer + size, 1, capacity - size, file);
+        size += got;
+        if (got == 0) break;
+    }
+    if (status == 0 && ferror(file)) status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
+    fclose(file);
+    if (status != 0) {
+        free(buffer);
+        return -1;
+    }
+    *text = buffer;
+    *length = size;
+    return 0;
+}
+
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+int nn_config_load(nn_config *cfg, const char *path, nn_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    char *text = NULL;
+    size_t length = 0;
+    if (read_file(path, &text, &length, err)) return -1;
+    char *dir = dir_of(path);
+    int status = dir ? nn_config_parse(cfg, text ? text : "", length, path, dir, err)
+                     : nn_error_oom(err, "the config's folder");
+    free(dir);
+    free(text);
+    return status;
+}
+
+void nn_config_free(nn_config *cfg) {
+    if (!cfg) return;
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg->text);
+    free(cfg->name);
+    free(cfg->data.train.images);
+    free(cfg->data.train.labels);
+    free(cfg->data.test.images);
+    free(cfg->data.test.labels);
+    free(cfg->model.layers);
+    free(cfg->train.log);
+    free(cfg->checkpoint_path);
+    free(cfg->init);
+    memset(cfg, 0, sizeof *cfg);
+}

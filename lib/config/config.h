@@ -1,0 +1,93 @@
+/* The config file: the only code that knows YAML (libyaml's event API). It
+ * turns the file into the plain structs below, with every default filled in,
+ * every path resolved against the config file's folder, every layer,
+ * optimiser, loss and scheduler name resolved to its kind and every argument
+ * checked against that kind's table. Errors name file:line:column and, for
+ * an unknown name, suggest the nearest known one. The schema is in
+ * docs/config.md. */
+#ifndef NNSEQ_CONFIG_H
+#define NNSEQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/args.h"
+#include "core/error.h"
+#include "core/layer.h"
+#include "losses/loss.h"
+#include "optim/optimizer.h"
+#include "optim/scheduler.h"
+#include "core/shape.h"
+
+
+typedef struct nn_config_split {
+    char *images, *labels;           /* resolved paths; NULL when the split is absent */
+} nn_config_split;
+
+typedef struct nn_config {
+    char *path;          /* the file as given */
+    char *dir;           /* its folder, that relative paths resolved against */
+    char *text;          /* the whole file, NUL-terminated (stored in checkpoints) */
+    size_t text_length;
+    char *name;          /* default: base name of the file without .yaml/.yml */
+    uint64_t seed;       /* default 0 */
+
+    struct {
+        nn_config_split train, test;  /* format is idx, the only one */
+        double val_split;             /* [0, 1), default 0 */
+        bool normalize;               /* normalize: given */
+        double mean, std;             /* std > 0 */
+    } data;
+
+    struct {
+        bool has_input_shape;
+        nn_shape input_shape;         /* rank 1 or 3, all dims >= 1 */
+        int layer_count;              /* >= 1 */
+        nn_layer_spec *layers;
+        int line;                     /* of the model: key */
+    } model;
+
+    const nn_loss_kind *loss;         /* default cross_entropy */
+
+    struct {
+        const nn_optimizer_kind *kind;    /* default sgd */
+        nn_arg_value args[NN_MAX_ARGS];   /* indexed like kind->args */
+    } optimizer;
+
+    struct {
+        const nn_scheduler_kind *kind;    /* NULL: constant learning rate */
+        nn_arg_value args[NN_MAX_ARGS];
+    } scheduler;
+
+    struct {
+        int epochs;                   /* default 1, >= 1 */
+        int batch_size;               /* default 64, >= 1 */
+        bool shuffle;                 /* default true */
+        char *log;                    /* train.log: CSV of per-epoch metrics; NULL: none */
+        bool early_stop;              /* train.early_stop given */
+        int patience;                 /* default 5 */
+        double min_delta;             /* default 0 */
+    } train;
+
+    char *checkpoint_path;            /* checkpoint.path; default "runs/NAME.ckpt" in the current directory */
+    char *init;                       /* init: .npz weights to start from; NULL: none */
+} nn_config;
+
+/* Reads and parses path. On error returns -1 with err->status NN_ERR_INPUT
+ * and a message "PATH:LINE:COLUMN: what was wrong (expected what)". On
+ * success cfg owns its memory; release with nn_config_free. */
+int nn_config_load(nn_config *cfg, const char *path, nn_error *err);
+
+/* Parses text (length bytes) as if read from path, resolving relative paths
+ * against dir (for a config stored in a checkpoint). */
+int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char *path, const char *dir,
+                    nn_error *err);
+
+void nn_config_free(nn_config *cfg);
+
+/* The known name nearest to name (Levenshtein distance, at most 3 edits and
+ * less than the name's length), or NULL. For "did you mean" messages. */
+const char *nn_nearest_name(const char *name, const char *const *candidates, int count);
+
+#endif

@@ -1,0 +1,42 @@
+#include "core/layer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+nn_state *nn_layer_add_state(nn_layer *layer, const char *name, bool trainable, nn_dtype dtype,
+                             int rank, const int64_t *dims, void *data) {
+    nn_state *state = &layer->state[layer->state_count++];
+    memset(state, 0, sizeof *state);
+    snprintf(state->array.name, sizeof state->array.name, "%s", name);
+    state->array.dtype = dtype;
+    state->array.rank = rank;
+    for (int i = 0; i < rank; i++) state->array.dims[i] = dims[i];
+    state->array.data = data;
+    state->trainable = trainable;
+    return state;
+}
+
+void nn_init_uniform_fan_in(float *data, size_t count, int fan_in, nn_rng *rng) {
+    float bound = fan_in > 0 ? 1.0f / sqrtf((float)fan_in) : 0.0f;
+    for (size_t i = 0; i < count; i++) data[i] = nn_rng_uniform_range(rng, -bound, bound);
+}
+
+size_t nn_layer_param_count(const nn_layer *layer) {
+    size_t count = 0;
+    for (int i = 0; i < layer->state_count; i++)
+        if (layer->state[i].trainable) count += nn_array_count(&layer->state[i].array);
+    return count;
+}
+
+void nn_layer_bind(nn_layer *layer, float *params, float *grads) {
+    for (int i = 0; i < layer->state_count; i++) {
+        nn_state *state = &layer->state[i];
+        if (!state->trainable) continue;
+        size_t count = nn_array_count(&state->array);
+        state->array.data = params;
+        state->grad = grads;
+        params += count;
+        grads += count;
+    }
+}

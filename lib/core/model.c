@@ -1,0 +1,231 @@
+#include "core/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static nn_model *fail_build(nn_model *model, nn_error *err, const char *config_path,
+                            const nn_layer_spec *spec, int index) {
+    if (config_path)
+        nn_error_prefix(err, "%s:%d:%d: layer %d (%s)", config_path, spec->line, spec->column, index,
+                        spec->kind->name);
+    else
+        nn_error_prefix(err, "layer %d (%s)", index, spec->kind->name);
+    nn_model_free(model);
+    return NULL;
+}
+
+nn_model *nn_model_create(const nn_layer_spec *layers, int layer_count, nn_shape input_shape,
+                          uint64_t seed, const char *config_path, nn_error *err) {
+    nn_model *model = calloc(1, sizeof *model);
+    if (!model || !(model->layers = calloc((size_t)layer_count, sizeof *model->layers))) {
+        free(model);
+        nn_error_oom(err, "the model");
+        return NULL;
+    }
+    model->input_shape = input_shape;
+    nn_shape shape = input_shape;
+    for (int i = 0; i < layer_count; i++) {
+        const nn_layer_spec *spec = &layers[i];
+        nn_layer *layer = spec->kind->create(spec->args, shape, err);
+        if (!layer) return fail_build(model, err, config_path, spec, i);
+        layer->kind = spec->kind;
+        model->layers[model->layer_count++] = layer;
+        model->param_count += nn_layer_param_count(layer);
+        shape = layer->out_shape;
+    }
+    /* One extra float keeps malloc(0) out of the way for parameterless models. */
+    model->params = calloc(model->param_count + 1, sizeof *model->params);
+    model->grads = calloc(model->param_count + 1, sizeof *model->grads);
+    if (!model->params || !model->grads) {
+        nn_model_free(model);
+        nn_error_oom(err, "the model's parameters");
+        return NULL;
+    }
+    nn_rng init_rng;
+    nn_rng_seed(&init_rng, seed);
+    /* A separate stream for dropout, so adding a Dropout does not change the init. */
+    nn_rng_seed(&model->dropout_rng, seed ^ 0x5deece66dULL);
+    size_t offset = 0;
+    for (int i = 0; i < model->layer_count; i++) {
+        nn_layer *layer = model->layers[i];
+        nn_layer_bind(layer, model->params + offset, model->grads + offset);
+        offset += nn_layer_param_count(layer);
+        if (layer->kind->init) layer->kind->init(layer, &init_rng);
+    }
+    return model;
+}
+
+static void free_buffers(nn_model *model) {
+    if (model->activations)
+        for (int i = 0; i <= model->layer_count; i++) free(model->activations[i]);
+    free(model->activations);
+    model->activations = NULL;
+    free(model->deltas[0]);
+    free(model->deltas[1]);
+    model->deltas[0] = model->deltas[1] = NULL;
+    model->max_batch = 0;
+}
+
+void nn_model_free(nn_model *model) {
+    if (!model) return;
+    free_buffers(model);
+    for (int i = 0; i < model->layer_count; i++) model->layers[i]->kind->destroy(model->layers[i]);
+    free(model->layers);
+    free(model->params);
+    free(model->grads);
+    free(model);
+}
+
+int nn_model_reserve(nn_model *model, int max_batch, nn_error *err) {
+    if (max_batch <= model->max_batch) return 0;
+    free_buffers(model);
+    model->activations = calloc((size_t)model->layer_count + 1, sizeof *model->activations);
+    if (!model->activations) return nn_error_oom(err, "activations");
+    size_t largest = nn_shape_size(model->input_shape);
+    model->activations[0] = malloc((size_t)max_batch * largest * sizeof(float));
+    if (!model->activations[0]) goto oom;
+    for (int i = 0; i < model->layer_count; i++) {
+        nn_layer *layer = model->layers[i];
+        size_t size = nn_shape_size(layer->out_shape);
+        if (size > largest) largest = size;
+        model->activations[i + 1] = malloc((size_t)max_batch * size * sizeof(float));
+        if (!model->activations[i + 1]) goto oom;
+        if (layer->kind->reserve && layer->kind->reserve(layer, max_batch, err) != 0) {
+            free_buffers(model);
+            return nn_error_prefix(err, "layer %d (%s)", i, layer->kind->name);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (!(model->deltas[i] = malloc((size_t)max_batch * largest * sizeof(float)))) goto oom;
+    model->max_batch = max_batch;
+    return 0;
+oom:
+    free_buffers(model);
+    return nn_error_oom(err, "activations");
+}
+
+float *nn_model_input(nn_model *model) { return model->activations[0]; }
+
+nn_shape nn_model_output_shape(const nn_model *model) {
+    return model->layer_count ? model->layers[model->layer_count - 1]->out_shape : model->input_shape;
+}
+
+const float *nn_model_forward(nn_model *model, int batch, bool training) {
+    nn_mode mode = {training, &model->dropout_rng};
+    for (int i = 0; i < model->layer_count; i++) {
+        nn_layer *layer = model->layers[i];
+        layer->kind->forward(layer, model->activations[i + 1], model->activations[i], batch, mode);
+    }
+    return model->activations[model->layer_count];
+}
+
+/* The output gradient goes in the delta buffer that the last layer's
+ * backward reads from; layers then alternate between the two buffers. */
+static int output_delta_index(const nn_model *model) { return model->layer_count % 2; }
+
+float *nn_model_output_grad(nn_model *model) { return model->deltas[output_delta_index(model)]; }
+
+void nn_model_backward(nn_model *model, int batch) {
+    int current = output_delta_index(model);
+    for (int i = model->layer_count - 1; i >= 0; i--) {
+        nn_layer *layer = model->layers[i];
+        /* The first layer's input gradient is never used: skip its product. */
+        float *din = i > 0 ? model->deltas[1 - current] : NULL;
+        layer->kind->backward(layer, din, model->deltas[current], model->activations[i],
+                              model->activations[i + 1], batch);
+        current = 1 - current;
+    }
+}
+
+nn_array *nn_model_state(const nn_model *model, size_t *count, nn_error *err) {
+    size_t total = 0;
+    for (int i = 0; i < model->layer_count; i++) total += (size_t)model->layers[i]->state_count;
+    nn_array *arrays = calloc(total + 1, sizeof *arrays);
+    if (!arrays) {
+        nn_error_oom(err, "the state list");
+        return NULL;
+    }
+    size_t n = 0;
+    for (int i = 0; i < model->layer_count; i++) {
+        const nn_layer *layer = model->layers[i];
+        for (int s = 0; s < layer->state_count; s++) {
+            arrays[n] = layer->state[s].array;
+            snprintf(arrays[n].name, sizeof arrays[n].name, "%d.%s", i, layer->state[s].array.name);
+            n++;
+        }
+    }
+    *count = n;
+    return arrays;
+}
+
+static void format_dims(char *buffer, size_t size, const nn_array *array) {
+    size_t used = (size_t)snprintf(buffer, size, "(");
+    for (int i = 0; i < array->rank && used < size; i++)
+        used += (size_t)snprintf(buffer + used, size - used, i ? ", %lld" : "%lld", (long long)array->dims[i]);
+    if (used < size) snprintf(buffer + used, size - used, array->rank == 1 ? ",)" : ")");
+}
+
+static const char *dtype_name(nn_dtype dtype) {
+    return dtype == NN_F32 ? "float32" : dtype == NN_I64 ? "int64" : "uint8";
+}
+
+int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, const char *prefix,
+                        const char *source, nn_error *err) {
+    size_t state_count;
+    nn_array *state = nn_model_state(model, &state_count, err);
+    if (!state) return -1;
+    size_t prefix_length = strlen(prefix);
+    int status = 0;
+    for (size_t s = 0; s < state_count && status == 0; s++) {
+        const nn_array *found = NULL;
+        for (size_t a = 0; a < count; a++)
+            if (strncmp(arrays[a].name, prefix, prefix_length) == 0 &&
+                strcmp(arrays[a].name + prefix_length, state[s].name) == 0)
+                found = &arrays[a];
+        char want[96], got[96];
+        format_dims(want, sizeof want, &state[s]);
+        if (!found) {
+            status = nn_error_set(err, NN_ERR_INPUT, "%s: missing key '%s' (expected %s %s)", source,
+                                  state[s].name, dtype_name(state[s].dtype), want);
+            break;
+        }
+        format_dims(got, sizeof got, found);
+        int same_shape = found->rank == state[s].rank;
+        for (int d = 0; same_shape && d < found->rank; d++) same_shape = found->dims[d] == state[s].dims[d];
+        if (!same_shape)
+            status = nn_error_set(err, NN_ERR_INPUT, "%s: key '%s' has shape %s, the model needs %s", source,
+                                  state[s].name, got, want);
+        else if (found->dtype != state[s].dtype)
+            status = nn_error_set(err, NN_ERR_INPUT, "%s: key '%s' is %s, the model needs %s", source,
+                                  state[s].name, dtype_name(found->dtype), dtype_name(state[s].dtype));
+        else {
+            memcpy(state[s].data, found->data, nn_array_bytes(found));
+        }
+    }
+    for (size_t a = 0; a < count && status == 0; a++) {
+        if (strncmp(arrays[a].name, prefix, prefix_length) != 0) continue;
+        int known = 0;
+        for (size_t s = 0; s < state_count && !known; s++)
+            known = strcmp(arrays[a].name + prefix_length, state[s].name) == 0;
+        if (!known)
+            status = nn_error_set(err, NN_ERR_INPUT, "%s: unexpected key '%s' (the model has no such entry)",
+                                  source, arrays[a].name + prefix_length);
+    }
+    free(state);
+    return status;
+}
+
+char *nn_model_describe(const nn_model *model) {
+    size_t capacity = 64 + (size_t)model->layer_count * 160, used = 0;
+    char *text = malloc(capacity);
+    if (!text) return NULL;
+    used += (size_t)snprintf(text, capacity, "Sequential(\n");
+    for (int i = 0; i < model->layer_count; i++) {
+        char line[256];
+        model->layers[i]->kind->describe(model->layers[i], line, sizeof line);
+        used += (size_t)snprintf(text + used, capacity - used, "  (%d): %s\n", i, line);
+    }
+    snprintf(text + used, capacity - used, ")\n");
+    return text;
+}

@@ -1,0 +1,47 @@
+#include "core/shape.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+size_t nn_shape_size(nn_shape shape) {
+    size_t n = 1;
+    for (int i = 0; i < shape.rank; i++) n *= (size_t)shape.dims[i];
+    return n;
+}
+
+int nn_shape_format(nn_shape shape, char *buffer, size_t size) {
+    switch (shape.rank) {
+    case 1: return snprintf(buffer, size, "(%d,)", shape.dims[0]);
+    case 2: return snprintf(buffer, size, "(%d, %d)", shape.dims[0], shape.dims[1]);
+    default: return snprintf(buffer, size, "(%d, %d, %d)", shape.dims[0], shape.dims[1], shape.dims[2]);
+    }
+}
+
+int nn_shape_equal(nn_shape a, nn_shape b) {
+    if (a.rank != b.rank) return 0;
+    for (int i = 0; i < a.rank; i++)
+        if (a.dims[i] != b.dims[i]) return 0;
+    return 1;
+}
+
+size_t nn_dtype_size(nn_dtype dtype) {
+    switch (dtype) {
+    case NN_I64: return 8;
+    case NN_U8: return 1;
+    default: return 4;
+    }
+}
+
+size_t nn_array_count(const nn_array *array) {
+    size_t n = 1;
+    for (int i = 0; i < array->rank; i++) n *= (size_t)array->dims[i];
+    return n;
+}
+
+size_t nn_array_bytes(const nn_array *array) { return nn_array_count(array) * nn_dtype_size(array->dtype); }
+
+void nn_arrays_free(nn_array *arrays, size_t count) {
+    if (!arrays) return;
+    for (size_t i = 0; i < count; i++) free(arrays[i].data);
+    free(arrays);
+}

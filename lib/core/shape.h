@@ -1,0 +1,46 @@
+/* Shapes and named arrays.
+ *
+ * Activations are float32, contiguous and batch-major: a batch of B samples
+ * of per-sample shape (C, H, W) is B*C*H*W floats, sample after sample. An
+ * nn_shape is the per-sample shape, without the batch dimension.
+ *
+ * An nn_array is a named view of typed memory (a weight, a running mean, an
+ * optimiser buffer): the unit that checkpoints and .npz files store. */
+#ifndef NNSEQ_SHAPE_H
+#define NNSEQ_SHAPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_MAX_RANK 4
+
+typedef struct nn_shape {
+    int rank;    /* 1: (features), 3: (channels, height, width); 2 is allowed */
+    int dims[3];
+} nn_shape;
+
+/* Number of elements of one sample. */
+size_t nn_shape_size(nn_shape shape);
+/* Writes "(32, 13, 13)" (Python tuple style); returns what snprintf returns. */
+int nn_shape_format(nn_shape shape, char *buffer, size_t size);
+int nn_shape_equal(nn_shape a, nn_shape b);
+
+typedef enum nn_dtype { NN_F32 = 0, NN_I64 = 1, NN_U8 = 2 } nn_dtype;
+
+typedef struct nn_array {
+    char name[64];          /* state_dict name, e.g. "0.weight" or "weight" */
+    nn_dtype dtype;
+    int rank;               /* 0 for a scalar */
+    int64_t dims[NN_MAX_RANK];
+    void *data;             /* not owned unless the function says so */
+} nn_array;
+
+size_t nn_dtype_size(nn_dtype dtype);
+size_t nn_array_count(const nn_array *array);   /* product of dims, 1 for rank 0 */
+size_t nn_array_bytes(const nn_array *array);
+
+/* Frees each array's data and then the array list itself (for lists whose
+ * arrays own their data, as readers return them). */
+void nn_arrays_free(nn_array *arrays, size_t count);
+
+#endif

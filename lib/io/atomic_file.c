@@ -1,0 +1,126 @@
+#include "io/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *folder_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t length = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *folder = malloc(length + 1);
+    if (!folder) return NULL;
+    memcpy(folder, !slash ? "." : path, length);
+    folder[length] = '\0';
+    return folder;
+}
+
+/* The umask, read from /proc because umask() can only be read by changing
+ * it, which would race with other threads creating files. */
+static int read_umask(mode_t *mask) {
+    FILE *status = fopen("/proc/self/status", "r");
+    if (!status) return -1;
+    char line[256];
+    unsigned value;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, status)) found = sscanf(line, "Umask: %o", &value) == 1;
+    fclose(status);
+    if (found) *mask = (mode_t)value;
+    return found ? 0 : -1;
+}
+
+/* mkstemp creates the file 0600. A file that replaces another keeps its
+ * permissions; a new one gets what any other file the user writes gets
+ * (0666 less the umask). Where neither is known, or fchmod fails, it stays
+ * 0600: private, never a reason to lose the file. */
+static void match_permissions(int fd, const char *path) {
+    struct stat old;
+    mode_t mode = 0600, mask;
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode)) mode = old.st_mode & 0777;
+    else if (read_umask(&mask) == 0) mode = 0666 & ~mask;
+    (void)fchmod(fd, mode);
+}
+
+static void release(nn_atomic_file *atomic) {
+    free(atomic->temp_path);
+    free(atomic->folder);
+    atomic->temp_path = atomic->folder = NULL;
+    atomic->file = NULL;
+}
+
+int nn_atomic_open(nn_atomic_file *atomic, const char *path, nn_error *err) {
+    static const char suffix[] = ".tmp-XXXXXX";
+    memset(atomic, 0, sizeof *atomic);
+    atomic->path = path;
+    atomic->folder = folder_of(path);
+    atomic->temp_path = malloc(strlen(path) + sizeof suffix);
+    if (!atomic->folder || !atomic->temp_path) {
+        release(atomic);
+        return nn_error_oom(err, "the temporary file name");
+    }
+    snprintf(atomic->temp_path, strlen(path) + sizeof suffix, "%s%s", path, suffix);
+    int fd = mkstemp(atomic->temp_path);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            nn_error_set(err, NN_ERR_RUNTIME, "%s: folder '%s' does not exist", path, atomic->folder);
+        else
+            nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot create a temporary file in '%s': %s", path,
+                         atomic->folder, strerror(errno));
+        release(atomic);
+        return -1;
+    }
+    match_permissions(fd, path);
+    if (!(atomic->file = fdopen(fd, "wb"))) {
+        nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot open %s: %s", path, atomic->temp_path, strerror(errno));
+        close(fd);
+        unlink(atomic->temp_path);
+        release(atomic);
+        return -1;
+    }
+    return 0;
+}
+
+/* Makes the rename durable. A folder that cannot be opened or a file system
+ * that cannot sync folders (EINVAL) leaves the rename atomic, just not yet
+ * on disk, so only a real I/O error fails. */
+static int sync_folder(const char *path, const char *folder, nn_error *err) {
+    int fd = open(folder, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return 0;
+    int status = fsync(fd) == 0 || errno == EINVAL ? 0 : -1;
+    if (status != 0)
+        nn_error_set(err, NN_ERR_RUNTIME, "%s: written, but syncing folder '%s' failed: %s", path, folder,
+                     strerror(errno));
+    close(fd);
+    return status;
+}
+
+int nn_atomic_commit(nn_atomic_file *atomic, nn_error *err) {
+    int error = 0;
+    const char *step = "writing";
+    if (ferror(atomic->file) || fflush(atomic->file) != 0)
+        error = errno ? errno : EIO;
+    else if (fsync(fileno(atomic->file)) != 0)
+        error = errno, step = "syncing";
+    if (fclose(atomic->file) != 0 && !error) error = errno, step = "closing";
+    int renamed = 0;
+    if (error)
+        nn_error_set(err, NN_ERR_RUNTIME, "%s: %s %s failed: %s", atomic->path, step, atomic->temp_path,
+                     strerror(error));
+    else if (rename(atomic->temp_path, atomic->path) != 0)
+        nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot rename %s over it: %s", atomic->path, atomic->temp_path,
+                     strerror(errno));
+    else
+        renamed = 1;
+    if (!renamed) unlink(atomic->temp_path);
+    int status = renamed ? sync_folder(atomic->path, atomic->folder, err) : -1;
+    release(atomic);
+    return status;
+}
+
+void nn_atomic_abort(nn_atomic_file *atomic) {
+    if (atomic->file) fclose(atomic->file);
+    if (atomic->temp_path) unlink(atomic->temp_path);
+    release(atomic);
+}

@@ -1,0 +1,31 @@
+/* Replacing a file so that a crash, a full disk or a kill never leaves a
+ * half-written one where a good one stood: write a temporary file beside it
+ * (PATH.tmp-XXXXXX), flush and fsync it, rename it over PATH, fsync the
+ * folder. On any failure the temporary file is removed and PATH is left as
+ * it was. The checkpoint and .npz writers share this. */
+#ifndef NNSEQ_ATOMIC_FILE_H
+#define NNSEQ_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+
+typedef struct nn_atomic_file {
+    FILE *file;          /* write here between open and commit */
+    const char *path;    /* borrowed */
+    char *temp_path;
+    char *folder;
+} nn_atomic_file;
+
+/* Creates the temporary file, with PATH's permissions if it exists, else
+ * 0666 less the umask. A missing folder is an error naming it. */
+int nn_atomic_open(nn_atomic_file *atomic, const char *path, nn_error *err);
+
+/* Flushes, syncs, closes and renames over path; on failure removes the
+ * temporary file. Either way the struct is released. */
+int nn_atomic_commit(nn_atomic_file *atomic, nn_error *err);
+
+/* Closes and removes the temporary file, leaving path untouched. */
+void nn_atomic_abort(nn_atomic_file *atomic);
+
+#endif

@@ -1,0 +1,546 @@
+#include "io/container.h"
+
+#include "io/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define HEADER_BYTES 40
+#define HEADER_CRC_OFFSET 36
+#define COMPRESSION_LEVEL 6
+#define NAME_CAPACITY sizeof(((nn_array *)0)->name)
+/* The smallest record: 2-byte name length, a 1-byte name, dtype, rank 0 and
+ * one u8 element. Bounds the array count a payload of a given size can hold. */
+#define MIN_RECORD_BYTES 6
+/* The largest raw payload either side accepts: readers allocate it whole. */
+#define MAX_RAW_BYTES ((uint64_t)1 << 32)
+/* Deflate cannot expand more than 1032:1 (a 258-byte match in at least two
+ * bits), so a larger raw size is a lie and must not cost an allocation. */
+#define MAX_DEFLATE_RATIO 1032
+
+static const unsigned char magic[8] = {'N', 'N', 'S', 'E', 'Q', 'C', 'K', '\0'};
+
+typedef struct header {
+    uint32_t version, flags;
+    uint64_t compressed_bytes, raw_bytes;
+    uint32_t payload_crc;
+} header;
+
+/* The file is little-endian whatever the host: every integer goes through
+ * these, byte by byte. */
+static void put_u16(unsigned char *out, uint16_t value) {
+    for (int i = 0; i < 2; i++) out[i] = (unsigned char)(value >> (8 * i));
+}
+
+static void put_u32(unsigned char *out, uint32_t value) {
+    for (int i = 0; i < 4; i++) out[i] = (unsigned char)(value >> (8 * i));
+}
+
+static void put_u64(unsigned char *out, uint64_t value) {
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(value >> (8 * i));
+}
+
+static uint16_t get_u16(const unsigned char *in) { return (uint16_t)(in[0] | in[1] << 8); }
+
+static uint32_t get_u32(const unsigned char *in) {
+    uint32_t value = 0;
+    for (int i = 3; i >= 0; i--) value = value << 8 | in[i];
+    return value;
+}
+
+static uint64_t get_u64(const unsigned char *in) {
+    uint64_t value = 0;
+    for (int i = 7; i >= 0; i--) value = value << 8 | in[i];
+    return value;
+}
+
+static int dtype_known(unsigned dtype) { return dtype == NN_F32 || dtype == NN_I64 || dtype == NN_U8; }
+
+/* Elements of dims[0..rank), or -1 when the product of the non-zero dims
+ * passes INT64_MAX / element_size: rejected even when another dim is zero,
+ * so that the answer does not depend on the order of the dims. */
+static int64_t element_count(const int64_t *dims, int rank, size_t element_size) {
+    int64_t product = 1, limit = INT64_MAX / (int64_t)element_size;
+    int empty = 0;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] == 0) empty = 1;
+        else if (product > limit / dims[i]) return -1;
+        else product *= dims[i];
+    }
+    return empty ? 0 : product;
+}
+
+/* Sorting by name finds a repeated name in n log n: a damaged file may claim
+ * millions of arrays. Returns the index of a repeated name, count if none,
+ * or -1 when out of memory. */
+static int compare_names(const void *a, const void *b) {
+    return strcmp((*(const nn_array *const *)a)->name, (*(const nn_array *const *)b)->name);
+}
+
+static ptrdiff_t find_repeated_name(const nn_array *arrays, size_t count) {
+    const nn_array **sorted = malloc((count ? count : 1) * sizeof *sorted);
+    if (!sorted) return -1;
+    for (size_t i = 0; i < count; i++) sorted[i] = &arrays[i];
+    qsort(sorted, count, sizeof *sorted, compare_names);
+    ptrdiff_t repeated = (ptrdiff_t)count;
+    for (size_t i = 1; i < count && repeated == (ptrdiff_t)count; i++)
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) repeated = sorted[i] - arrays;
+    free(sorted);
+    return repeated;
+}
+
+/* ---- writing ---- */
+
+/* Checks one array the writer was given; *bytes is its record's size in
+ * the raw payload. */
+static int check_array(const char *path, const nn_array *array, size_t index, uint64_t *bytes, nn_error *err) {
+    size_t name_length = strnlen(array->name, NAME_CAPACITY);
+    if (name_length == 0) return nn_error_set(err, NN_ERR_INPUT, "%s: array %zu has an empty name", path, index);
+    if (name_length == NAME_CAPACITY)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: array %zu: name not NUL-terminated within %zu bytes", path,
+                            index, NAME_CAPACITY);
+    if (!dtype_known((unsigned)array->dtype))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: array '%s': unknown dtype %d", path, array->name,
+                            (int)array->dtype);
+    if (array->rank < 0 || array->rank > NN_MAX_RANK)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: array '%s': rank %d, expected 0 to %d", path, array->name,
+                            array->rank, NN_MAX_RANK);
+    for (int i = 0; i < array->rank; i++)
+        if (array->dims[i] < 0)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: array '%s': dimension %d is %" PRId64, path, array->name,
+                                i, array->dims[i]);
+    int64_t elements = element_count(array->dims, array->rank, nn_dtype_size(array->dtype));
+    uint64_t data_bytes = (uint64_t)elements * nn_dtype_size(array->dtype);
+    if (elements < 0 || data_bytes > MAX_RAW_BYTES)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: array '%s': larger than the 4 GiB a checkpoint holds", path,
+                            array->name);
+    if (data_bytes > 0 && !array->data)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: array '%s' has no data", path, array->name);
+    *bytes = 2 + name_length + 2 + 8 * (uint64_t)array->rank + data_bytes;
+    return 0;
+}
+
+/* Checks every array before anything is touched on disk; *raw_bytes is the
+ * raw payload's size. */
+static int check_arrays(const char *path, const nn_array *arrays, size_t count, uint64_t *raw_bytes,
+                        nn_error *err) {
+    if (count > UINT32_MAX)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: %zu arrays, a checkpoint holds at most %" PRIu32, path, count,
+                            UINT32_MAX);
+    *raw_bytes = 4;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t bytes = 0;
+        if (check_array(path, &arrays[i], i, &bytes, err) != 0) return -1;
+        *raw_bytes += bytes;
+        if (*raw_bytes > MAX_RAW_BYTES)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: the arrays need more than the 4 GiB a checkpoint holds",
+                                path);
+    }
+    ptrdiff_t repeated = find_repeated_name(arrays, count);
+    if (repeated < 0) return nn_error_oom(err, "the checkpoint's name index");
+    if ((size_t)repeated < count)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: two arrays are named '%s'", path, arrays[repeated].name);
+    return 0;
+}
+
+static unsigned char *encode_data(unsigned char *out, const nn_array *array) {
+    size_t count = nn_array_count(array);
+    const unsigned char *in = array->data;
+    if (array->dtype == NN_U8) {
+        if (count) memcpy(out, in, count);
+        return out + count;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (array->dtype == NN_F32) {
+            uint32_t bits;
+            memcpy(&bits, in + 4 * i, 4);
+            put_u32(out + 4 * i, bits);
+        } else {
+            uint64_t bits;
+            memcpy(&bits, in + 8 * i, 8);
+            put_u64(out + 8 * i, bits);
+        }
+    }
+    return out + count * nn_dtype_size(array->dtype);
+}
+
+static void encode_payload(unsigned char *out, const nn_array *arrays, size_t count) {
+    put_u32(out, (uint32_t)count);
+    out += 4;
+    for (size_t i = 0; i < count; i++) {
+        const nn_array *array = &arrays[i];
+        size_t name_length = strlen(array->name);
+        put_u16(out, (uint16_t)name_length);
+        memcpy(out + 2, array->name, name_length);
+        out += 2 + name_length;
+        *out++ = (unsigned char)array->dtype;
+        *out++ = (unsigned char)array->rank;
+        for (int d = 0; d < array->rank; d++, out += 8) put_u64(out, (uint64_t)array->dims[d]);
+        out = encode_data(out, array);
+    }
+}
+
+static void encode_header(unsigned char *out, const header *h) {
+    memcpy(out, magic, sizeof magic);
+    put_u32(out + 8, h->version);
+    put_u32(out + 12, h->flags);
+    put_u64(out + 16, h->compressed_bytes);
+    put_u64(out + 24, h->raw_bytes);
+    put_u32(out + 32, h->payload_crc);
+    put_u32(out + HEADER_CRC_OFFSET, (uint32_t)crc32_z(0, out, HEADER_CRC_OFFSET));
+}
+
+/* "." for "ckpt", "/" for "/ckpt", "runs" for "runs/ckpt"; NULL when out of memory. */
+/* Header and payload through the shared temp-file-and-rename writer. */
+static int write_atomically(const char *path, const unsigned char *head, const unsigned char *payload, size_t size,
+                            nn_error *err) {
+    nn_atomic_file atomic;
+    if (nn_atomic_open(&atomic, path, err) != 0) return -1;
+    /* Short writes show up as the stream's error state, which commit checks. */
+    fwrite(head, 1, HEADER_BYTES, atomic.file);
+    fwrite(payload, 1, size, atomic.file);
+    return nn_atomic_commit(&atomic, err);
+}
+
+static int deflate_payload(const unsigned char *raw, uint64_t raw_bytes, unsigned char **out, uLong *out_bytes) {
+    uLong bound = compressBound((uLong)raw_bytes);
+    *out = malloc(bound);
+    if (!*out) return -1;
+    *out_bytes = bound;
+    if (compress2(*out, out_bytes, raw, (uLong)raw_bytes, COMPRESSION_LEVEL) != Z_OK) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int nn_container_write(const char *path, const nn_array *arrays, size_t count, nn_error *err) {
+    if (!path || !*path) return nn_error_set(err, NN_ERR_INPUT, "checkpoint path is empty");
+    uint64_t raw_bytes = 0;
+    if (check_arrays(path, arrays, count, &raw_bytes, err) != 0) return -1;
+    if ((size_t)raw_bytes != raw_bytes || (uLong)raw_bytes != raw_bytes)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: the arrays are too large for this platform", path);
+    unsigned char *raw = malloc((size_t)raw_bytes), *compressed = NULL;
+    uLong compressed_bytes = 0;
+    int status = -1;
+    if (!raw) {
+        nn_error_oom(err, "the checkpoint payload");
+    } else {
+        encode_payload(raw, arrays, count);
+        if (deflate_payload(raw, raw_bytes, &compressed, &compressed_bytes) != 0) {
+            nn_error_oom(err, "the compressed checkpoint payload");
+        } else {
+            header h = {NN_ARCHIVE_VERSION, 0, compressed_bytes, raw_bytes,
+                        (uint32_t)crc32_z(0, compressed, compressed_bytes)};
+            unsigned char head[HEADER_BYTES];
+            encode_header(head, &h);
+            status = write_atomically(path, head, compressed, compressed_bytes, err);
+        }
+    }
+    free(compressed);
+    free(raw);
+    return status;
+}
+
+/* ---- reading ---- */
+
+/* A file shorter than the header: empty, foreign, or a checkpoint cut short. */
+static int short_file_error(const char *path, FILE *file, uint64_t size, nn_error *err) {
+    unsigned char start[sizeof magic];
+    size_t compare = size < sizeof magic ? (size_t)size : sizeof magic;
+    if (size == 0) return nn_error_set(err, NN_ERR_INPUT, "%s: empty file, not an nnseq checkpoint", path);
+    if (fread(start, 1, compare, file) == compare && memcmp(start, magic, compare) == 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: %" PRIu64 " bytes, shorter than the %d-byte header",
+                            path, size, HEADER_BYTES);
+    return nn_error_set(err, NN_ERR_INPUT,
+                        "%s: not an nnseq checkpoint (%" PRIu64 " bytes, shorter than the %d-byte header)", path,
+                        size, HEADER_BYTES);
+}
+
+/* The sizes in a header whose CRC matched: the payload must fill the rest of
+ * the file, and the raw size must be one this build can hold and deflate
+ * can reach. */
+static int check_sizes(const char *path, const header *h, uint64_t file_size, nn_error *err) {
+    uint64_t present = file_size - HEADER_BYTES;
+    if (h->compressed_bytes > present)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: %" PRIu64 " bytes missing from the %" PRIu64
+                            "-byte payload", path, h->compressed_bytes - present, h->compressed_bytes);
+    if (h->compressed_bytes < present)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu64 " bytes after the %" PRIu64 "-byte payload",
+                            path, present - h->compressed_bytes, h->compressed_bytes);
+    if (h->raw_bytes < 4 || h->raw_bytes > MAX_RAW_BYTES || (size_t)h->raw_bytes != h->raw_bytes ||
+        (uLong)h->raw_bytes != h->raw_bytes || (uLong)h->compressed_bytes != h->compressed_bytes ||
+        h->raw_bytes / MAX_DEFLATE_RATIO > h->compressed_bytes)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: raw payload size %" PRIu64 " impossible for %" PRIu64
+                            " compressed bytes (at most 4 GiB, ratio at most %d)", path, h->raw_bytes,
+                            h->compressed_bytes, MAX_DEFLATE_RATIO);
+    return 0;
+}
+
+/* Checks the header fields in the order that gives the most telling message:
+ * a foreign file, a damaged header, a newer format, then the sizes. The
+ * 40-byte header keeps its layout in every version, so its CRC can be
+ * checked before the version is known. */
+static int check_header(const char *path, const unsigned char *bytes, uint64_t file_size, header *h,
+                        nn_error *err) {
+    if (memcmp(bytes, magic, sizeof magic) != 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: not an nnseq checkpoint (bad magic)", path);
+    if (get_u32(bytes + HEADER_CRC_OFFSET) != (uint32_t)crc32_z(0, bytes, HEADER_CRC_OFFSET))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: header CRC mismatch", path);
+    *h = (header){get_u32(bytes + 8), get_u32(bytes + 12), get_u64(bytes + 16), get_u64(bytes + 24),
+                  get_u32(bytes + 32)};
+    if (h->version > NN_ARCHIVE_VERSION)
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: written by a newer nnseq (format version %" PRIu32 ", this build reads %d)", path,
+                            h->version, NN_ARCHIVE_VERSION);
+    if (h->version < 1)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: unknown format version 0 (this build reads %d)", path,
+                            NN_ARCHIVE_VERSION);
+    if (h->flags != 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: unknown flags 0x%" PRIx32 " (format version %d has none)",
+                            path, h->flags, NN_ARCHIVE_VERSION);
+    return check_sizes(path, h, file_size, err);
+}
+
+/* The compressed payload, CRC checked; NULL with err set. */
+static unsigned char *read_payload(const char *path, FILE *file, const header *h, nn_error *err) {
+    size_t size = (size_t)h->compressed_bytes;
+    unsigned char *payload = malloc(size ? size : 1);
+    if (!payload) {
+        nn_error_oom(err, "the compressed checkpoint payload");
+        return NULL;
+    }
+    if (fread(payload, 1, size, file) != size) {
+        if (ferror(file)) nn_error_set(err, NN_ERR_RUNTIME, "%s: read failed: %s", path, strerror(errno));
+        else nn_error_set(err, NN_ERR_INPUT, "%s: truncated while being read", path);
+    } else if ((uint32_t)crc32_z(0, payload, size) != h->payload_crc) {
+        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: CRC mismatch in the compressed payload", path);
+    } else {
+        return payload;
+    }
+    free(payload);
+    return NULL;
+}
+
+/* The raw payload, exactly h->raw_bytes long; NULL with err set. */
+static unsigned char *inflate_payload(const char *path, const unsigned char *compressed, const header *h,
+                                      nn_error *err) {
+    unsigned char *raw = malloc((size_t)h->raw_bytes);
+    if (!raw) {
+        nn_error_oom(err, "the checkpoint payload");
+        return NULL;
+    }
+    uLong raw_bytes = (uLong)h->raw_bytes, used = (uLong)h->compressed_bytes;
+    int status = uncompress2(raw, &raw_bytes, compressed, &used);
+    if (status == Z_OK && raw_bytes == h->raw_bytes && used == h->compressed_bytes) return raw;
+    if (status == Z_MEM_ERROR)
+        nn_error_oom(err, "zlib's state");
+    else if (status == Z_BUF_ERROR)
+        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload inflates to more than the %" PRIu64
+                     " bytes the header gives", path, h->raw_bytes);
+    else if (status != Z_OK)
+        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload is not a valid zlib stream (corrupt or cut short)",
+                     path);
+    else if (raw_bytes != h->raw_bytes)
+        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload inflates to %lu bytes, the header gives %" PRIu64,
+                     path, (unsigned long)raw_bytes, h->raw_bytes);
+    else
+        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu64 " bytes after the end of the zlib stream", path,
+                     h->compressed_bytes - used);
+    free(raw);
+    return NULL;
+}
+
+typedef struct cursor {
+    const unsigned char *at;
+    size_t left;
+} cursor;
+
+/* Advances past n bytes, or fails naming what they were for. */
+static const unsigned char *take(cursor *c, size_t n, const char *path, size_t index, const char *what,
+                                 nn_error *err) {
+    if (n > c->left) {
+        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: %s needs %zu bytes, %zu left", path, index, what,
+                     n, c->left);
+        return NULL;
+    }
+    const unsigned char *at = c->at;
+    c->at += n;
+    c->left -= n;
+    return at;
+}
+
+static int parse_name(cursor *c, const char *path, size_t index, nn_array *array, nn_error *err) {
+    const unsigned char *bytes = take(c, 2, path, index, "the name length", err);
+    if (!bytes) return -1;
+    uint16_t length = get_u16(bytes);
+    if (length == 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu has an empty name", path, index);
+    if (length >= NAME_CAPACITY)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: name of %u bytes, at most %zu allowed",
+                            path, index, length, NAME_CAPACITY - 1);
+    if (!(bytes = take(c, length, path, index, "the name", err))) return -1;
+    if (memchr(bytes, '\0', length))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: name contains a NUL byte", path, index);
+    memcpy(array->name, bytes, length);
+    array->name[length] = '\0';
+    return 0;
+}
+
+/* Reads one record's name, dtype and dims into array and points *data at its
+ * bytes inside the payload (not copied). */
+static int parse_record(cursor *c, const char *path, size_t index, nn_array *array, const unsigned char **data,
+                        nn_error *err) {
+    memset(array, 0, sizeof *array);
+    if (parse_name(c, path, index, array, err) != 0) return -1;
+    const unsigned char *bytes = take(c, 2, path, index, "dtype and rank", err);
+    if (!bytes) return -1;
+    if (!dtype_known(bytes[0]))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': unknown dtype %u (0 f32, 1 i64, 2 u8)",
+                            path, array->name, bytes[0]);
+    if (bytes[1] > NN_MAX_RANK)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': rank %u, at most %d", path, array->name,
+                            bytes[1], NN_MAX_RANK);
+    array->dtype = (nn_dtype)bytes[0];
+    array->rank = bytes[1];
+    for (int d = 0; d < array->rank; d++) {
+        if (!(bytes = take(c, 8, path, index, "a dimension", err))) return -1;
+        uint64_t dim = get_u64(bytes);
+        if (dim > INT64_MAX)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': dimension %d is %llu", path,
+                                array->name, d, (unsigned long long)dim);
+        array->dims[d] = (int64_t)dim;
+    }
+    int64_t elements = element_count(array->dims, array->rank, nn_dtype_size(array->dtype));
+    if (elements < 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': dimensions overflow", path, array->name);
+    uint64_t data_bytes = (uint64_t)elements * nn_dtype_size(array->dtype);
+    if (data_bytes > c->left)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': data needs %llu bytes, %zu left", path,
+                            array->name, (unsigned long long)data_bytes, c->left);
+    *data = take(c, (size_t)data_bytes, path, index, "the data", err);
+    return 0;
+}
+
+static void decode_data(void *out, const unsigned char *in, const nn_array *array) {
+    size_t count = nn_array_count(array);
+    unsigned char *bytes = out;
+    if (array->dtype == NN_U8) {
+        if (count) memcpy(bytes, in, count);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (array->dtype == NN_F32) {
+            uint32_t bits = get_u32(in + 4 * i);
+            memcpy(bytes + 4 * i, &bits, 4);
+        } else {
+            uint64_t bits = get_u64(in + 8 * i);
+            memcpy(bytes + 8 * i, &bits, 8);
+        }
+    }
+}
+
+/* Walks every record once to check the structure before allocating
+ * anything for it, so a payload that lies about its count costs nothing.
+ * Names are checked for repeats later, once they have somewhere to live. */
+static int check_records(const char *path, const unsigned char *raw, size_t raw_bytes, uint32_t *count,
+                         nn_error *err) {
+    cursor c = {raw + 4, raw_bytes - 4};
+    *count = get_u32(raw);
+    if (*count > c.left / MIN_RECORD_BYTES)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu32 " arrays cannot fit in %zu bytes", path,
+                            *count, c.left);
+    for (uint32_t i = 0; i < *count; i++) {
+        nn_array array;
+        const unsigned char *data;
+        if (parse_record(&c, path, i, &array, &data, err) != 0) return -1;
+    }
+    if (c.left)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %zu bytes after the last of the %" PRIu32 " arrays",
+                            path, c.left, *count);
+    return 0;
+}
+
+/* Copies each checked record's data out of the payload into its own allocation. */
+static int copy_records(const char *path, const unsigned char *raw, size_t raw_bytes, nn_array *arrays,
+                        size_t count, nn_error *err) {
+    cursor c = {raw + 4, raw_bytes - 4};
+    for (size_t i = 0; i < count; i++) {
+        const unsigned char *data;
+        if (parse_record(&c, path, i, &arrays[i], &data, err) != 0) return -1;
+        size_t bytes = nn_array_bytes(&arrays[i]);
+        /* At least one byte, so that even an empty array's data is a valid pointer. */
+        if (!(arrays[i].data = malloc(bytes ? bytes : 1))) return nn_error_oom(err, arrays[i].name);
+        decode_data(arrays[i].data, data, &arrays[i]);
+    }
+    ptrdiff_t repeated = find_repeated_name(arrays, count);
+    if (repeated < 0) return nn_error_oom(err, "the checkpoint's name index");
+    if ((size_t)repeated < count)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: two arrays are named '%s'", path,
+                            arrays[repeated].name);
+    return 0;
+}
+
+static int parse_records(const char *path, const unsigned char *raw, size_t raw_bytes, nn_array **out,
+                         size_t *out_count, nn_error *err) {
+    uint32_t count;
+    if (check_records(path, raw, raw_bytes, &count, err) != 0) return -1;
+    /* At least one entry, so that success always hands back a list. */
+    nn_array *arrays = calloc(count ? count : 1, sizeof *arrays);
+    if (!arrays) return nn_error_oom(err, "the checkpoint's array list");
+    if (copy_records(path, raw, raw_bytes, arrays, count, err) != 0) {
+        nn_arrays_free(arrays, count);
+        return -1;
+    }
+    *out = arrays;
+    *out_count = count;
+    return 0;
+}
+
+/* The header, checked, with the file's size; the file is left at the payload. */
+static int read_header(const char *path, FILE *file, header *h, nn_error *err) {
+    struct stat info;
+    if (fstat(fileno(file), &info) != 0)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot stat: %s", path, strerror(errno));
+    if (!S_ISREG(info.st_mode))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: not a regular file, not an nnseq checkpoint", path);
+    uint64_t size = (uint64_t)info.st_size;
+    if (size < HEADER_BYTES) return short_file_error(path, file, size, err);
+    unsigned char bytes[HEADER_BYTES];
+    if (fread(bytes, 1, HEADER_BYTES, file) != HEADER_BYTES)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: cannot read the header: %s", path,
+                            ferror(file) ? strerror(errno) : "file shrank while being read");
+    return check_header(path, bytes, size, h, err);
+}
+
+int nn_container_read(const char *path, nn_array **arrays, size_t *count, nn_error *err) {
+    *arrays = NULL;
+    *count = 0;
+    FILE *file = fopen(path, "rb");
+    if (!file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    header h = {0};
+    unsigned char *compressed = NULL, *raw = NULL;
+    int status = -1;
+    if (read_header(path, file, &h, err) == 0 && (compressed = read_payload(path, file, &h, err)) &&
+        (raw = inflate_payload(path, compressed, &h, err)))
+        status = parse_records(path, raw, (size_t)h.raw_bytes, arrays, count, err);
+    free(raw);
+    free(compressed);
+    fclose(file);
+    return status;
+}
+
+const nn_array *nn_container_find(const nn_array *arrays, size_t count, const char *name) {
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(arrays[i].name, name) == 0) return &arrays[i];
+    return NULL;
+}

@@ -1,0 +1,903 @@
+/* numpy .npz files: a zip archive (PKWARE APPNOTE 6.3) of .npy arrays
+ * (numpy/lib/format.py), read and written with zlib alone.
+ *
+ * The reader trusts nothing: the end-of-central-directory record is searched
+ * for, every offset and length is checked against the file size before it is
+ * used, sizes are taken from the central directory only (local headers may
+ * carry zeros under the data-descriptor flag, or ZIP64 extras that np.savez
+ * adds with force_zip64), and every entry's CRC-32 is verified. */
+#include "io/npz.h"
+
+#include "io/atomic_file.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* zlib's next_in becomes const, so arrays can be deflated without a cast. */
+#define ZLIB_CONST
+#include <zlib.h>
+
+#define LOCAL_SIGNATURE 0x04034b50u
+#define CENTRAL_SIGNATURE 0x02014b50u
+#define END_SIGNATURE 0x06054b50u
+#define ZIP64_EXTRA_ID 0x0001u
+/* Sizes and offsets at or above this are ZIP64 markers in 32-bit fields. */
+#define ZIP32_LIMIT 0xFFFFFFFFu
+#define ENTRY_COUNT_LIMIT 0xFFFFu
+
+enum {
+    LOCAL_HEADER_SIZE = 30,
+    CENTRAL_HEADER_SIZE = 46,
+    END_RECORD_SIZE = 22,
+    MAX_COMMENT_SIZE = 0xFFFF,
+    METHOD_STORED = 0,
+    METHOD_DEFLATED = 8,
+    FLAG_ENCRYPTED = 1 << 0,
+    FLAG_UTF8_NAME = 1 << 11,
+    ZIP_VERSION = 20,           /* 2.0: deflate, what python's zipfile writes */
+    VERSION_MADE_BY_UNIX = 0x0314,
+    DOS_DATE_1980 = 0x0021,     /* 1980-01-01, numpy's fixed timestamp */
+    DEFLATE_MAX_RATIO = 1032,   /* zlib's bound on inflated / deflated bytes */
+    NPY_PREFIX_V1 = 10,         /* magic (6), version (2), u16 header length */
+    NPY_PREFIX_V2 = 12,         /* ... u32 header length */
+    NPY_ALIGN = 64,
+    NPY_GROWTH_DIGITS = 21,     /* numpy's spare room for growing the first axis */
+    ZLIB_PIECE = 1 << 20,       /* bytes handed to zlib at once (its lengths are uInt) */
+};
+
+static const char NPY_MAGIC[6] = "\x93NUMPY";
+static const char NPY_SUFFIX[] = ".npy";
+
+static const struct npy_dtype {
+    const char *descr;
+    nn_dtype dtype;
+} npy_dtypes[] = {{"<f4", NN_F32}, {"<i8", NN_I64}, {"|u1", NN_U8}};
+
+#define NPY_ACCEPTED "'<f4' (float32), '<i8' (int64), '|u1' (uint8)"
+
+static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const unsigned char *p) { return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16; }
+static uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static void put16(unsigned char *p, uint32_t value) {
+    p[0] = (unsigned char)value;
+    p[1] = (unsigned char)(value >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t value) {
+    put16(p, value & 0xFFFF);
+    put16(p + 2, value >> 16);
+}
+
+/* zlib's crc32 takes a uInt length; feed it in pieces. */
+static uint32_t crc_update(uint32_t crc, const unsigned char *data, size_t length) {
+    while (length > 0) {
+        size_t piece = length < ZLIB_PIECE ? length : ZLIB_PIECE;
+        crc = (uint32_t)crc32(crc, data, (uInt)piece);
+        data += piece;
+        length -= piece;
+    }
+    return crc;
+}
+
+static const char *dtype_descr(nn_dtype dtype) {
+    for (size_t i = 0; i < sizeof npy_dtypes / sizeof *npy_dtypes; i++)
+        if (npy_dtypes[i].dtype == dtype) return npy_dtypes[i].descr;
+    return NULL;
+}
+
+/* Python's repr of a shape tuple: "()", "(5,)", "(3, 4)". */
+static void format_shape(char *buffer, size_t size, int rank, const int64_t *dims) {
+    size_t used = (size_t)snprintf(buffer, size, "(");
+    for (int i = 0; i < rank && used < size; i++)
+        used += (size_t)snprintf(buffer + used, size - used, "%s%lld", i ? ", " : "", (long long)dims[i]);
+    if (used < size) snprintf(buffer + used, size - used, rank == 1 ? ",)" : ")");
+}
+
+/* ------------------------------------------------------------------ .npy */
+
+typedef struct npy_header {
+    char descr[16];
+    int fortran_order;
+    int rank;
+    int64_t dims[NN_MAX_RANK];
+} npy_header;
+
+/* A position in the header text, which is a Python dict literal. */
+typedef struct text_cursor {
+    const char *at, *end;
+} text_cursor;
+
+static void skip_space(text_cursor *text) {
+    while (text->at < text->end && (*text->at == ' ' || *text->at == '\t' || *text->at == '\n' || *text->at == '\r'))
+        text->at++;
+}
+
+static int accept_char(text_cursor *text, char expected) {
+    skip_space(text);
+    if (text->at < text->end && *text->at == expected) {
+        text->at++;
+        return 1;
+    }
+    return 0;
+}
+
+static int header_error(nn_error *err, const text_cursor *text, const char *expected) {
+    int remaining = (int)(text->end - text->at);
+    return nn_error_set(err, NN_ERR_INPUT, "bad .npy header: expected %s at \"%.*s\"", expected,
+                        remaining < 24 ? remaining : 24, text->at);
+}
+
+/* A quoted Python string without escapes (all that dtype strings and our
+ * keys need). */
+static int parse_string(text_cursor *text, char *out, size_t size, nn_error *err) {
+    skip_space(text);
+    if (text->at >= text->end || (*text->at != '\'' && *text->at != '"')) return header_error(err, text, "a string");
+    char quote = *text->at;
+    const char *start = text->at + 1, *stop = start;
+    while (stop < text->end && *stop != quote && *stop != '\\') stop++;
+    if (stop >= text->end || *stop != quote) return header_error(err, text, "a simple quoted string");
+    if ((size_t)(stop - start) >= size) return header_error(err, text, "a shorter string");
+    memcpy(out, start, (size_t)(stop - start));
+    out[stop - start] = '\0';
+    text->at = stop + 1;
+    return 0;
+}
+
+static int parse_bool(text_cursor *text, int *value, nn_error *err) {
+    skip_space(text);
+    size_t remaining = (size_t)(text->end - text->at);
+    if (remaining >= 4 && memcmp(text->at, "True", 4) == 0) {
+        *value = 1;
+        text->at += 4;
+    } else if (remaining >= 5 && memcmp(text->at, "False", 5) == 0) {
+        *value = 0;
+        text->at += 5;
+    } else {
+        return header_error(err, text, "True or False");
+    }
+    return 0;
+}
+
+static int parse_dimension(text_cursor *text, int64_t *value, nn_error *err) {
+    skip_space(text);
+    if (text->at >= text->end || *text->at < '0' || *text->at > '9') return header_error(err, text, "a dimension");
+    int64_t result = 0;
+    while (text->at < text->end && *text->at >= '0' && *text->at <= '9') {
+        int digit = *text->at - '0';
+        if (result > (INT64_MAX - digit) / 10) return header_error(err, text, "a smaller dimension");
+        result = result * 10 + digit;
+        text->at++;
+    }
+    if (text->at < text->end && *text->at == 'L') text->at++; /* Python 2's long suffix */
+    *value = result;
+    return 0;
+}
+
+/* A tuple of ints; "(5)" is an int in Python, not a tuple, so numpy rejects
+ * it and so do we. */
+static int parse_shape(text_cursor *text, npy_header *header, nn_error *err) {
+    if (!accept_char(text, '(')) return header_error(err, text, "a shape tuple");
+    header->rank = 0;
+    if (accept_char(text, ')')) return 0;
+    for (;;) {
+        if (header->rank == NN_MAX_RANK)
+            return nn_error_set(err, NN_ERR_INPUT, "shape has more than %d dimensions", NN_MAX_RANK);
+        if (parse_dimension(text, &header->dims[header->rank++], err)) return -1;
+        int comma = accept_char(text, ',');
+        if (accept_char(text, ')')) {
+            if (header->rank == 1 && !comma) return header_error(err, text, "\",)\" ending a 1-d shape");
+            return 0;
+        }
+        if (!comma) return header_error(err, text, "',' or ')' in the shape");
+    }
+}
+
+static int parse_header_value(text_cursor *text, const char *key, npy_header *header, nn_error *err) {
+    if (strcmp(key, "descr") == 0) {
+        if (parse_string(text, header->descr, sizeof header->descr, err))
+            return nn_error_prefix(err, "descr must be a simple dtype string (structured dtypes are not supported)");
+        return 0;
+    }
+    if (strcmp(key, "fortran_order") == 0) return parse_bool(text, &header->fortran_order, err);
+    if (strcmp(key, "shape") == 0) return parse_shape(text, header, err);
+    return nn_error_set(err, NN_ERR_INPUT,
+                        "bad .npy header: unknown key '%s' (expected 'descr', 'fortran_order', 'shape')", key);
+}
+
+static int parse_npy_header(const char *start, size_t length, npy_header *header, nn_error *err) {
+    static const char *const keys[] = {"descr", "fortran_order", "shape"};
+    text_cursor text = {start, start + length};
+    int seen[3] = {0, 0, 0};
+    if (!accept_char(&text, '{')) return header_error(err, &text, "'{'");
+    int closed = accept_char(&text, '}');
+    while (!closed) {
+        char key[32];
+        if (parse_string(&text, key, sizeof key, err)) return -1;
+        if (!accept_char(&text, ':')) return header_error(err, &text, "':'");
+        if (parse_header_value(&text, key, header, err)) return -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(key, keys[i]) == 0 && seen[i]++)
+                return nn_error_set(err, NN_ERR_INPUT, "bad .npy header: key '%s' given twice", key);
+        int comma = accept_char(&text, ',');
+        closed = accept_char(&text, '}');
+        if (!comma && !closed) return header_error(err, &text, "',' or '}'");
+    }
+    skip_space(&text);
+    if (text.at != text.end) return header_error(err, &text, "only spaces after the header dict");
+    for (int i = 0; i < 3; i++)
+        if (!seen[i]) return nn_error_set(err, NN_ERR_INPUT, "bad .npy header: no '%s' key", keys[i]);
+    return 0;
+}
+
+static int npy_dtype_of(const npy_header *header, const char *key, nn_dtype *dtype, nn_error *err) {
+    for (size_t i = 0; i < sizeof npy_dtypes / sizeof *npy_dtypes; i++) {
+        if (strcmp(header->descr, npy_dtypes[i].descr) == 0) {
+            *dtype = npy_dtypes[i].dtype;
+            return 0;
+        }
+    }
+    return nn_error_set(err, NN_ERR_INPUT, "array '%s' has dtype '%s'; accepted: " NPY_ACCEPTED, key,
+                        header->descr);
+}
+
+/* Checks that data_size bytes hold exactly the array the header describes. */
+static int npy_check_size(const npy_header *header, nn_dtype dtype, size_t data_size, nn_error *err) {
+    uint64_t expected = nn_dtype_size(dtype);
+    for (int i = 0; i < header->rank; i++) {
+        uint64_t dim = (uint64_t)header->dims[i];
+        expected = dim != 0 && expected > UINT64_MAX / dim ? UINT64_MAX : expected * dim;
+    }
+    if (expected == data_size) return 0;
+    char shape[128];
+    format_shape(shape, sizeof shape, header->rank, header->dims);
+    return nn_error_set(err, NN_ERR_INPUT, "shape %s of '%s' needs %llu bytes of data, the entry holds %zu",
+                        shape, header->descr, (unsigned long long)expected, data_size);
+}
+
+/* Locates the header text and the data in a .npy file of any version. */
+static int npy_split(const unsigned char *bytes, size_t size, size_t *header_start, size_t *data_start,
+                     nn_error *err) {
+    if (size < NPY_PREFIX_V1 || memcmp(bytes, NPY_MAGIC, sizeof NPY_MAGIC) != 0)
+        return nn_error_set(err, NN_ERR_INPUT, "not a .npy array (no \\x93NUMPY magic)");
+    int major = bytes[6], minor = bytes[7];
+    uint64_t header_size;
+    if (major == 1) {
+        *header_start = NPY_PREFIX_V1;
+        header_size = get16(bytes + 8);
+    } else if ((major == 2 || major == 3) && size >= NPY_PREFIX_V2) {
+        *header_start = NPY_PREFIX_V2;
+        header_size = get32(bytes + 8);
+    } else if (major == 2 || major == 3) {
+        return nn_error_set(err, NN_ERR_INPUT, "truncated .npy header");
+    } else {
+        return nn_error_set(err, NN_ERR_INPUT, "unsupported .npy format version %d.%d (expected 1.0, 2.0 or 3.0)",
+                            major, minor);
+    }
+    if (header_size > size - *header_start)
+        return nn_error_set(err, NN_ERR_INPUT, ".npy header of %llu bytes runs past the entry's %zu bytes",
+                            (unsigned long long)header_size, size);
+    *data_start = *header_start + (size_t)header_size;
+    return 0;
+}
+
+/* Turns one .npy file into array (its name already set). On success the
+ * buffer becomes array->data and *bytes is set to NULL. */
+static int npy_decode(nn_array *array, unsigned char **bytes, size_t size, nn_error *err) {
+    size_t header_start = 0, data_start = 0;
+    npy_header header = {.rank = -1};
+    if (npy_split(*bytes, size, &header_start, &data_start, err)) return -1;
+    if (parse_npy_header((const char *)*bytes + header_start, data_start - header_start, &header, err)) return -1;
+    if (npy_dtype_of(&header, array->name, &array->dtype, err)) return -1;
+    if (header.fortran_order)
+        return nn_error_set(err, NN_ERR_INPUT, "array '%s' is in Fortran order; only C order is supported",
+                            array->name);
+    size_t data_size = size - data_start;
+    if (npy_check_size(&header, array->dtype, data_size, err)) return -1;
+    array->rank = header.rank;
+    memcpy(array->dims, header.dims, sizeof header.dims);
+    /* Reuse the entry's buffer rather than hold two copies of a large array. */
+    memmove(*bytes, *bytes + data_start, data_size);
+    unsigned char *shrunk = realloc(*bytes, data_size ? data_size : 1);
+    array->data = shrunk ? shrunk : *bytes;
+    *bytes = NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------- zip reader */
+
+typedef struct npz_reader {
+    const char *path;
+    FILE *file;
+    uint64_t file_size;
+    nn_error *err;
+} npz_reader;
+
+typedef struct zip_entry {
+    const char *name;      /* points into the central directory, not terminated */
+    size_t name_length;
+    unsigned flags, method;
+    uint32_t crc;
+    uint64_t compressed_size, size, local_offset;
+} zip_entry;
+
+typedef struct zip_directory {
+    unsigned char *bytes;  /* the central directory as read */
+    zip_entry *entries;
+    size_t count;
+} zip_directory;
+
+static int entry_error(const npz_reader *reader, const zip_entry *entry, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int entry_error(const npz_reader *reader, const zip_entry *entry, const char *format, ...) {
+    char problem[768];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(problem, sizeof problem, format, ap);
+    va_end(ap);
+    int name_length = entry->name_length < 200 ? (int)entry->name_length : 200;
+    return nn_error_set(reader->err, NN_ERR_INPUT, "%s: entry %.*s: %s", reader->path, name_length,
+                        entry->name, problem);
+}
+
+/* Checks that length bytes at offset lie inside the file and moves there. */
+static int seek_range(const npz_reader *reader, uint64_t offset, uint64_t length, const char *what) {
+    if (offset > reader->file_size || length > reader->file_size - offset)
+        return nn_error_set(reader->err, NN_ERR_INPUT,
+                            "%s: truncated or damaged: %s (%llu bytes at offset %llu) runs past the end of the "
+                            "%llu-byte file",
+                            reader->path, what, (unsigned long long)length, (unsigned long long)offset,
+                            (unsigned long long)reader->file_size);
+    if (fseeko(reader->file, (off_t)offset, SEEK_SET) != 0)
+        return nn_error_set(reader->err, NN_ERR_INPUT, "%s: cannot seek to %s: %s", reader->path, what,
+                            strerror(errno));
+    return 0;
+}
+
+static const char *read_problem(const npz_reader *reader) {
+    return ferror(reader->file) ? strerror(errno) : "unexpected end of file";
+}
+
+static int read_at(const npz_reader *reader, uint64_t offset, void *buffer, size_t length, const char *what) {
+    if (seek_range(reader, offset, length, what)) return -1;
+    if (length > 0 && fread(buffer, 1, length, reader->file) != length)
+        return nn_error_set(reader->err, NN_ERR_INPUT, "%s: cannot read %s: %s", reader->path, what,
+                            read_problem(reader));
+    return 0;
+}
+
+/* Searches back over a possible archive comment for the record whose
+ * comment ends the file; failing that (bytes appended after the archive),
+ * the last one whose comment fits. Returns its offset in tail or -1. */
+static long find_end_signature(const unsigned char *tail, size_t tail_size) {
+    long fitting = -1;
+    if (tail_size < END_RECORD_SIZE) return -1;
+    for (size_t at = tail_size - END_RECORD_SIZE + 1; at-- > 0;) {
+        if (get32(tail + at) != END_SIGNATURE) continue;
+        size_t record_end = at + END_RECORD_SIZE + get16(tail + at + 20);
+        if (record_end == tail_size) return (long)at;
+        if (record_end < tail_size && fitting < 0) fitting = (long)at;
+    }
+    return fitting;
+}
+
+/* No end record: tell a zip cut short from some other kind of file. */
+static int not_a_zip(const npz_reader *reader) {
+    static const unsigned char local_start[4] = {'P', 'K', 3, 4};
+    if (reader->file_size == 0)
+        return nn_error_set(reader->err, NN_ERR_INPUT, "%s: not a zip file (empty)", reader->path);
+    unsigned char start[4];
+    size_t start_size = reader->file_size < 4 ? (size_t)reader->file_size : 4;
+    if (read_at(reader, 0, start, start_size, "the first bytes")) return -1;
+    if (memcmp(start, local_start, start_size) == 0)
+        return nn_error_set(reader->err, NN_ERR_INPUT,
+                            "%s: truncated (starts like a zip file but has no end-of-central-directory record)",
+                            reader->path);
+    return nn_error_set(reader->err, NN_ERR_INPUT, "%s: not a zip file (no end-of-central-directory record)",
+                        reader->path);
+}
+
+static int check_end_record(const npz_reader *reader, const unsigned char *record, uint64_t record_offset,
+                            uint64_t *directory_offset, uint64_t *directory_size, size_t *count) {
+    unsigned disk = get16(record + 4), directory_disk = get16(record + 6);
+    unsigned disk_entries = get16(record + 8), entries = get16(record + 10);
+    *directory_size = get32(record + 12);
+    *directory_offset = get32(record + 16);
+    *count = entries;
+    if (entries == ENTRY_COUNT_LIMIT || *directory_size == ZIP32_LIMIT || *directory_offset == ZIP32_LIMIT)
+        return nn_error_set(reader->err, NN_ERR_INPUT,
+                            "%s: ZIP64 archives (over 4 GiB or 65535 entries) are not supported", reader->path);
+    if (disk != 0 || directory_disk != 0 || disk_entries != entries)
+        return nn_error_set(reader->err, NN_ERR_INPUT, "%s: multi-disk zip archives are not supported", reader->path);
+    if (*directory_offset + *directory_size > record_offset)
+        return nn_error_set(reader->err, NN_ERR_INPUT,
+                            "%s: truncated or damaged: central directory (%llu bytes at offset %llu) overlaps the "
+                            "end record at offset %llu",
+                            reader->path, (unsigned long long)*directory_size, (unsigned long long)*directory_offset,
+                            (unsigned long long)record_offset);
+    return 0;
+}
+
+static int read_end_record(const npz_reader *reader, uint64_t *directory_offset, uint64_t *directory_size,
+                           size_t *count) {
+    uint64_t search = (uint64_t)END_RECORD_SIZE + MAX_COMMENT_SIZE;
+    size_t tail_size = (size_t)(reader->file_size < search ? reader->file_size : search);
+    unsigned char *tail = malloc(tail_size ? tail_size : 1);
+    if (!tail) return nn_error_oom(reader->err, "the end of a zip file");
+    uint64_t tail_offset = reader->file_size - tail_size;
+    int status = read_at(reader, tail_offset, tail, tail_size, "the end of the file");
+    long at = status ? -1 : find_end_signature(tail, tail_size);
+    if (!status && at < 0) status = not_a_zip(reader);
+    if (!status)
+        status = check_end_record(reader, tail + at, tail_offset + (uint64_t)at, directory_offset, directory_size,
+                                  count);
+    free(tail);
+    return status;
+}
+
+/* ZIP64 extra field: the 64-bit values of the 32-bit fields set to
+ * 0xFFFFFFFF, in the order size, compressed size, local header offset. */
+static int apply_zip64_extra(const npz_reader *reader, zip_entry *entry, const unsigned char *extra, size_t length) {
+    uint64_t *fields[3] = {&entry->size, &entry->compressed_size, &entry->local_offset};
+    while (length >= 4) {
+        size_t id = get16(extra), field_size = get16(extra + 2);
+        if (field_size > length - 4)
+            return entry_error(reader, entry, "damaged extra field in the central directory");
+        if (id == ZIP64_EXTRA_ID) {
+            size_t used = 0;
+            for (int i = 0; i < 3; i++) {
+                if (*fields[i] != ZIP32_LIMIT) continue;
+                if (used + 8 > field_size) return entry_error(reader, entry, "ZIP64 extra field is too short");
+                *fields[i] = get64(extra + 4 + used);
+                used += 8;
+            }
+        }
+        extra += 4 + field_size;
+        length -= 4 + field_size;
+    }
+    for (int i = 0; i < 3; i++)
+        if (*fields[i] == ZIP32_LIMIT) return entry_error(reader, entry, "ZIP64 marker without a ZIP64 extra field");
+    return 0;
+}
+
+/* Parses the central directory header at bytes[at], which must fit in size;
+ * returns the header's full length or 0 on error. */
+static size_t parse_central_header(const npz_reader *reader, const unsigned char *bytes, size_t size, size_t at,
+                                   zip_entry *entry) {
+    const unsigned char *header = bytes + at;
+    if (size - at < CENTRAL_HEADER_SIZE || get32(header) != CENTRAL_SIGNATURE) {
+        nn_error_set(reader->err, NN_ERR_INPUT, "%s: damaged central directory (no entry header at offset %zu of it)",
+                     reader->path, at);
+        return 0;
+    }
+    size_t name_length = get16(header + 28), extra_length = get16(header + 30), comment_length = get16(header + 32);
+    size_t total = CENTRAL_HEADER_SIZE + name_length + extra_length + comment_length;
+    if (total > size - at) {
+        nn_error_set(reader->err, NN_ERR_INPUT,
+                     "%s: damaged central directory (entry at offset %zu runs past its end)", reader->path, at);
+        return 0;
+    }
+    *entry = (zip_entry){.name = (const char *)header + CENTRAL_HEADER_SIZE, .name_length = name_length,
+                         .flags = get16(header + 8), .method = get16(header + 10), .crc = get32(header + 16),
+                         .compressed_size = get32(header + 20), .size = get32(header + 24),
+                         .local_offset = get32(header + 42)};
+    if (apply_zip64_extra(reader, entry, header + CENTRAL_HEADER_SIZE + name_length, extra_length)) return 0;
+    return total;
+}
+
+/* What can be judged from the central directory alone. */
+static int check_entry(const npz_reader *reader, const zip_entry *entry) {
+    size_t suffix = sizeof NPY_SUFFIX - 1;
+    if (entry->name_length <= suffix || memcmp(entry->name + entry->name_length - suffix, NPY_SUFFIX, suffix) != 0 ||
+        memchr(entry->name, '\0', entry->name_length))
+        return entry_error(reader, entry, "not an array (expected a name KEY.npy)");
+    if (entry->name_length - suffix >= sizeof ((nn_array *)0)->name)
+        return entry_error(reader, entry, "key longer than %zu characters", sizeof ((nn_array *)0)->name - 1);
+    if (entry->flags & FLAG_ENCRYPTED) return entry_error(reader, entry, "encrypted entries are not supported");
+    if (entry->method != METHOD_STORED && entry->method != METHOD_DEFLATED)
+        return entry_error(reader, entry, "unsupported compression method %u (expected 0, stored, or 8, deflated)",
+                           entry->method);
+    if (entry->method == METHOD_STORED && entry->compressed_size != entry->size)
+        return entry_error(reader, entry, "stored entry with compressed size %llu but size %llu",
+                           (unsigned long long)entry->compressed_size, (unsigned long long)entry->size);
+    if (entry->method == METHOD_DEFLATED && entry->size / DEFLATE_MAX_RATIO > entry->compressed_size)
+        return entry_error(reader, entry, "size %llu cannot come from %llu deflated bytes",
+                           (unsigned long long)entry->size, (unsigned long long)entry->compressed_size);
+    if (entry->size >= ZIP32_LIMIT || entry->compressed_size >= ZIP32_LIMIT)
+        return entry_error(reader, entry, "entries of 4 GiB or more are not supported");
+    if (entry->compressed_size > reader->file_size)
+        return entry_error(reader, entry, "truncated or damaged: %llu compressed bytes in a %llu-byte file",
+                           (unsigned long long)entry->compressed_size, (unsigned long long)reader->file_size);
+    return 0;
+}
+
+static int check_duplicates(const npz_reader *reader, const zip_entry *entries, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = 0; j < i; j++)
+            if (entries[i].name_length == entries[j].name_length &&
+                memcmp(entries[i].name, entries[j].name, entries[i].name_length) == 0)
+                return nn_error_set(reader->err, NN_ERR_INPUT, "%s: duplicate key '%.*s' (entries %zu and %zu)",
+                                    reader->path, (int)(entries[i].name_length - (sizeof NPY_SUFFIX - 1)),
+                                    entries[i].name, j, i);
+    return 0;
+}
+
+static void directory_free(zip_directory *directory) {
+    free(directory->bytes);
+    free(directory->entries);
+}
+
+static int read_directory(const npz_reader *reader, zip_directory *directory) {
+    uint64_t offset = 0, size = 0;
+    size_t count = 0;
+    *directory = (zip_directory){0};
+    if (read_end_record(reader, &offset, &size, &count)) return -1;
+    directory->bytes = malloc(size ? (size_t)size : 1);
+    directory->entries = calloc(count ? count : 1, sizeof *directory->entries);
+    if (!directory->bytes || !directory->entries) return nn_error_oom(reader->err, "a zip central directory");
+    if (read_at(reader, offset, directory->bytes, (size_t)size, "the central directory")) return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t used = parse_central_header(reader, directory->bytes, (size_t)size, at, &directory->entries[i]);
+        if (!used || check_entry(reader, &directory->entries[i])) return -1;
+        at += used;
+    }
+    directory->count = count;
+    return check_duplicates(reader, directory->entries, count);
+}
+
+/* Where the entry's data starts: after its local header, whose name must
+ * match the central directory's and whose extra field (np.savez puts a ZIP64
+ * one there) may differ in length. Its sizes and CRC are not used: under the
+ * data-descriptor flag they are zeros. */
+static int locate_data(const npz_reader *reader, const zip_entry *entry, uint64_t *data_offset) {
+    unsigned char header[LOCAL_HEADER_SIZE];
+    char what[128];
+    snprintf(what, sizeof what, "the local header of entry %.*s", (int)entry->name_length, entry->name);
+    if (read_at(reader, entry->local_offset, header, sizeof header, what)) return -1;
+    if (get32(header) != LOCAL_SIGNATURE)
+        return entry_error(reader, entry, "no local file header at offset %llu",
+                           (unsigned long long)entry->local_offset);
+    size_t name_length = get16(header + 26), extra_length = get16(header + 28);
+    char name[sizeof ((nn_array *)0)->name + sizeof NPY_SUFFIX]; /* check_entry bounds name_length */
+    if (name_length != entry->name_length ||
+        read_at(reader, entry->local_offset + LOCAL_HEADER_SIZE, name, name_length, what) ||
+        memcmp(name, entry->name, name_length) != 0)
+        return entry_error(reader, entry, "local file header names a different entry");
+    *data_offset = entry->local_offset + LOCAL_HEADER_SIZE + name_length + extra_length;
+    return 0;
+}
+
+/* Inflates the entry from the file's current position into out, a piece of
+ * input at a time, so that the compressed bytes are never held whole. */
+static int inflate_entry(const npz_reader *reader, const zip_entry *entry, unsigned char *out) {
+    unsigned char input[1 << 16];
+    z_stream stream = {0};
+    if (inflateInit2(&stream, -MAX_WBITS) != Z_OK)
+        return nn_error_set(reader->err, NN_ERR_RUNTIME, "%s: cannot start zlib's inflate", reader->path);
+    stream.next_out = out;
+    stream.avail_out = (uInt)entry->size; /* check_entry keeps it below 4 GiB */
+    uint64_t remaining = entry->compressed_size;
+    int status = Z_OK;
+    while (status == Z_OK) {
+        if (stream.avail_in == 0 && remaining > 0) {
+            size_t piece = remaining < sizeof input ? (size_t)remaining : sizeof input;
+            if (fread(input, 1, piece, reader->file) != piece) break;
+            stream.next_in = input;
+            stream.avail_in = (uInt)piece;
+            remaining -= piece;
+        }
+        status = inflate(&stream, Z_NO_FLUSH);
+    }
+    uint64_t produced = stream.total_out;
+    const char *message = stream.msg;
+    inflateEnd(&stream);
+    if (status == Z_STREAM_END && produced == entry->size) return 0;
+    if (status == Z_OK) return entry_error(reader, entry, "cannot read its data: %s", read_problem(reader));
+    if (status == Z_DATA_ERROR)
+        return entry_error(reader, entry, "damaged deflate data (%s)", message ? message : "zlib data error");
+    if (status == Z_MEM_ERROR) return nn_error_oom(reader->err, "zlib's inflate state");
+    if (status == Z_BUF_ERROR && produced == entry->size)
+        return entry_error(reader, entry, "inflates to more than its declared %llu bytes",
+                           (unsigned long long)entry->size);
+    if (status == Z_BUF_ERROR) return entry_error(reader, entry, "truncated deflate data");
+    if (status == Z_STREAM_END)
+        return entry_error(reader, entry, "inflates to %llu bytes, fewer than its declared %llu",
+                           (unsigned long long)produced, (unsigned long long)entry->size);
+    return entry_error(reader, entry, "inflate failed (zlib status %d)", status);
+}
+
+/* The entry's uncompressed bytes, CRC checked; *bytes is the caller's. */
+static int read_entry(const npz_reader *reader, const zip_entry *entry, unsigned char **bytes) {
+    uint64_t data_offset = 0;
+    *bytes = NULL;
+    if (locate_data(reader, entry, &data_offset)) return -1;
+    char what[128];
+    snprintf(what, sizeof what, "the data of entry %.*s", (int)entry->name_length, entry->name);
+    if (seek_range(reader, data_offset, entry->compressed_size, what)) return -1;
+    size_t size = (size_t)entry->size;
+    *bytes = malloc(size ? size : 1);
+    if (!*bytes) return nn_error_oom(reader->err, "a zip entry");
+    if (entry->method == METHOD_STORED ? read_at(reader, data_offset, *bytes, size, what)
+                                       : inflate_entry(reader, entry, *bytes))
+        return -1;
+    uint32_t crc = crc_update((uint32_t)crc32(0, Z_NULL, 0), *bytes, size);
+    if (crc != entry->crc)
+        return nn_error_set(reader->err, NN_ERR_INPUT, "%s: CRC mismatch in entry %.*s (stored %08x, computed %08x)",
+                            reader->path, (int)entry->name_length, entry->name, (unsigned)entry->crc, (unsigned)crc);
+    return 0;
+}
+
+static int read_array(const npz_reader *reader, const zip_entry *entry, nn_array *array) {
+    unsigned char *bytes;
+    size_t key_length = entry->name_length - (sizeof NPY_SUFFIX - 1);
+    memcpy(array->name, entry->name, key_length);
+    array->name[key_length] = '\0';
+    int status = read_entry(reader, entry, &bytes);
+    if (!status && npy_decode(array, &bytes, (size_t)entry->size, reader->err))
+        status = nn_error_prefix(reader->err, "%s: entry %.*s", reader->path, (int)entry->name_length, entry->name);
+    free(bytes);
+    return status;
+}
+
+static int read_arrays(const npz_reader *reader, nn_array **arrays, size_t *count) {
+    zip_directory directory;
+    int status = read_directory(reader, &directory);
+    nn_array *list = NULL;
+    if (!status && directory.count > 0) {
+        list = calloc(directory.count, sizeof *list);
+        if (!list) status = nn_error_oom(reader->err, "the list of arrays");
+    }
+    size_t done = 0;
+    for (; !status && done < directory.count; done++)
+        status = read_array(reader, &directory.entries[done], &list[done]);
+    directory_free(&directory);
+    if (status) {
+        nn_arrays_free(list, done);
+        return -1;
+    }
+    *arrays = list;
+    *count = done;
+    return 0;
+}
+
+int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err) {
+    *arrays = NULL;
+    *count = 0;
+    npz_reader reader = {.path = path, .err = err};
+    reader.file = fopen(path, "rb");
+    if (!reader.file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat info;
+    int status = 0;
+    if (fstat(fileno(reader.file), &info) != 0)
+        status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(info.st_mode))
+        status = nn_error_set(err, NN_ERR_INPUT, "%s: not a regular file", path);
+    else
+        reader.file_size = (uint64_t)info.st_size;
+    if (!status) status = read_arrays(&reader, arrays, count);
+    fclose(reader.file);
+    return status;
+}
+
+/* ------------------------------------------------------------- zip writer */
+
+typedef struct npz_writer {
+    const char *path; /* the destination, for messages */
+    FILE *file;       /* the temporary file */
+    uint64_t offset;  /* bytes written so far */
+    nn_error *err;
+} npz_writer;
+
+/* What the central directory repeats about an entry already written. */
+typedef struct written_entry {
+    uint32_t crc, compressed_size, size, local_offset;
+} written_entry;
+
+static int write_failed(const npz_writer *writer, const char *what) {
+    return nn_error_set(writer->err, NN_ERR_RUNTIME, "%s: cannot write %s: %s", writer->path, what,
+                        errno ? strerror(errno) : "I/O error");
+}
+
+static int write_bytes(npz_writer *writer, const void *data, size_t length) {
+    errno = 0;
+    if (length > 0 && fwrite(data, 1, length, writer->file) != length) return write_failed(writer, "the file");
+    writer->offset += length;
+    if (writer->offset >= ZIP32_LIMIT)
+        return nn_error_set(writer->err, NN_ERR_RUNTIME, "%s: archive would exceed 4 GiB (ZIP64 is not supported)",
+                            writer->path);
+    return 0;
+}
+
+/* The .npy version 1.0 header byte for byte as numpy's format.write_array
+ * writes it: sorted dict keys, spare spaces for growing the first axis, then
+ * spaces and a newline so that the data starts at a multiple of 64. */
+static size_t npy_encode_header(unsigned char *out, const nn_array *array) {
+    char shape[NN_MAX_RANK * 24 + 8], dict[sizeof shape + 64];
+    format_shape(shape, sizeof shape, array->rank, array->dims);
+    size_t dict_length = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                                          dtype_descr(array->dtype), shape);
+    int first_digits = array->rank > 0 ? snprintf(NULL, 0, "%lld", (long long)array->dims[0]) : NPY_GROWTH_DIGITS;
+    size_t growth = (size_t)(NPY_GROWTH_DIGITS - first_digits);
+    size_t text_length = dict_length + growth + 1;
+    size_t padding = NPY_ALIGN - (NPY_PREFIX_V1 + text_length) % NPY_ALIGN;
+    memcpy(out, NPY_MAGIC, sizeof NPY_MAGIC);
+    out[6] = 1;
+    out[7] = 0;
+    put16(out + 8, (uint32_t)(text_length + padding));
+    memcpy(out + NPY_PREFIX_V1, dict, dict_length);
+    memset(out + NPY_PREFIX_V1 + dict_length, ' ', growth + padding);
+    out[NPY_PREFIX_V1 + text_length + padding - 1] = '\n';
+    return NPY_PREFIX_V1 + text_length + padding;
+}
+
+/* Compresses length bytes into the file, adding them to crc. */
+static int deflate_feed(npz_writer *writer, z_stream *stream, const unsigned char *input, size_t length, int finish,
+                        uint32_t *crc) {
+    unsigned char out[1 << 14];
+    do {
+        size_t piece = length < ZLIB_PIECE ? length : ZLIB_PIECE;
+        *crc = crc_update(*crc, input, piece);
+        stream->next_in = input;
+        stream->avail_in = (uInt)piece;
+        input += piece;
+        length -= piece;
+        int flush = finish && length == 0 ? Z_FINISH : Z_NO_FLUSH, status;
+        do {
+            stream->next_out = out;
+            stream->avail_out = sizeof out;
+            status = deflate(stream, flush);
+            if (status == Z_STREAM_ERROR)
+                return nn_error_set(writer->err, NN_ERR_RUNTIME, "%s: zlib's deflate failed", writer->path);
+            if (write_bytes(writer, out, sizeof out - stream->avail_out)) return -1;
+        } while (flush == Z_FINISH ? status != Z_STREAM_END : stream->avail_out == 0);
+    } while (length > 0);
+    return 0;
+}
+
+static int deflate_entry(npz_writer *writer, const unsigned char *header, size_t header_size, const nn_array *array,
+                         written_entry *record) {
+    z_stream stream = {0};
+    if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return nn_error_set(writer->err, NN_ERR_RUNTIME, "%s: cannot start zlib's deflate", writer->path);
+    uint64_t start = writer->offset;
+    uint32_t crc = (uint32_t)crc32(0, Z_NULL, 0);
+    int status = deflate_feed(writer, &stream, header, header_size, 0, &crc);
+    if (!status) status = deflate_feed(writer, &stream, array->data, nn_array_bytes(array), 1, &crc);
+    deflateEnd(&stream);
+    record->crc = crc;
+    record->compressed_size = (uint32_t)(writer->offset - start);
+    return status;
+}
+
+/* The fields from "version needed" to "extra field length", which a local
+ * header holds at offset 4 and a central directory header at offset 6. */
+static void fill_common_fields(unsigned char *out, const char *key, const written_entry *record, size_t name_length) {
+    unsigned flags = 0;
+    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
+        if (*c >= 0x80) flags = FLAG_UTF8_NAME;
+    memset(out, 0, 26);
+    put16(out, ZIP_VERSION);
+    put16(out + 2, flags);
+    put16(out + 4, METHOD_DEFLATED);
+    put16(out + 8, DOS_DATE_1980);
+    put32(out + 10, record->crc);
+    put32(out + 14, record->compressed_size);
+    put32(out + 18, record->size);
+    put16(out + 22, (uint32_t)name_length);
+}
+
+static void fill_local_header(unsigned char *out, const char *key, const written_entry *record, size_t name_length) {
+    put32(out, LOCAL_SIGNATURE);
+    fill_common_fields(out + 4, key, record, name_length);
+}
+
+/* Local header (CRC and compressed size patched in once known, so that no
+ * data descriptor is needed), then the deflated .npy. */
+static int write_entry(npz_writer *writer, const nn_array *array, written_entry *record) {
+    unsigned char npy[NPY_ALIGN * 5], local[LOCAL_HEADER_SIZE];
+    char name[sizeof array->name + sizeof NPY_SUFFIX];
+    size_t header_size = npy_encode_header(npy, array);
+    size_t name_length = (size_t)snprintf(name, sizeof name, "%s%s", array->name, NPY_SUFFIX);
+    *record = (written_entry){.local_offset = (uint32_t)writer->offset,
+                              .size = (uint32_t)(header_size + nn_array_bytes(array))};
+    fill_local_header(local, array->name, record, name_length);
+    if (write_bytes(writer, local, sizeof local) || write_bytes(writer, name, name_length) ||
+        deflate_entry(writer, npy, header_size, array, record))
+        return -1;
+    fill_local_header(local, array->name, record, name_length);
+    errno = 0;
+    if (fseeko(writer->file, (off_t)record->local_offset, SEEK_SET) != 0 ||
+        fwrite(local, 1, sizeof local, writer->file) != sizeof local || fseeko(writer->file, 0, SEEK_END) != 0)
+        return write_failed(writer, "a local file header");
+    return 0;
+}
+
+static int write_directory(npz_writer *writer, const nn_array *arrays, const written_entry *records, size_t count) {
+    uint64_t directory_offset = writer->offset;
+    for (size_t i = 0; i < count; i++) {
+        unsigned char header[CENTRAL_HEADER_SIZE] = {0};
+        char name[sizeof arrays[i].name + sizeof NPY_SUFFIX];
+        size_t name_length = (size_t)snprintf(name, sizeof name, "%s%s", arrays[i].name, NPY_SUFFIX);
+        put32(header, CENTRAL_SIGNATURE);
+        put16(header + 4, VERSION_MADE_BY_UNIX);
+        fill_common_fields(header + 6, arrays[i].name, &records[i], name_length);
+        put32(header + 38, (uint32_t)0100644 << 16); /* external attributes: a regular file, rw-r--r-- */
+        put32(header + 42, records[i].local_offset);
+        if (write_bytes(writer, header, sizeof header) || write_bytes(writer, name, name_length)) return -1;
+    }
+    unsigned char end[END_RECORD_SIZE] = {0};
+    put32(end, END_SIGNATURE);
+    put16(end + 8, (uint32_t)count);
+    put16(end + 10, (uint32_t)count);
+    put32(end + 12, (uint32_t)(writer->offset - directory_offset));
+    put32(end + 16, (uint32_t)directory_offset);
+    return write_bytes(writer, end, sizeof end);
+}
+
+static int check_array(const char *path, const nn_array *array, size_t index, nn_error *err) {
+    if (!memchr(array->name, '\0', sizeof array->name) || array->name[0] == '\0')
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: array %zu has an empty or unterminated name", path, index);
+    if (!dtype_descr(array->dtype))
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: array '%s' has unknown dtype %d", path, array->name,
+                            (int)array->dtype);
+    if (array->rank < 0 || array->rank > NN_MAX_RANK)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: array '%s' has rank %d (expected 0 to %d)", path, array->name,
+                            array->rank, NN_MAX_RANK);
+    uint64_t bytes = nn_dtype_size(array->dtype);
+    for (int i = 0; i < array->rank; i++) {
+        if (array->dims[i] < 0)
+            return nn_error_set(err, NN_ERR_RUNTIME, "%s: array '%s' has negative dimension %lld", path,
+                                array->name, (long long)array->dims[i]);
+        uint64_t dim = (uint64_t)array->dims[i];
+        bytes = dim != 0 && bytes > ZIP32_LIMIT / dim ? ZIP32_LIMIT : bytes * dim;
+    }
+    /* The .npy header is at most five blocks of NPY_ALIGN bytes. */
+    if (bytes >= ZIP32_LIMIT - NPY_ALIGN * 5)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: array '%s' is 4 GiB or more (ZIP64 is not supported)", path,
+                            array->name);
+    if (bytes > 0 && !array->data)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: array '%s' has no data", path, array->name);
+    return 0;
+}
+
+static int check_arrays(const char *path, const nn_array *arrays, size_t count, nn_error *err) {
+    if (count >= ENTRY_COUNT_LIMIT)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: %zu arrays, more than a zip without ZIP64 holds", path, count);
+    for (size_t i = 0; i < count; i++) {
+        if (check_array(path, &arrays[i], i, err)) return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(arrays[i].name, arrays[j].name) == 0)
+                return nn_error_set(err, NN_ERR_RUNTIME, "%s: duplicate key '%s' (arrays %zu and %zu)", path,
+                                    arrays[i].name, j, i);
+    }
+    return 0;
+}
+
+static int write_archive(npz_writer *writer, const nn_array *arrays, size_t count) {
+    written_entry *records = calloc(count ? count : 1, sizeof *records);
+    if (!records) return nn_error_oom(writer->err, "the zip central directory");
+    int status = 0;
+    for (size_t i = 0; !status && i < count; i++) status = write_entry(writer, &arrays[i], &records[i]);
+    if (!status) status = write_directory(writer, arrays, records, count);
+    free(records);
+    return status ? -1 : 0;
+}
+
+int nn_npz_write(const char *path, const nn_array *arrays, size_t count, nn_error *err) {
+    if (check_arrays(path, arrays, count, err)) return -1;
+    nn_atomic_file atomic;
+    if (nn_atomic_open(&atomic, path, err) != 0) return -1;
+    npz_writer writer = {.path = path, .file = atomic.file, .err = err};
+    if (write_archive(&writer, arrays, count) != 0) {
+        nn_atomic_abort(&atomic);
+        return -1;
+    }
+    return nn_atomic_commit(&atomic, err);
+}

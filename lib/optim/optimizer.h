@@ -1,0 +1,55 @@
+/* Optimisers with torch.optim's update equations, over the model's one flat
+ * parameter buffer. One file per optimiser in lib/optimizers/, one entry in
+ * lib/optimizer.c's table.
+ *
+ * The state (momentum buffers, Adam's moments, the step count) lives in an
+ * nn_optimizer the caller owns and is listed as named arrays so that the
+ * checkpoint can save and restore it. */
+#ifndef NNSEQ_OPTIMIZER_H
+#define NNSEQ_OPTIMIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/args.h"
+#include "core/error.h"
+#include "core/shape.h"
+
+#define NN_OPTIMIZER_MAX_BUFFERS 2
+
+typedef struct nn_optimizer_kind nn_optimizer_kind;
+
+typedef struct nn_optimizer {
+    const nn_optimizer_kind *kind;
+    nn_arg_value args[NN_MAX_ARGS];   /* indexed like kind->args */
+    double lr;                        /* current learning rate (a scheduler may change it) */
+    int64_t steps;                    /* updates made so far */
+    size_t param_count;
+    float *buffers[NN_OPTIMIZER_MAX_BUFFERS]; /* each param_count floats, zero at start */
+} nn_optimizer;
+
+struct nn_optimizer_kind {
+    const char *name;                 /* "sgd", "adam", "adamw" */
+    const nn_arg_spec *args;
+    int arg_count;
+    int buffer_count;
+    const char *buffer_names[NN_OPTIMIZER_MAX_BUFFERS]; /* "momentum_buffer", "exp_avg", ... */
+    /* Checks argument values (ranges, combinations); message without location. */
+    int (*check)(const nn_arg_value *args, nn_error *err);
+    /* One update of params from grads, using and updating opt's state. */
+    void (*step)(nn_optimizer *opt, float *params, const float *grads);
+};
+
+const nn_optimizer_kind *nn_optimizer_kind_find(const char *name);
+const nn_optimizer_kind *const *nn_optimizer_kinds(int *count);
+
+/* Allocates the state for param_count parameters; lr from args. */
+int nn_optimizer_init(nn_optimizer *opt, const nn_optimizer_kind *kind, const nn_arg_value *args,
+                      size_t param_count, nn_error *err);
+void nn_optimizer_step(nn_optimizer *opt, float *params, const float *grads);
+void nn_optimizer_free(nn_optimizer *opt);
+
+/* Value of the named argument (first number), for kinds' step functions. */
+double nn_optimizer_arg(const nn_optimizer *opt, const char *name, int index);
+
+#endif

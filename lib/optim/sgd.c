@@ -1,0 +1,89 @@
+/* SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD
+ * (1.13, single-tensor). Scalars are computed once per step as torch computes
+ * them; the per-parameter loops have no branches, so they vectorise. */
+#include <stdbool.h>
+
+#include "core/target_clones.h"
+#include "optim/optimizers.h"
+
+enum { SGD_LR, SGD_MOMENTUM, SGD_DAMPENING, SGD_NESTEROV, SGD_WEIGHT_DECAY };
+
+/* torch 1.13 requires lr for SGD; 0.001 is torch 2's default. */
+static const nn_arg_spec sgd_args[] = {
+    {"lr", NN_ARG_FLOAT, 0, {0.001, 0}},
+    {"momentum", NN_ARG_FLOAT, 0, {0, 0}},
+    {"dampening", NN_ARG_FLOAT, 0, {0, 0}},
+    {"nesterov", NN_ARG_BOOL, 0, {0, 0}},
+    {"weight_decay", NN_ARG_FLOAT, 0, {0, 0}},
+};
+
+static int sgd_check(const nn_arg_value *args, nn_error *err) {
+    double momentum = args[SGD_MOMENTUM].value[0], dampening = args[SGD_DAMPENING].value[0];
+    if (nn_check_not_negative("lr", args[SGD_LR].value[0], err) ||
+        nn_check_not_negative("momentum", momentum, err) ||
+        nn_check_not_negative("weight_decay", args[SGD_WEIGHT_DECAY].value[0], err))
+        return -1;
+    if (args[SGD_NESTEROV].value[0] != 0 && (!(momentum > 0) || dampening != 0))
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "nesterov momentum requires a momentum > 0 and zero dampening, "
+                            "got momentum %g and dampening %g",
+                            momentum, dampening);
+    return 0;
+}
+
+/* Per-step scalars of the momentum update, in float as torch casts them. */
+typedef struct sgd_coefficients {
+    float lr, weight_decay;
+    float keep, scale;        /* buffer = keep buffer + scale d */
+    float nesterov_momentum;  /* 0 without nesterov */
+} sgd_coefficients;
+
+NN_VECTOR_CLONES static void sgd_plain_update(float *restrict param, const float *restrict grad, float lr, float weight_decay,
+                             size_t count) {
+    for (size_t i = 0; i < count; i++) param[i] -= lr * (grad[i] + weight_decay * param[i]);
+}
+
+NN_VECTOR_CLONES static void sgd_momentum_update(float *restrict param, float *restrict buffer, const float *restrict grad,
+                                sgd_coefficients c, size_t count) {
+    if (c.nesterov_momentum != 0) {
+        for (size_t i = 0; i < count; i++) {
+            float decayed = grad[i] + c.weight_decay * param[i];
+            buffer[i] = c.keep * buffer[i] + c.scale * decayed;
+            param[i] -= c.lr * (decayed + c.nesterov_momentum * buffer[i]);
+        }
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            buffer[i] = c.keep * buffer[i] + c.scale * (grad[i] + c.weight_decay * param[i]);
+            param[i] -= c.lr * buffer[i];
+        }
+    }
+}
+
+/* d = g + weight_decay p; without momentum p -= lr d. With momentum the
+ * buffer b = momentum b + (1 - dampening) d, except on the first step where
+ * torch sets b = d; then p -= lr b, or lr (d + momentum b) for nesterov.
+ * A weight_decay of 0 adds exactly 0, so one loop serves both cases. */
+static void sgd_step(nn_optimizer *opt, float *params, const float *grads) {
+    const nn_arg_value *args = opt->args;
+    float lr = (float)opt->lr, weight_decay = (float)args[SGD_WEIGHT_DECAY].value[0];
+    double momentum = args[SGD_MOMENTUM].value[0];
+    if (momentum == 0) {
+        sgd_plain_update(params, grads, lr, weight_decay, opt->param_count);
+        return;
+    }
+    /* The buffer starts at zero, so keep = 0 and scale = 1 give torch's
+     * first-step rule b = d without a branch in the loop. */
+    bool first = opt->steps == 0;
+    sgd_coefficients c = {
+        .lr = lr,
+        .weight_decay = weight_decay,
+        .keep = first ? 0.0f : (float)momentum,
+        .scale = first ? 1.0f : (float)(1 - args[SGD_DAMPENING].value[0]),
+        .nesterov_momentum = args[SGD_NESTEROV].value[0] != 0 ? (float)momentum : 0.0f,
+    };
+    sgd_momentum_update(params, opt->buffers[0], grads, c, opt->param_count);
+}
+
+const nn_optimizer_kind nn_sgd_kind = {
+    "sgd", sgd_args, COUNT_OF(sgd_args), 1, {"momentum_buffer", NULL}, sgd_check, sgd_step,
+};
