@@ -1,15 +1,13 @@
-/* The config file. libyaml's event stream is first built into a small tree of
- * nodes that remember their 1-based line and column, then the tree is checked
- * against the schema: tables of fields (key, type, default, valid range) for
- * the fixed sections, and each kind's nn_arg_spec table for the arguments of
- * layers, the optimiser and the scheduler.
+/* The config schema: the tree of yaml_tree.c checked against tables of
+ * fields (key, type, default, valid range) for the fixed sections, and each
+ * kind's nn_arg_spec table for the arguments of layers, the optimiser and
+ * the scheduler.
  *
  * torch_ref.py reads the same files with PyYAML (YAML 1.1), so a file both
  * accept must mean the same thing. Numbers, booleans and null are therefore
  * only recognised in plain (unquoted) scalars, and the forms where YAML 1.1
  * and a reader's intuition part ways (010 is octal 8, yes is true, 1_000 is
- * 1000) are refused rather than guessed. Anchors, aliases, tags and merge
- * keys are refused too: a config is read top to bottom, as written. */
+ * 1000) are refused rather than guessed. */
 #include "config/config.h"
 
 #include <errno.h>
@@ -20,347 +18,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
+
+#include "config/suggest.h"
+#include "config/yaml_tree.h"
 
 #define MAX_CONFIG_BYTES (16u << 20)  /* far above any real config; stops a wrong file early */
 #define MAX_NAMES 128                 /* kinds listed in one "expected one of" message */
-#define SHOWN_TEXT 40                 /* bytes of a bad value quoted back in a message */
 #define STRINGIFY(x) #x
 #define DIGITS_OF(x) STRINGIFY(x)
 
-/* --- The node tree ------------------------------------------------------- */
-
-typedef enum node_type { NODE_SCALAR, NODE_MAPPING, NODE_SEQUENCE } node_type;
-
-typedef struct node {
-    node_type type;
-    bool plain;             /* unquoted scalar: only these can be numbers, booleans or null */
-    int line, column;       /* 1-based */
-    char *text;             /* a scalar's value */
-    int child_count;        /* a mapping's children alternate key, value */
-    int first_child, last_child, next;  /* indices into the tree, -1 for none */
-} node;
-
-typedef struct tree {
-    node *nodes;
-    int count, capacity;
-} tree;
+typedef nn_yaml_node node;
+#define NODE_SCALAR NN_YAML_SCALAR
+#define NODE_MAPPING NN_YAML_MAPPING
+#define NODE_SEQUENCE NN_YAML_SEQUENCE
 
 typedef struct parser {
     const char *path;       /* for messages */
     const char *dir;        /* relative paths written in the file resolve against it */
-    tree tree;
+    nn_yaml_tree tree;      /* path and err as above */
     nn_config *cfg;
     nn_error *err;
 } parser;
-
-static int vfail_at(const parser *p, int line, int column, const char *format, va_list ap) {
-    char message[800];
-    vsnprintf(message, sizeof message, format, ap);
-    return nn_error_set(p->err, NN_ERR_INPUT, "%s:%d:%d: %s", p->path, line, column, message);
-}
-
-__attribute__((format(printf, 4, 5))) static int fail_at(const parser *p, int line, int column,
-                                                         const char *format, ...) {
-    va_list ap;
-    va_start(ap, format);
-    vfail_at(p, line, column, format, ap);
-    va_end(ap);
-    return -1;
-}
 
 __attribute__((format(printf, 3, 4))) static int fail(const parser *p, const node *at, const char *format,
                                                       ...) {
     va_list ap;
     va_start(ap, format);
-    vfail_at(p, at->line, at->column, format, ap);
+    nn_yaml_vfail(&p->tree, at->line, at->column, format, ap);
     va_end(ap);
     return -1;
 }
 
-static const node *node_at(const parser *p, int index) {
-    return index < 0 ? NULL : &p->tree.nodes[index];
-}
+static const node *first_child(const parser *p, const node *n) { return nn_yaml_first_child(&p->tree, n); }
+static const node *next_sibling(const parser *p, const node *n) { return nn_yaml_next_sibling(&p->tree, n); }
+static const node *next_key(const parser *p, const node *key) { return nn_yaml_next_key(&p->tree, key); }
+static bool is_null(const node *n) { return nn_yaml_is_null(n); }
+static const char *describe(const node *n, char *buffer, size_t size) { return nn_yaml_describe(n, buffer, size); }
 
-static const node *first_child(const parser *p, const node *n) {
-    return n ? node_at(p, n->first_child) : NULL;
-}
 
-static const node *next_sibling(const parser *p, const node *n) {
-    return n ? node_at(p, n->next) : NULL;
-}
-
-/* The key after key in the same mapping (keys and values alternate). */
-static const node *next_key(const parser *p, const node *key) {
-    return next_sibling(p, next_sibling(p, key));
-}
-
-static bool is_null(const node *n) {
-    if (!n || n->type != NODE_SCALAR || !n->plain) return false;
-    const char *t = n->text;
-    return !*t || !strcmp(t, "~") || !strcmp(t, "null") || !strcmp(t, "Null") || !strcmp(t, "NULL");
-}
-
-/* "'6.5'", "the string \"3\"", "a mapping", "a list of 2 items", "nothing":
- * how a value that does not fit is quoted back. */
-static const char *describe(const node *n, char *buffer, size_t size) {
-    if (n->type == NODE_MAPPING) return "a mapping";
-    if (n->type == NODE_SEQUENCE) {
-        snprintf(buffer, size, "a list of %d item%s", n->child_count, n->child_count == 1 ? "" : "s");
-        return buffer;
-    }
-    if (n->plain && !*n->text) return "nothing";
-    size_t shown = strlen(n->text);
-    bool cut = shown > SHOWN_TEXT;
-    if (cut) {
-        shown = SHOWN_TEXT;
-        while (shown > 0 && ((unsigned char)n->text[shown] & 0xC0) == 0x80) shown--;
-    }
-    snprintf(buffer, size, n->plain ? "'%.*s%s'" : "the string \"%.*s%s\"", (int)shown, n->text,
-             cut ? "..." : "");
-    return buffer;
-}
-
-static int tree_add(parser *p, node_type type, const yaml_mark_t *mark, int parent) {
-    tree *t = &p->tree;
-    if (t->count == t->capacity) {
-        int capacity = t->capacity ? 2 * t->capacity : 64;
-        node *nodes = realloc(t->nodes, (size_t)capacity * sizeof *nodes);
-        if (!nodes) return nn_error_oom(p->err, "the config's nodes");
-        t->nodes = nodes;
-        t->capacity = capacity;
-    }
-    int index = t->count++;
-    t->nodes[index] = (node){.type = type, .line = (int)mark->line + 1, .column = (int)mark->column + 1,
-                             .first_child = -1, .last_child = -1, .next = -1};
-    if (parent >= 0) {
-        node *up = &t->nodes[parent];
-        if (up->last_child < 0)
-            up->first_child = index;
-        else
-            t->nodes[up->last_child].next = index;
-        up->last_child = index;
-        up->child_count++;
-    }
-    return index;
-}
-
-static void tree_free(tree *t) {
-    for (int i = 0; i < t->count; i++) free(t->nodes[i].text);
-    free(t->nodes);
-    memset(t, 0, sizeof *t);
-}
-
-/* --- From libyaml's events to the tree ----------------------------------- */
-
-typedef struct builder {
-    int *stack;             /* open mappings and sequences */
-    int depth, capacity;
-    int documents;
-    int root;
-    bool done;
-} builder;
-
-static int refuse_anchor_and_tag(const parser *p, const yaml_event_t *event, const yaml_char_t *anchor,
-                                 const yaml_char_t *tag) {
-    int line = (int)event->start_mark.line + 1, column = (int)event->start_mark.column + 1;
-    if (anchor)
-        return fail_at(p, line, column,
-                       "anchors (&%s) are not supported (expected every value written out in place)",
-                       (const char *)anchor);
-    if (tag)
-        return fail_at(p, line, column, "tags (%s) are not supported (expected plain values without tags)",
-                       (const char *)tag);
-    return 0;
-}
-
-static int add_scalar(parser *p, builder *b, const yaml_event_t *event) {
-    const yaml_char_t *value = event->data.scalar.value;
-    size_t length = event->data.scalar.length;
-    if (strlen((const char *)value) != length)
-        return fail_at(p, (int)event->start_mark.line + 1, (int)event->start_mark.column + 1,
-                       "a NUL character inside a value (expected text)");
-    int parent = b->depth ? b->stack[b->depth - 1] : -1;
-    int index = tree_add(p, NODE_SCALAR, &event->start_mark, parent);
-    if (index < 0) return -1;
-    node *n = &p->tree.nodes[index];
-    n->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    n->text = malloc(length + 1);
-    if (!n->text) return nn_error_oom(p->err, "a config value");
-    memcpy(n->text, value, length + 1);
-    if (parent < 0) b->root = index;
-    return 0;
-}
-
-static int open_collection(parser *p, builder *b, node_type type, const yaml_event_t *event) {
-    if (b->depth == b->capacity) {
-        int capacity = b->capacity ? 2 * b->capacity : 16;
-        int *stack = realloc(b->stack, (size_t)capacity * sizeof *stack);
-        if (!stack) return nn_error_oom(p->err, "the config's nesting");
-        b->stack = stack;
-        b->capacity = capacity;
-    }
-    int parent = b->depth ? b->stack[b->depth - 1] : -1;
-    int index = tree_add(p, type, &event->start_mark, parent);
-    if (index < 0) return -1;
-    if (parent < 0) b->root = index;
-    b->stack[b->depth++] = index;
-    return 0;
-}
-
-static int on_event(parser *p, builder *b, const yaml_event_t *event) {
-    int line = (int)event->start_mark.line + 1, column = (int)event->start_mark.column + 1;
-    switch (event->type) {
-    case YAML_DOCUMENT_START_EVENT:
-        if (b->documents++ > 0)
-            return fail_at(p, line, column, "a second YAML document (expected one config per file)");
-        return 0;
-    case YAML_STREAM_END_EVENT:
-        b->done = true;
-        return 0;
-    case YAML_ALIAS_EVENT:
-        return fail_at(p, line, column, "aliases (*%s) are not supported (expected the value written out)",
-                       (const char *)event->data.alias.anchor);
-    case YAML_SCALAR_EVENT:
-        if (refuse_anchor_and_tag(p, event, event->data.scalar.anchor, event->data.scalar.tag)) return -1;
-        return add_scalar(p, b, event);
-    case YAML_SEQUENCE_START_EVENT:
-        if (refuse_anchor_and_tag(p, event, event->data.sequence_start.anchor, event->data.sequence_start.tag))
-            return -1;
-        return open_collection(p, b, NODE_SEQUENCE, event);
-    case YAML_MAPPING_START_EVENT:
-        if (refuse_anchor_and_tag(p, event, event->data.mapping_start.anchor, event->data.mapping_start.tag))
-            return -1;
-        return open_collection(p, b, NODE_MAPPING, event);
-    case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-        b->depth--;
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-/* Line and column (1-based) of a byte offset, for reader errors that come
- * with an offset instead of a mark. */
-static void offset_position(const char *text, size_t offset, int *line, int *column) {
-    size_t line_start = 0;
-    *line = 1;
-    for (size_t i = 0; i < offset; i++)
-        if (text[i] == '\n') {
-            (*line)++;
-            line_start = i + 1;
-        }
-    *column = (int)(offset - line_start) + 1;
-}
-
-/* Whether line (1-based) is indented with a tab, the commonest YAML mistake. */
-static bool indented_with_tab(const char *text, size_t length, int line) {
-    size_t i = 0;
-    for (int current = 1; current < line && i < length; i++)
-        if (text[i] == '\n') current++;
-    for (; i < length && (text[i] == ' ' || text[i] == '\t'); i++)
-        if (text[i] == '\t') return true;
-    return false;
-}
-
-static int syntax_error(const parser *p, const yaml_parser_t *yaml, const char *text, size_t length) {
-    if (yaml->error == YAML_MEMORY_ERROR) return nn_error_oom(p->err, "the YAML parser");
-    int line = (int)yaml->problem_mark.line + 1, column = (int)yaml->problem_mark.column + 1;
-    if (yaml->error == YAML_READER_ERROR)
-        offset_position(text, yaml->problem_offset < length ? yaml->problem_offset : length, &line, &column);
-    const char *problem = yaml->problem ? yaml->problem : "unreadable text";
-    char detail[200] = "";
-    size_t used = 0;
-    if (yaml->error == YAML_READER_ERROR && yaml->problem_value != -1)
-        used = (size_t)snprintf(detail, sizeof detail, "byte 0x%02X", (unsigned)yaml->problem_value);
-    else if (yaml->context && yaml->context_mark.line == yaml->problem_mark.line &&
-             yaml->context_mark.column == yaml->problem_mark.column)
-        used = (size_t)snprintf(detail, sizeof detail, "%s", yaml->context);
-    else if (yaml->context)
-        used = (size_t)snprintf(detail, sizeof detail, "%s at line %d, column %d", yaml->context,
-                                (int)yaml->context_mark.line + 1, (int)yaml->context_mark.column + 1);
-    if (indented_with_tab(text, length, line) && used < sizeof detail)
-        snprintf(detail + used, sizeof detail - used, "%sindent with spaces: YAML does not allow tabs",
-                 used ? "; " : "");
-    return fail_at(p, line, column, "invalid YAML: %s%s%s%s", problem, *detail ? " (" : "", detail,
-                   *detail ? ")" : "");
-}
-
-/* Builds the tree of the one document in text; *root is its top node. */
-static int read_tree(parser *p, const char *text, size_t length, const node **root) {
-    yaml_parser_t yaml;
-    if (!yaml_parser_initialize(&yaml)) return nn_error_oom(p->err, "the YAML parser");
-    yaml_parser_set_input_string(&yaml, (const unsigned char *)text, length);
-    builder b = {.root = -1};
-    int status = 0;
-    while (status == 0 && !b.done) {
-        yaml_event_t event;
-        if (!yaml_parser_parse(&yaml, &event)) {
-            status = syntax_error(p, &yaml, text, length);
-            break;
-        }
-        status = on_event(p, &b, &event);
-        yaml_event_delete(&event);
-    }
-    free(b.stack);
-    yaml_parser_delete(&yaml);
-    if (status != 0) return -1;
-    *root = node_at(p, b.root);
-    if (!*root || is_null(*root))
-        return fail_at(p, 1, 1, "the config is empty (expected a mapping with at least model: layers:)");
-    if ((*root)->type != NODE_MAPPING) {
-        char shown[80];
-        return fail(p, *root, "expected a mapping of keys at the top level, got %s",
-                    describe(*root, shown, sizeof shown));
-    }
-    return 0;
-}
-
-/* --- Names and suggestions ----------------------------------------------- */
-
-/* Levenshtein distance, one row at a time; INT_MAX if a long candidate's
- * row cannot be allocated. */
-static int edit_distance(const char *a, const char *b) {
-    int short_row[64];
-    size_t b_length = strlen(b);
-    int *row = b_length < 64 ? short_row : malloc((b_length + 1) * sizeof *row);
-    if (!row) return INT_MAX;
-    for (size_t j = 0; j <= b_length; j++) row[j] = (int)j;
-    for (int i = 1; a[i - 1]; i++) {
-        int diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b_length; j++) {
-            int above = row[j];
-            int best = diagonal + (a[i - 1] != b[j - 1]);
-            if (above + 1 < best) best = above + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diagonal = above;
-        }
-    }
-    int distance = row[b_length];
-    if (row != short_row) free(row);
-    return distance;
-}
-
-const char *nn_nearest_name(const char *name, const char *const *candidates, int count) {
-    size_t length = strlen(name);
-    const char *best = NULL;
-    int best_distance = INT_MAX;
-    for (int i = 0; i < count; i++) {
-        if (!candidates[i]) continue;
-        size_t other = strlen(candidates[i]);
-        /* Lengths that differ by more than 3 are more than 3 edits apart. */
-        if ((length > other ? length - other : other - length) > 3) continue;
-        int distance = edit_distance(name, candidates[i]);
-        if (distance < best_distance) {
-            best = candidates[i];
-            best_distance = distance;
-        }
-    }
-    return best && best_distance <= 3 && (size_t)best_distance < length ? best : NULL;
-}
+/* --- Names ---------------------------------------------------------------- */
 
 /* "unknown layer 'Relu' (did you mean 'ReLU'?)", or the whole list when
  * nothing is near. context: " in train", " for Linear", "". */
@@ -1089,13 +785,13 @@ int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char 
         nn_config_free(cfg);
         return -1;
     }
-    parser p = {.path = cfg->path, .dir = cfg->dir, .cfg = cfg, .err = err};
+    parser p = {.path = cfg->path, .dir = cfg->dir, .tree = {.path = cfg->path, .err = err}, .cfg = cfg, .err = err};
     apply_defaults(cfg, &top_section);
     const node *root;
-    int status = read_tree(&p, cfg->text, length, &root);
+    int status = nn_yaml_read(&p.tree, cfg->text, length, &root);
     if (status == 0) status = parse_section(&p, NULL, root, &top_section);
     if (status == 0) status = fill_defaults_after(&p, root);
-    tree_free(&p.tree);
+    nn_yaml_free(&p.tree);
     if (status != 0) nn_config_free(cfg);
     return status;
 }

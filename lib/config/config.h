@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/suggest.h"
 #include "core/args.h"
 #include "core/error.h"
 #include "core/layer.h"
@@ -85,9 +86,5 @@ int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char 
                     nn_error *err);
 
 void nn_config_free(nn_config *cfg);
-
-/* The known name nearest to name (Levenshtein distance, at most 3 edits and
- * less than the name's length), or NULL. For "did you mean" messages. */
-const char *nn_nearest_name(const char *name, const char *const *candidates, int count);
 
 #endif
