@@ -10,6 +10,8 @@
 #include "config/config.h"
 #include "train/train.h"
 #include "cli.h"
+#include "progress.h"
+#include "train_report.h"
 
 static const char train_help[] =
     "usage: nnseq train CONFIG [--epochs N] [--lr X] [--batch-size N] [--seed N]\n"
@@ -21,76 +23,6 @@ static const char train_help[] =
     "checkpoint.path, or --out). --resume goes on from a checkpoint until the\n"
     "total number of epochs is reached. A progress bar goes to stderr when it\n"
     "is a terminal.\n";
-
-typedef struct progress_bar {
-    bool enabled;
-    double start, last_draw;
-    int epoch, epochs;
-} progress_bar;
-
-static double wall_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void draw_progress(void *user, int done, int total, double running_loss) {
-    progress_bar *bar = user;
-    double now = wall_seconds();
-    if (done < total && now - bar->last_draw < 0.1) return;
-    bar->last_draw = now;
-    double elapsed = now - bar->start, rate = elapsed > 0 ? done / elapsed : 0;
-    int width = 30, filled = (int)((double)width * done / total);
-    char cells[64];
-    for (int i = 0; i < width; i++) cells[i] = i < filled ? '=' : i == filled ? '>' : ' ';
-    cells[width] = '\0';
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %d/%d %.0f samples/s ETA %.0fs loss %.4f", bar->epoch, bar->epochs,
-            cells, done, total, rate, rate > 0 ? (total - done) / rate : 0, running_loss);
-    if (done == total) fputs("\r\033[K", stderr);
-    fflush(stderr);
-}
-
-static void print_epoch(output_format format, const nn_epoch_report *r, bool first) {
-    if (format == FORMAT_JSON) {
-        printf("{\"epoch\": %d, \"epochs\": %d, \"lr\": %.6g, \"train_loss\": %.6f, \"train_accuracy\": %.6f", r->epoch,
-               r->epochs, r->lr, r->train.loss, r->train.accuracy);
-        if (r->has_val) printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f", r->val.loss, r->val.accuracy);
-        printf(", \"seconds\": %.3f, \"samples_per_s\": %.0f}\n", r->seconds, r->samples_per_second);
-    } else if (format == FORMAT_TSV) {
-        if (first) printf("epoch\tlr\ttrain_loss\ttrain_accuracy\tval_loss\tval_accuracy\tseconds\tsamples_per_s\n");
-        printf("%d\t%.6g\t%.6f\t%.6f\t", r->epoch, r->lr, r->train.loss, r->train.accuracy);
-        if (r->has_val) printf("%.6f\t%.6f\t", r->val.loss, r->val.accuracy);
-        else printf("\t\t");
-        printf("%.3f\t%.0f\n", r->seconds, r->samples_per_second);
-    } else {
-        printf("epoch %*d/%d  train_loss %.4f  train_acc %.4f", r->epochs >= 10 ? 2 : 1, r->epoch, r->epochs,
-               r->train.loss, r->train.accuracy);
-        if (r->has_val) printf("  val_loss %.4f  val_acc %.4f", r->val.loss, r->val.accuracy);
-        printf("  %.1fs  %.0f samples/s\n", r->seconds, r->samples_per_second);
-    }
-    fflush(stdout);
-}
-
-static void log_epoch(FILE *log, const nn_epoch_report *r) {
-    fprintf(log, "%d,%.8g,%.8g,%.8g,", r->epoch, r->lr, r->train.loss, r->train.accuracy);
-    if (r->has_val) fprintf(log, "%.8g,%.8g,", r->val.loss, r->val.accuracy);
-    else fprintf(log, ",,");
-    fprintf(log, "%.4f,%.1f\n", r->seconds, r->samples_per_second);
-    fflush(log);
-}
-
-static void print_test(output_format format, const nn_metrics *m, const char *checkpoint) {
-    if (format == FORMAT_JSON) {
-        printf("{\"final\": true, \"test_loss\": %.6f, \"test_accuracy\": %.6f, \"test_samples\": %d, \"checkpoint\": ",
-               m->loss, m->accuracy, m->count);
-        cli_print_json_string(checkpoint);
-        printf("}\n");
-    }
-    else if (format == FORMAT_TSV)
-        printf("test_loss\ttest_accuracy\ttest_samples\n%.6f\t%.6f\t%d\n", m->loss, m->accuracy, m->count);
-    else
-        printf("test  loss %.4f  accuracy %.4f  (%d samples)\n", m->loss, m->accuracy, m->count);
-}
 
 /* The "best" checkpoint beside the last: runs/x.ckpt -> runs/x.best.ckpt. */
 static void best_path(char *buffer, size_t size, const char *path) {
@@ -167,7 +99,7 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
         bar.epoch = t->epoch + 1;
         bar.start = wall_seconds();
         nn_epoch_report report;
-        if (nn_trainer_epoch(t, &report, bar.enabled ? draw_progress : NULL, &bar, &err) != 0) goto fail;
+        if (nn_trainer_epoch(t, &report, bar.enabled ? progress_draw : NULL, &bar, &err) != 0) goto fail;
         print_epoch(format, &report, first);
         first = false;
         if (log) log_epoch(log, &report);
