@@ -8,7 +8,12 @@
 #include "cli.h"
 
 static const char print_help[] =
-    "usage: nnseq print CONFIG|CKPT\n"
+    "usage: nnseq print CONFIG|CKPT [--config]\n"
+    "\n"
+    "--config prints the effective config instead: for a checkpoint, what it\n"
+    "trained with (command-line options applied, paths absolute); for a\n"
+    "CONFIG, the file with every default filled in. Either is a config that\n"
+    "nnseq train accepts.\n"
     "\n"
     "Prints the model exactly as PyTorch's print(model) shows the same\n"
     "nn.Sequential, then a table of each layer's output shape and parameters.\n"
@@ -105,11 +110,26 @@ static int print_model(const nn_model *model) {
     return EXIT_DONE;
 }
 
+static int print_config(const char *path) {
+    nn_error err = {0};
+    nn_config cfg;
+    int status = is_checkpoint(path) ? nn_checkpoint_read_config(&cfg, path, &err) : nn_config_load(&cfg, path, &err);
+    if (status != 0) return cli_fail(&err);
+    char *text = nn_config_render(&cfg, !is_checkpoint(path), &err);
+    nn_config_free(&cfg);
+    if (!text) return cli_fail(&err);
+    fputs(text, stdout);
+    free(text);
+    return EXIT_DONE;
+}
+
 int command_print(int argc, char **argv) {
     bool help = false;
     const char *positionals[1];
     int count;
-    if (cli_parse("print", argc, argv, 2, NULL, 0, positionals, 1, &count, &help)) return EXIT_USAGE;
+    bool config_only = false;
+    cli_option options[] = {{"--config", NULL, &config_only}};
+    if (cli_parse("print", argc, argv, 2, options, 1, positionals, 1, &count, &help)) return EXIT_USAGE;
     if (help) {
         fputs(print_help, stdout);
         return EXIT_DONE;
@@ -119,6 +139,7 @@ int command_print(int argc, char **argv) {
         return EXIT_USAGE;
     }
     nn_error err = {0};
+    if (config_only) return print_config(positionals[0]);
     if (is_checkpoint(positionals[0])) {
         nn_checkpoint ck;
         if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);

@@ -1,11 +1,13 @@
 /* nnseq train CONFIG: the training loop's outside: options, metrics lines,
  * progress bar, CSV log, checkpoints (last, and best under early stopping). */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "config/config.h"
 #include "train/train.h"
@@ -15,14 +17,20 @@
 
 static const char train_help[] =
     "usage: nnseq train CONFIG [--epochs N] [--lr X] [--batch-size N] [--seed N]\n"
-    "                          [--threads N] [--out CKPT] [--resume CKPT] [--init NPZ]\n"
-    "                          [--log CSV] [--format text|json|tsv]\n"
+    "                          [--threads N] [--out CKPT | --no-checkpoint] [--resume CKPT]\n"
+    "                          [--init NPZ] [--log CSV] [--format text|json|tsv]\n"
+    "       nnseq train --resume CKPT [--epochs N] [--out CKPT] [...]\n"
     "\n"
     "Trains the model of CONFIG, prints one line of metrics per epoch on stdout,\n"
     "evaluates on the test split and writes the checkpoint (config's\n"
-    "checkpoint.path, or --out). --resume goes on from a checkpoint until the\n"
-    "total number of epochs is reached. A progress bar goes to stderr when it\n"
-    "is a terminal.\n";
+    "checkpoint.path, or --out; --no-checkpoint writes none). The checkpoint\n"
+    "holds the effective config: the file with these options applied.\n"
+    "\n"
+    "--resume CKPT goes on from a checkpoint until the total number of epochs is\n"
+    "reached, and writes back to CKPT unless --out says otherwise. Without\n"
+    "CONFIG the checkpoint's own config is used; with one, it must describe the\n"
+    "same model, loss, optimiser and data handling (epochs may grow).\n"
+    "A progress bar goes to stderr when it is a terminal.\n";
 
 /* The "best" checkpoint beside the last: runs/x.ckpt -> runs/x.best.ckpt. */
 static void best_path(char *buffer, size_t size, const char *path) {
@@ -35,6 +43,7 @@ static void best_path(char *buffer, size_t size, const char *path) {
 
 typedef struct train_options {
     const char *epochs, *lr, *batch_size, *seed, *threads, *out, *resume, *init, *log, *format;
+    bool no_checkpoint;
 } train_options;
 
 /* Applies the command-line overrides to the parsed config. */
@@ -70,23 +79,35 @@ static int replace_string(char **field, const char *value) {
     return 0;
 }
 
+/* Every output of the run, checked before the first epoch: a wrong --out
+ * or --log fails in the first second, and nothing that is not a regular
+ * file of ours is ever replaced. */
+static int check_outputs(const nn_config *cfg, const char *checkpoint, const char *best, const char *log_path,
+                         nn_error *err) {
+    if (checkpoint && nn_output_check(checkpoint, "checkpoint", err) != 0) return -1;
+    if (checkpoint && cfg->train.early_stop && nn_output_check(best, "best checkpoint", err) != 0) return -1;
+    if (log_path && nn_output_check(log_path, "log", err) != 0) return -1;
+    if (checkpoint && cli_make_parent_dirs(checkpoint, err) != 0) return -1;
+    if (log_path && cli_make_parent_dirs(log_path, err) != 0) return -1;
+    return 0;
+}
+
 static int run_training(nn_config *cfg, const train_options *o, output_format format) {
     nn_error err = {0};
     int status = EXIT_DONE;
     FILE *log = NULL;
+    const char *checkpoint = o->no_checkpoint ? NULL : cfg->checkpoint_path;
+    const char *log_path = o->log ? o->log : cfg->train.log;
+    char best[4096] = "";
+    if (checkpoint) best_path(best, sizeof best, checkpoint);
+    if (check_outputs(cfg, checkpoint, best, log_path, &err) != 0) return cli_fail(&err);
     nn_trainer *t = nn_trainer_create(cfg, &err);
     if (!t) return cli_fail(&err);
     if (o->resume && nn_trainer_resume(t, o->resume, &err) != 0) goto fail;
-    const char *checkpoint = o->out ? o->out : cfg->checkpoint_path;
-    char best[4096];
-    best_path(best, sizeof best, checkpoint);
-    if (cli_make_parent_dirs(checkpoint, &err) != 0) goto fail;
-    const char *log_path = o->log ? o->log : cfg->train.log;
     if (log_path) {
         bool append = o->resume && access(log_path, F_OK) == 0;
-        if (cli_make_parent_dirs(log_path, &err) != 0) goto fail;
         if (!(log = fopen(log_path, append ? "a" : "w"))) {
-            nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log", log_path);
+            nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
             goto fail;
         }
         if (!append) fprintf(log, "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_s\n");
@@ -103,26 +124,26 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
         print_epoch(format, &report, first);
         first = false;
         if (log) log_epoch(log, &report);
-        if (nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
-        if (report.improved && cfg->train.early_stop && nn_checkpoint_save(best, t, &err) != 0) goto fail;
+        if (checkpoint && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
+        if (checkpoint && report.improved && cfg->train.early_stop && nn_checkpoint_save(best, t, &err) != 0)
+            goto fail;
         if (report.stop) {
-            fprintf(stderr, "nnseq: early stop after epoch %d: no validation improvement for %d epochs (best in %s)\n",
-                    report.epoch, cfg->train.patience, best);
+            fprintf(stderr, "nnseq: early stop after epoch %d: no validation improvement for %d epochs%s%s%s\n",
+                    report.epoch, cfg->train.patience, checkpoint ? " (best in " : "", checkpoint ? best : "",
+                    checkpoint ? ")" : "");
             break;
         }
     }
-    if (first && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
-    if (cfg->data.test.images) {
-        nn_dataset test;
+    if (checkpoint && first && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
+    if (t->test.count > 0) {
         nn_metrics metrics;
-        if (nn_dataset_load(&test, cfg->data.test.images, cfg->data.test.labels, t->classes, &err) != 0) goto fail;
-        int eval_status = nn_evaluate(t->model, cfg->loss, &t->pixels, &test, 0, test.count, &metrics, NULL, &err);
-        nn_dataset_free(&test);
-        if (eval_status != 0) goto fail;
-        print_test(format, &metrics, checkpoint);
+        if (nn_evaluate(t->model, cfg->loss, &t->pixels, &t->test, 0, t->test.count, &metrics, NULL, &err) != 0)
+            goto fail;
+        print_test(format, &metrics, checkpoint ? checkpoint : "");
     }
     fflush(stdout);
-    fprintf(stderr, "nnseq: wrote %s\n", checkpoint);
+    if (checkpoint) fprintf(stderr, "nnseq: wrote %s\n", checkpoint);
+    else fprintf(stderr, "nnseq: no checkpoint written (--no-checkpoint)\n");
     goto done;
 fail:
     status = cli_fail(&err);
@@ -132,6 +153,47 @@ done:
     return status;
 }
 
+/* The config of the run: CONFIG with the options applied, or with --resume
+ * and no CONFIG the checkpoint's own. With both, CONFIG must describe what
+ * the checkpoint trained. */
+static int effective_config(nn_config *cfg, const char *config_path, const train_options *o) {
+    nn_error err = {0};
+    int status = config_path ? nn_config_load(cfg, config_path, &err) : nn_checkpoint_read_config(cfg, o->resume, &err);
+    if (status != 0) return cli_fail(&err);
+    if ((status = apply_overrides(cfg, o)) != 0) {
+        nn_config_free(cfg);
+        return status;
+    }
+    if (o->init && replace_string(&cfg->init, o->init) != 0) {
+        nn_config_free(cfg);
+        return cli_fail((nn_error_oom(&err, "--init"), &err));
+    }
+    /* The checkpoint goes where it is written: --out, else back where
+     * --resume read it, else the config's checkpoint.path. */
+    const char *out = o->out ? o->out : o->resume;
+    if (out && replace_string(&cfg->checkpoint_path, out) != 0) {
+        nn_config_free(cfg);
+        return cli_fail((nn_error_oom(&err, "--out"), &err));
+    }
+    if (config_path && o->resume) {
+        nn_config trained;
+        if (nn_checkpoint_read_config(&trained, o->resume, &err) != 0) {
+            nn_config_free(cfg);
+            return cli_fail(&err);
+        }
+        char difference[512];
+        bool differ = nn_config_differ(&trained, cfg, difference, sizeof difference);
+        nn_config_free(&trained);
+        if (differ) {
+            nn_config_free(cfg);
+            nn_error_set(&err, NN_ERR_INPUT, "%s: cannot resume from %s: %s (resume with the config it trained "
+                         "with, or leave CONFIG out to use the checkpoint's)", config_path, o->resume, difference);
+            return cli_fail(&err);
+        }
+    }
+    return 0;
+}
+
 int command_train(int argc, char **argv) {
     train_options o = {0};
     bool help = false;
@@ -139,7 +201,7 @@ int command_train(int argc, char **argv) {
         {"--epochs", &o.epochs, NULL}, {"--lr", &o.lr, NULL},           {"--batch-size", &o.batch_size, NULL},
         {"--seed", &o.seed, NULL},     {"--threads", &o.threads, NULL}, {"--out", &o.out, NULL},
         {"--resume", &o.resume, NULL}, {"--init", &o.init, NULL},       {"--log", &o.log, NULL},
-        {"--format", &o.format, NULL},
+        {"--format", &o.format, NULL}, {"--no-checkpoint", NULL, &o.no_checkpoint},
     };
     const char *positionals[1];
     int count;
@@ -149,21 +211,20 @@ int command_train(int argc, char **argv) {
         fputs(train_help, stdout);
         return EXIT_DONE;
     }
-    if (count != 1) {
-        fprintf(stderr, "nnseq train: expected one CONFIG file\n%s", train_help);
+    if (count != 1 && !o.resume) {
+        fprintf(stderr, "nnseq train: expected one CONFIG file (or --resume CKPT)\n%s", train_help);
+        return EXIT_USAGE;
+    }
+    if (o.no_checkpoint && o.out) {
+        fprintf(stderr, "nnseq train: --out and --no-checkpoint contradict each other: give one\n");
         return EXIT_USAGE;
     }
     output_format format = FORMAT_TEXT;
     if ((o.format && cli_format("train", o.format, &format)) || cli_threads("train", o.threads)) return EXIT_USAGE;
     nn_config cfg;
-    nn_error err = {0};
-    if (nn_config_load(&cfg, positionals[0], &err) != 0) return cli_fail(&err);
-    int status = apply_overrides(&cfg, &o);
-    if (status == 0 && o.init && replace_string(&cfg.init, o.init) != 0) {
-        nn_error_oom(&err, "--init");
-        status = cli_fail(&err);
-    }
-    if (status == 0) status = run_training(&cfg, &o, format);
+    int status = effective_config(&cfg, count ? positionals[0] : NULL, &o);
+    if (status != 0) return status;
+    status = run_training(&cfg, &o, format);
     nn_config_free(&cfg);
     return status;
 }

@@ -87,4 +87,18 @@ int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char 
 
 void nn_config_free(nn_config *cfg);
 
+/* The effective config as YAML that nn_config_parse reads back to the same
+ * struct: defaults, overrides and all, every path absolute (against the
+ * current folder). A checkpoint leaves out checkpoint.path (it is where
+ * the file is), so that the same run saved under two names is the same
+ * bytes. malloc'ed; NULL with err set on failure. */
+char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error *err);
+
+/* Whether a run of now may go on from a checkpoint trained with old: false
+ * when the model, loss, optimiser, schedule, normalisation, val_split,
+ * batch size and shuffling agree; else true with the first difference
+ * ("model.layers[1] (Linear) out_features: 128 in the checkpoint, 64 now")
+ * in out. Epochs, paths and logging may differ. */
+bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, size_t size);
+
 #endif

@@ -276,7 +276,8 @@ static int check_dataset(const nn_dataset *set, const char *images_path, const c
     if (images->dims[0] != labels->dims[0])
         return nn_error_set(err, NN_ERR_INPUT, "%s has %d images but %s has %d labels: the counts must agree",
                             images_path, images->dims[0], labels_path, labels->dims[0]);
-    if (classes == 0) return 0;
+    /* Labels are bytes: with 256 classes or more none can be out of range. */
+    if (classes == 0 || classes >= 256) return 0;
     for (int i = 0; i < labels->dims[0]; i++)
         if (labels->data[i] >= classes)
             return nn_error_set(err, NN_ERR_INPUT,
@@ -288,8 +289,7 @@ static int check_dataset(const nn_dataset *set, const char *images_path, const c
 int nn_dataset_load(nn_dataset *set, const char *images_path, const char *labels_path, int classes,
                     nn_error *err) {
     memset(set, 0, sizeof *set);
-    if (classes < 0 || classes > 256)
-        return nn_error_set(err, NN_ERR_INPUT, "classes must be 0 (no check) to 256, got %d", classes);
+    if (classes < 0) return nn_error_set(err, NN_ERR_INPUT, "classes must be >= 0 (0: no check), got %d", classes);
     if (nn_idx_read(&set->images, images_path, err) < 0) return -1;
     if (nn_idx_read(&set->labels, labels_path, err) < 0 ||
         check_dataset(set, images_path, labels_path, classes, err) < 0) {

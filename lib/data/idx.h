@@ -27,7 +27,7 @@ int nn_idx_read(nn_idx *idx, const char *path, nn_error *err);
 void nn_idx_free(nn_idx *idx);
 
 /* A labelled set: images (rank 3 or 4) and labels (rank 1) whose counts
- * agree and whose labels are all < classes (classes <= 256, 0: no check). */
+ * agree and whose labels are all < classes (0: no check). */
 typedef struct nn_dataset {
     nn_idx images, labels;
     int count;          /* images.dims[0] */

@@ -1,7 +1,12 @@
+/* realpath is XSI. */
+#define _XOPEN_SOURCE 700
+
 #include "io/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +20,52 @@ static char *folder_of(const char *path) {
     memcpy(folder, !slash ? "." : path, length);
     folder[length] = '\0';
     return folder;
+}
+
+/* Whether the nearest existing folder above path lets us create files. */
+static int check_folder(const char *path, const char *what, nn_error *err) {
+    char *folder = folder_of(path);
+    if (!folder) return nn_error_oom(err, "a folder name");
+    int status = 0;
+    struct stat st;
+    while (stat(folder, &st) != 0 && strcmp(folder, ".") && strcmp(folder, "/")) {
+        char *up = folder_of(folder);
+        free(folder);
+        if (!(folder = up)) return nn_error_oom(err, "a folder name");
+    }
+    if (stat(folder, &st) == 0 && !S_ISDIR(st.st_mode))
+        status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot write the %s: '%s' is not a folder", path, what, folder);
+    else if (access(folder, W_OK | X_OK) != 0)
+        status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot write the %s: folder '%s' is not writable (%s)", path,
+                              what, folder, strerror(errno));
+    free(folder);
+    return status;
+}
+
+int nn_output_check(const char *path, const char *what, nn_error *err) {
+    struct stat st;
+    if (!*path) return nn_error_set(err, NN_ERR_INPUT, "an empty file name for the %s", what);
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write the %s: %s", path, what, strerror(errno));
+        struct stat link;
+        if (lstat(path, &link) == 0)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write the %s: a symbolic link to nothing", path, what);
+        return check_folder(path, what, err);
+    }
+    if (S_ISDIR(st.st_mode))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: is a folder (expected a file name for the %s)", path, what);
+    if (!S_ISREG(st.st_mode))
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: exists and is not a regular file (%s): nnseq replaces only regular files%s", path,
+                            S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+                            : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket"
+                                                                             : "not a file",
+                            strcmp(what, "checkpoint") ? "" : " (to train without one, use --no-checkpoint)");
+    /* Root may write anything, but a file nobody may write is meant to stay. */
+    if ((st.st_mode & 0222) == 0 || access(path, W_OK) != 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: the %s is read-only: not replacing it", path, what);
+    return check_folder(path, what, err);
 }
 
 /* The umask, read from /proc because umask() can only be read by changing
@@ -46,13 +97,23 @@ static void match_permissions(int fd, const char *path) {
 static void release(nn_atomic_file *atomic) {
     free(atomic->temp_path);
     free(atomic->folder);
-    atomic->temp_path = atomic->folder = NULL;
+    free(atomic->resolved_path);
+    atomic->temp_path = atomic->folder = atomic->resolved_path = NULL;
     atomic->file = NULL;
 }
 
 int nn_atomic_open(nn_atomic_file *atomic, const char *path, nn_error *err) {
     static const char suffix[] = ".tmp-XXXXXX";
     memset(atomic, 0, sizeof *atomic);
+    if (nn_output_check(path, "file", err) != 0) return -1;
+    /* Through a symbolic link to the file it names: renaming over the link
+     * would replace the link, not the user's file. */
+    struct stat link;
+    char resolved[PATH_MAX];
+    if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode) && realpath(path, resolved)) {
+        if (!(atomic->resolved_path = strdup(resolved))) return nn_error_oom(err, "the file name");
+        path = atomic->resolved_path;
+    }
     atomic->path = path;
     atomic->folder = folder_of(path);
     atomic->temp_path = malloc(strlen(path) + sizeof suffix);
@@ -105,9 +166,13 @@ int nn_atomic_commit(nn_atomic_file *atomic, nn_error *err) {
         error = errno, step = "syncing";
     if (fclose(atomic->file) != 0 && !error) error = errno, step = "closing";
     int renamed = 0;
+    struct stat target;
     if (error)
         nn_error_set(err, NN_ERR_RUNTIME, "%s: %s %s failed: %s", atomic->path, step, atomic->temp_path,
                      strerror(error));
+    else if (lstat(atomic->path, &target) == 0 && !S_ISREG(target.st_mode))
+        nn_error_set(err, NN_ERR_INPUT, "%s: became something other than a regular file while writing: not replacing it",
+                     atomic->path);
     else if (rename(atomic->temp_path, atomic->path) != 0)
         nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot rename %s over it: %s", atomic->path, atomic->temp_path,
                      strerror(errno));

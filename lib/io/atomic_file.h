@@ -15,10 +15,19 @@ typedef struct nn_atomic_file {
     const char *path;    /* borrowed */
     char *temp_path;
     char *folder;
+    char *resolved_path; /* the file a symbolic link at path names, or NULL */
 } nn_atomic_file;
 
+/* Whether path may receive an output (what: "checkpoint", "log", ...): it
+ * does not exist and its folder (or the nearest existing one above) is
+ * writable, or it is a writable regular file (a symbolic link to one
+ * counts). A folder, a FIFO, a device, a socket or a read-only file is
+ * refused with NN_ERR_INPUT: nnseq never replaces what is not its own. */
+int nn_output_check(const char *path, const char *what, nn_error *err);
+
 /* Creates the temporary file, with PATH's permissions if it exists, else
- * 0666 less the umask. A missing folder is an error naming it. */
+ * 0666 less the umask. A missing folder is an error naming it; a target
+ * that nn_output_check refuses is refused here too. */
 int nn_atomic_open(nn_atomic_file *atomic, const char *path, nn_error *err);
 
 /* Flushes, syncs, closes and renames over path; on failure removes the

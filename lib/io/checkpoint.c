@@ -31,7 +31,14 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
         free(state);
         return nn_error_oom(err, "the checkpoint list");
     }
-    arrays[n++] = text_array("config.yaml", t->config->text);
+    /* What trained, not the file as read: overrides applied, paths absolute. */
+    char *effective = nn_config_render(t->config, false, err);
+    if (!effective) {
+        free(state);
+        free(arrays);
+        return -1;
+    }
+    arrays[n++] = text_array("config.yaml", effective);
     arrays[n++] = text_array("config.path", t->config->path);
     arrays[n++] = text_array("config.dir", t->config->dir);
     int64_t epoch = t->epoch, steps = t->optimizer.steps, bad_epochs = t->bad_epochs, best_bits, shuffle[4], dropout[4];
@@ -61,6 +68,7 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
         n++;
     }
     int status = nn_container_write(path, arrays, n, err);
+    free(effective);
     free(arrays);
     free(state);
     return status;
@@ -90,24 +98,38 @@ static char *text_of(const nn_array *a) {
     return text;
 }
 
-int nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err) {
-    memset(ck, 0, sizeof *ck);
-    if (nn_container_read(path, &ck->arrays, &ck->array_count, err) != 0) return -1;
-    const nn_array *yaml = require(ck->arrays, ck->array_count, "config.yaml", NN_U8, 0, path, err);
-    const nn_array *config_path = yaml ? require(ck->arrays, ck->array_count, "config.path", NN_U8, 0, path, err) : NULL;
-    const nn_array *dir = config_path ? require(ck->arrays, ck->array_count, "config.dir", NN_U8, 0, path, err) : NULL;
-    const nn_array *epoch = dir ? require(ck->arrays, ck->array_count, "train.epoch", NN_I64, 1, path, err) : NULL;
-    if (!epoch) goto fail;
+/* Parses the stored config of arrays read from path. */
+static int parse_stored_config(nn_config *cfg, const nn_array *arrays, size_t count, const char *path,
+                               nn_error *err) {
+    const nn_array *yaml = require(arrays, count, "config.yaml", NN_U8, 0, path, err);
+    const nn_array *config_path = yaml ? require(arrays, count, "config.path", NN_U8, 0, path, err) : NULL;
+    const nn_array *dir = config_path ? require(arrays, count, "config.dir", NN_U8, 0, path, err) : NULL;
+    if (!dir) return -1;
     char *path_text = text_of(config_path), *dir_text = text_of(dir);
     int status = path_text && dir_text
-                     ? nn_config_parse(&ck->config, yaml->data, nn_array_count(yaml), path_text, dir_text, err)
+                     ? nn_config_parse(cfg, yaml->data, nn_array_count(yaml), path_text, dir_text, err)
                      : nn_error_oom(err, "the stored config");
     free(path_text);
     free(dir_text);
-    if (status != 0) {
-        nn_error_prefix(err, "%s: the stored config", path);
-        goto fail;
-    }
+    if (status != 0) nn_error_prefix(err, "%s: the stored config", path);
+    return status;
+}
+
+int nn_checkpoint_read_config(nn_config *cfg, const char *path, nn_error *err) {
+    nn_array *arrays = NULL;
+    size_t count = 0;
+    memset(cfg, 0, sizeof *cfg);
+    if (nn_container_read(path, &arrays, &count, err) != 0) return -1;
+    int status = parse_stored_config(cfg, arrays, count, path, err);
+    nn_arrays_free(arrays, count);
+    return status;
+}
+
+int nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err) {
+    memset(ck, 0, sizeof *ck);
+    if (nn_container_read(path, &ck->arrays, &ck->array_count, err) != 0) return -1;
+    const nn_array *epoch = require(ck->arrays, ck->array_count, "train.epoch", NN_I64, 1, path, err);
+    if (!epoch || parse_stored_config(&ck->config, ck->arrays, ck->array_count, path, err) != 0) goto fail;
     ck->epoch = (int)*(const int64_t *)epoch->data;
     /* The input shape may have come from the data rather than the config. */
     const nn_array *shape = require(ck->arrays, ck->array_count, "train.input_shape", NN_I64, 0, path, err);

@@ -23,6 +23,10 @@ typedef struct nn_checkpoint {
 } nn_checkpoint;
 
 int nn_checkpoint_load(nn_checkpoint *checkpoint, const char *path, nn_error *err);
+
+/* Only the stored (effective) config, for `train --resume CKPT` without a
+ * CONFIG and for comparing a new config against what trained. */
+int nn_checkpoint_read_config(nn_config *cfg, const char *path, nn_error *err);
 void nn_checkpoint_free(nn_checkpoint *checkpoint);
 
 /* Puts the trainer where the checkpoint left off: weights, buffers,

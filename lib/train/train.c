@@ -141,6 +141,11 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
     }
     t->classes = output_shape.dims[0];
     if (check_batch_sizes(t, err) != 0) goto fail;
+    /* The test split is read and checked now, not after the last epoch. */
+    if (config->data.test.images &&
+        (nn_dataset_load(&t->test, config->data.test.images, config->data.test.labels, t->classes, err) != 0 ||
+         nn_dataset_check_input(&t->test, t->model, config->data.test.images, err) != 0))
+        goto fail;
     /* Validation and test run in training-sized batches too, so a run's
      * memory is the data plus what one batch needs. */
     if (nn_model_reserve(t->model, config->train.batch_size, err) != 0) goto fail;
@@ -168,6 +173,7 @@ void nn_trainer_free(nn_trainer *t) {
     nn_model_free(t->model);
     nn_optimizer_free(&t->optimizer);
     nn_dataset_free(&t->data);
+    nn_dataset_free(&t->test);
     free(t->order);
     free(t->labels);
     free(t);
@@ -238,6 +244,16 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         report->stop = c->train.early_stop && t->bad_epochs >= c->train.patience;
     }
     return 0;
+}
+
+int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, const char *images_path, nn_error *err) {
+    size_t want = nn_shape_size(model->input_shape);
+    if (set->images.item_size == want) return 0;
+    char model_shape[64], data_shape[64];
+    nn_shape_format(model->input_shape, model_shape, sizeof model_shape);
+    nn_shape_format(nn_dataset_shape(set), data_shape, sizeof data_shape);
+    return nn_error_set(err, NN_ERR_INPUT, "%s: images are %s (%zu values) but the model takes %s (%zu values)",
+                        images_path, data_shape, set->images.item_size, model_shape, want);
 }
 
 int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels, const nn_dataset *set,

@@ -60,6 +60,7 @@ typedef struct nn_trainer {
     nn_model *model;
     nn_optimizer optimizer;
     nn_dataset data;           /* the training file: first train_count samples train, the rest validate */
+    nn_dataset test;           /* the test split, read and checked before training (count 0: none) */
     int train_count, val_count;
     int classes;               /* the model's outputs */
     nn_pixel_transform pixels;
@@ -72,8 +73,8 @@ typedef struct nn_trainer {
 } nn_trainer;
 
 /* Loads the training data, builds the model (input shape from the config or
- * the data, which must agree), checks the loss against the labels and sets
- * up the optimiser. With config->init, starts from those .npz weights. */
+ * the data, which must agree), checks the loss against the labels, reads
+ * and checks the test split against the model, and sets up the optimiser. With config->init, starts from those .npz weights. */
 nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err);
 void nn_trainer_free(nn_trainer *trainer);
 
@@ -83,6 +84,10 @@ int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_f
 
 /* The model's input shape for a data set: (C, H, W) from the images. */
 nn_shape nn_dataset_shape(const nn_dataset *set);
+
+/* Whether set's images fit the model's input (same number of values per
+ * sample); NN_ERR_INPUT naming images_path and both shapes if not. */
+int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, const char *images_path, nn_error *err);
 
 /* Evaluates samples [first, first + count) of set, in batches of the
  * model's reserved size (NN_EVAL_BATCH if none). confusion, unless NULL,

@@ -1,0 +1,337 @@
+/* The effective config as YAML, and the first difference between two
+ * configs.
+ *
+ * A checkpoint stores the config that actually trained: the file with every
+ * command-line override applied and every path made absolute, so that
+ * `print`, `eval`, `--resume` and `export` see what ran, from any folder.
+ * The text is rendered from the parsed struct rather than edited, so it is
+ * always something nn_config_parse reads back to the same struct: numbers
+ * are written with the fewest digits that read back to the same double, and
+ * layer arguments keep the form they were given in (2 or [2, 2], 1 or 1.0),
+ * which `nnseq print` shows as torch does. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct text_buffer {
+    char *data;
+    size_t length, capacity;
+    bool failed;
+} text_buffer;
+
+__attribute__((format(printf, 2, 3))) static void put(text_buffer *b, const char *format, ...) {
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, format);
+        size_t room = b->capacity - b->length;
+        int n = vsnprintf(b->data ? b->data + b->length : NULL, b->data ? room : 0, format, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if (b->data && (size_t)n < room) {
+            b->length += (size_t)n;
+            return;
+        }
+        size_t capacity = b->capacity ? b->capacity : 1024;
+        while (capacity - b->length <= (size_t)n) capacity *= 2;
+        char *grown = realloc(b->data, capacity);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->capacity = capacity;
+    }
+}
+
+/* The shortest decimal that reads back as value; always with a '.' or an
+ * exponent unless is_integer, so YAML and the parser see a float. */
+static void format_number(char *out, size_t size, double value, bool is_integer) {
+    if (is_integer) {
+        snprintf(out, size, "%.0f", value);
+        return;
+    }
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(out, size, "%.*g", precision, value);
+        if (strtod(out, NULL) == value) break;
+    }
+    /* PyYAML (YAML 1.1) reads 1e-08 as a string: a float needs its dot. */
+    if (!strpbrk(out, ".n")) {
+        char *exponent = strpbrk(out, "eE");
+        char tail[16] = "";
+        if (exponent) {
+            snprintf(tail, sizeof tail, "%s", exponent);
+            *exponent = '\0';
+        }
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, ".0%s", tail);
+    }
+}
+
+static void put_number(text_buffer *b, double value, bool is_integer) {
+    char number[40];
+    format_number(number, sizeof number, value, is_integer);
+    put(b, "%s", number);
+}
+
+/* A YAML double-quoted string: every path and name goes out quoted, so a
+ * colon, a '#' or a leading space cannot change its meaning. */
+static void put_string(text_buffer *b, const char *text) {
+    put(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\') put(b, "\\%c", *c);
+        else if (*c < 0x20) put(b, "\\x%02x", *c);
+        else put(b, "%c", *c);
+    }
+    put(b, "\"");
+}
+
+/* path made absolute against cwd and cleaned of "." and ".." parts
+ * lexically (the file need not exist yet: a checkpoint path). */
+static void put_path(text_buffer *b, const char *path, const char *cwd) {
+    size_t size = strlen(path) + strlen(cwd) + 2;
+    char *joined = malloc(size), *clean = malloc(size + 1);
+    if (!joined || !clean) {
+        b->failed = true;
+        free(joined);
+        free(clean);
+        return;
+    }
+    snprintf(joined, size, "%s%s%s", path[0] == '/' ? "" : cwd, path[0] == '/' ? "" : "/", path);
+    size_t used = 0;
+    for (char *part = strtok(joined, "/"); part; part = strtok(NULL, "/")) {
+        if (!strcmp(part, ".")) continue;
+        if (!strcmp(part, "..")) {
+            while (used > 0 && clean[used - 1] != '/') used--;
+            if (used > 0) used--;
+            continue;
+        }
+        used += (size_t)snprintf(clean + used, size + 1 - used, "/%s", part);
+    }
+    if (used == 0) clean[used++] = '/';
+    clean[used] = '\0';
+    put_string(b, clean);
+    free(joined);
+    free(clean);
+}
+
+static void put_arg_value(text_buffer *b, const nn_arg_spec *spec, const nn_arg_value *value) {
+    if (spec->type == NN_ARG_BOOL) {
+        put(b, "%s", value->value[0] != 0 ? "true" : "false");
+        return;
+    }
+    bool as_list = value->is_list || spec->type == NN_ARG_FLOAT_PAIR || spec->type == NN_ARG_INT_LIST;
+    if (!as_list) {
+        put_number(b, value->value[0], spec->type != NN_ARG_FLOAT || value->is_integer);
+        return;
+    }
+    bool integers = spec->type != NN_ARG_FLOAT_PAIR || value->is_integer;
+    put(b, "[");
+    for (int i = 0; i < value->count; i++) {
+        if (i) put(b, ", ");
+        put_number(b, value->value[i], integers);
+    }
+    put(b, "]");
+}
+
+/* {a: 1, b: [2, 2]} of the arguments; all_set: also those left at a fixed
+ * default (optimisers and schedules, whose every value matters to a rerun). */
+static void put_args(text_buffer *b, const char *name, const nn_arg_spec *specs, int count,
+                     const nn_arg_value *values, bool all_set) {
+    int written = 0;
+    put(b, "{");
+    if (name) {
+        put(b, "name: %s", name);
+        written++;
+    }
+    for (int i = 0; i < count; i++) {
+        bool has_value = values[i].given || (all_set && !(specs[i].flags & (NN_ARG_OPTIONAL | NN_ARG_REQUIRED)));
+        if (!has_value) continue;
+        put(b, "%s%s: ", written++ ? ", " : "", specs[i].name);
+        put_arg_value(b, &specs[i], &values[i]);
+    }
+    put(b, "}");
+}
+
+static void put_split(text_buffer *b, const char *key, const nn_config_split *split, const char *cwd) {
+    if (!split->images) return;
+    put(b, "  %s:\n    images: ", key);
+    put_path(b, split->images, cwd);
+    put(b, "\n    labels: ");
+    put_path(b, split->labels, cwd);
+    put(b, "\n");
+}
+
+char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error *err) {
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        return nn_error_set(err, NN_ERR_RUNTIME, "cannot read the current folder: %s", strerror(errno)), NULL;
+    text_buffer b = {0};
+    put(&b, "# The effective config read from %s: every default filled in, command-line options applied.\n",
+        cfg->path);
+    put(&b, "name: ");
+    put_string(&b, cfg->name);
+    put(&b, "\nseed: %llu\n", (unsigned long long)cfg->seed);
+    put(&b, "data:\n  format: idx\n");
+    put_split(&b, "train", &cfg->data.train, cwd);
+    put_split(&b, "test", &cfg->data.test, cwd);
+    put(&b, "  val_split: ");
+    put_number(&b, cfg->data.val_split, false);
+    put(&b, "\n");
+    if (cfg->data.normalize) {
+        put(&b, "  normalize: {mean: ");
+        put_number(&b, cfg->data.mean, false);
+        put(&b, ", std: ");
+        put_number(&b, cfg->data.std, false);
+        put(&b, "}\n");
+    }
+    put(&b, "model:\n");
+    if (cfg->model.has_input_shape) {
+        put(&b, "  input_shape: [");
+        for (int i = 0; i < cfg->model.input_shape.rank; i++)
+            put(&b, "%s%d", i ? ", " : "", cfg->model.input_shape.dims[i]);
+        put(&b, "]\n");
+    }
+    put(&b, "  layers:\n");
+    for (int i = 0; i < cfg->model.layer_count; i++) {
+        const nn_layer_spec *layer = &cfg->model.layers[i];
+        put(&b, "    - %s: ", layer->kind->name);
+        put_args(&b, NULL, layer->kind->args, layer->kind->arg_count, layer->args, false);
+        put(&b, "\n");
+    }
+    put(&b, "loss: %s\noptimizer: ", cfg->loss->name);
+    put_args(&b, cfg->optimizer.kind->name, cfg->optimizer.kind->args, cfg->optimizer.kind->arg_count,
+             cfg->optimizer.args, true);
+    if (cfg->scheduler.kind) {
+        put(&b, "\nscheduler: ");
+        put_args(&b, cfg->scheduler.kind->name, cfg->scheduler.kind->args, cfg->scheduler.kind->arg_count,
+                 cfg->scheduler.args, true);
+    }
+    put(&b, "\ntrain:\n  epochs: %d\n  batch_size: %d\n  shuffle: %s\n", cfg->train.epochs, cfg->train.batch_size,
+        cfg->train.shuffle ? "true" : "false");
+    if (cfg->train.log) {
+        put(&b, "  log: ");
+        put_path(&b, cfg->train.log, cwd);
+        put(&b, "\n");
+    }
+    if (cfg->train.early_stop) {
+        put(&b, "  early_stop: {patience: %d, min_delta: ", cfg->train.patience);
+        put_number(&b, cfg->train.min_delta, false);
+        put(&b, "}\n");
+    }
+    if (with_checkpoint_path) {
+        put(&b, "checkpoint:\n  path: ");
+        put_path(&b, cfg->checkpoint_path, cwd);
+        put(&b, "\n");
+    }
+    if (cfg->init) {
+        put(&b, "init: ");
+        put_path(&b, cfg->init, cwd);
+        put(&b, "\n");
+    }
+    if (b.failed) {
+        free(b.data);
+        nn_error_oom(err, "the effective config");
+        return NULL;
+    }
+    return b.data;
+}
+
+/* --- Comparing two configs ------------------------------------------------- */
+
+static void describe_arg(char *out, size_t size, const nn_arg_spec *spec, const nn_arg_value *value) {
+    if (!value->given && (spec->flags & NN_ARG_OPTIONAL)) {
+        snprintf(out, size, "(inferred)");
+        return;
+    }
+    text_buffer b = {0};
+    put_arg_value(&b, spec, value);
+    snprintf(out, size, "%s", b.failed || !b.data ? "?" : b.data);
+    free(b.data);
+}
+
+static bool same_arg(const nn_arg_spec *spec, const nn_arg_value *a, const nn_arg_value *b) {
+    bool a_inferred = !a->given && (spec->flags & NN_ARG_OPTIONAL);
+    bool b_inferred = !b->given && (spec->flags & NN_ARG_OPTIONAL);
+    if (a_inferred || b_inferred) return a_inferred == b_inferred;
+    int count = spec->type == NN_ARG_INT_LIST ? a->count : spec->type == NN_ARG_INT_PAIR ||
+                                                                   spec->type == NN_ARG_FLOAT_PAIR ? 2 : 1;
+    if (spec->type == NN_ARG_INT_LIST && a->count != b->count) return false;
+    for (int i = 0; i < count; i++)
+        if (a->value[i] != b->value[i]) return false;
+    return true;
+}
+
+/* The first argument that differs, as "KEY: OLD -> NEW" into out. */
+static bool args_differ(char *out, size_t size, const char *where, const nn_arg_spec *specs, int count,
+                        const nn_arg_value *a, const nn_arg_value *b) {
+    for (int i = 0; i < count; i++) {
+        if (same_arg(&specs[i], &a[i], &b[i])) continue;
+        char old_text[128], new_text[128];
+        describe_arg(old_text, sizeof old_text, &specs[i], &a[i]);
+        describe_arg(new_text, sizeof new_text, &specs[i], &b[i]);
+        snprintf(out, size, "%s%s: %s in the checkpoint, %s now", where, specs[i].name, old_text, new_text);
+        return true;
+    }
+    return false;
+}
+
+#define DIFFER(...) (snprintf(out, size, __VA_ARGS__), true)
+
+bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, size_t size) {
+    char where[96];
+    const nn_shape *a = &old->model.input_shape, *b = &now->model.input_shape;
+    if (old->model.has_input_shape && now->model.has_input_shape &&
+        (a->rank != b->rank || memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0])))
+        return DIFFER("model.input_shape differs from the checkpoint's");
+    if (old->model.layer_count != now->model.layer_count)
+        return DIFFER("model.layers: %d layers in the checkpoint, %d now", old->model.layer_count,
+                      now->model.layer_count);
+    for (int i = 0; i < old->model.layer_count; i++) {
+        const nn_layer_spec *x = &old->model.layers[i], *y = &now->model.layers[i];
+        if (x->kind != y->kind)
+            return DIFFER("model.layers[%d]: %s in the checkpoint, %s now", i, x->kind->name, y->kind->name);
+        snprintf(where, sizeof where, "model.layers[%d] (%s) ", i, x->kind->name);
+        if (args_differ(out, size, where, x->kind->args, x->kind->arg_count, x->args, y->args)) return true;
+    }
+    if (old->loss != now->loss)
+        return DIFFER("loss: %s in the checkpoint, %s now", old->loss->name, now->loss->name);
+    if (old->optimizer.kind != now->optimizer.kind)
+        return DIFFER("optimizer: %s in the checkpoint, %s now", old->optimizer.kind->name,
+                      now->optimizer.kind->name);
+    if (args_differ(out, size, "optimizer.", old->optimizer.kind->args, old->optimizer.kind->arg_count,
+                    old->optimizer.args, now->optimizer.args))
+        return true;
+    if (old->scheduler.kind != now->scheduler.kind)
+        return DIFFER("scheduler: %s in the checkpoint, %s now",
+                      old->scheduler.kind ? old->scheduler.kind->name : "none",
+                      now->scheduler.kind ? now->scheduler.kind->name : "none");
+    if (old->scheduler.kind && args_differ(out, size, "scheduler.", old->scheduler.kind->args,
+                                           old->scheduler.kind->arg_count, old->scheduler.args,
+                                           now->scheduler.args))
+        return true;
+    char x[40], y[40];
+    if (old->data.val_split != now->data.val_split) {
+        format_number(x, sizeof x, old->data.val_split, false);
+        format_number(y, sizeof y, now->data.val_split, false);
+        return DIFFER("data.val_split: %s in the checkpoint, %s now", x, y);
+    }
+    if (old->data.normalize != now->data.normalize || old->data.mean != now->data.mean ||
+        old->data.std != now->data.std)
+        return DIFFER("data.normalize differs from the checkpoint's");
+    if (old->train.batch_size != now->train.batch_size)
+        return DIFFER("train.batch_size: %d in the checkpoint, %d now", old->train.batch_size,
+                      now->train.batch_size);
+    if (old->train.shuffle != now->train.shuffle)
+        return DIFFER("train.shuffle: %s in the checkpoint, %s now", old->train.shuffle ? "true" : "false",
+                      now->train.shuffle ? "true" : "false");
+    return false;
+}
