@@ -1,5 +1,8 @@
 /* nnseq export CKPT OUT.npz: the model's state_dict as numpy's .npz. */
 #include <stdlib.h>
+#include <string.h>
+
+#include "io/atomic_file.h"
 
 #include "io/checkpoint.h"
 #include "io/npz.h"
@@ -11,7 +14,10 @@ static const char export_help[] =
     "Writes the checkpoint's weights and buffers as a .npz keyed by PyTorch's\n"
     "state_dict names (0.weight, 0.bias, 4.running_mean, ...). In Python:\n"
     "  w = np.load('OUT.npz')\n"
-    "  model.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()})\n";
+    "  model.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()})\n"
+    "\n"
+    "The format follows the extension: .npz is the only one written so far;\n"
+    "any other extension is refused rather than written as .npz.\n";
 
 int command_export(int argc, char **argv) {
     bool help = false;
@@ -26,7 +32,15 @@ int command_export(int argc, char **argv) {
         fprintf(stderr, "nnseq export: expected CKPT and OUT.npz\n%s", export_help);
         return EXIT_USAGE;
     }
+    const char *out = positionals[1], *dot = strrchr(out, '.');
+    if (!dot || strchr(dot, '/') || strcmp(dot, ".npz")) {
+        fprintf(stderr, "nnseq export: %s: cannot tell the format from %s%s%s (expected OUT.npz: numpy's .npz is "
+                "the format nnseq exports)\n", out, dot && !strchr(dot, '/') ? "the extension '" : "a name without an extension",
+                dot && !strchr(dot, '/') ? dot : "", dot && !strchr(dot, '/') ? "'" : "");
+        return EXIT_USAGE;
+    }
     nn_error err = {0};
+    if (nn_output_check(out, "export", &err) != 0) return cli_fail(&err);
     nn_checkpoint ck;
     if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
     size_t state_count;
