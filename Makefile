@@ -74,4 +74,25 @@ bench: all
 clean:
 	rm -rf build nnseq
 
+# `make install` copies ./nnseq (built first) and its man page under
+# $(DESTDIR)$(PREFIX), GNU style: `make install PREFIX=/usr DESTDIR=/tmp/stage`
+# for a staged or packaged install. The man page goes in uncompressed, as
+# upstream installs do; Debian's dh_compress gzips it when packaging.
+# `make uninstall` removes exactly those two files.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+INSTALL ?= install
+INSTALL_PROGRAM ?= $(INSTALL) -m 755
+INSTALL_DATA ?= $(INSTALL) -m 644
+
+.PHONY: install uninstall
+install: all
+	$(INSTALL) -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1"
+	$(INSTALL_PROGRAM) "$(NNSEQ_BIN)" "$(DESTDIR)$(BINDIR)/nnseq"
+	$(INSTALL_DATA) docs/nnseq.1 "$(DESTDIR)$(MANDIR)/man1/nnseq.1"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/nnseq" "$(DESTDIR)$(MANDIR)/man1/nnseq.1"
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(SUPPORT_OBJ:.o=.d)

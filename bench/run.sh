@@ -1,21 +1,29 @@
 #!/bin/sh
-# `make bench`: training speed of nnseq against PyTorch (torch_ref.py) on the
-# same configs, machine and thread count, measured side by side in one run,
-# alternating, REPEATS times each; medians of samples/s and their ratio. Also
+# `make bench`: training speed of nnseq against PyTorch (tests/torch_ref.py)
+# on the same configs, machine and thread count, measured side by side in one
+# run, alternating, REPEATS times each; medians of samples/s and their ratio
+# (training samples, the validation split held out in both). Also
 # the sgemm-only ceiling of MLP training (gemm_ceiling.c) for the MLP shape.
 #   sh bench/run.sh [CONFIG...]      (default: the fashion configs)
-# Env: REPEATS (3), THREADS ("1 2"), EPOCHS (1), SHARED (../shared).
+# Env: REPEATS (3), THREADS ("1 2"), EPOCHS (1), TORCH_REF (tests/torch_ref.py),
+# SHARED (../shared, for bench/gemm_ceiling.c; that part is left out without it).
 set -eu
 cd "$(dirname "$0")/.."
 REPEATS=${REPEATS:-3}
 THREADS=${THREADS:-"1 2"}
 EPOCHS=${EPOCHS:-1}
 SHARED=${SHARED:-../shared}
-TORCH_REF=$SHARED/bench/torch_ref.py
+TORCH_REF=${TORCH_REF:-tests/torch_ref.py}
 [ "$#" -gt 0 ] || set -- configs/fashion_mlp.yaml configs/fashion_cnn.yaml
 [ -x ./nnseq ] || make -s
 have_torch=0
-/usr/bin/python3 -c 'import torch, yaml' 2>/dev/null && [ -f "$TORCH_REF" ] && have_torch=1
+if [ ! -f "$TORCH_REF" ]; then
+    echo "bench: no PyTorch column: $TORCH_REF not found" >&2
+elif ! /usr/bin/python3 -c 'import torch, numpy, yaml' 2>/dev/null; then
+    echo "bench: no PyTorch column: /usr/bin/python3 cannot import torch, numpy and yaml (make deps)" >&2
+else
+    have_torch=1
+fi
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 echo "flags:   $(lscpu | sed -n 's/^Flags: *//p' | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512bw|avx512_vnni)$' | tr '\n' ' ')"

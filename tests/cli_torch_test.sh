@@ -11,25 +11,27 @@
 #  4. `nnseq train --init` rejects a missing key, an extra key, a wrong shape
 #     and a wrong dtype with exit 2 and the key's name, and loads np.savez and
 #     np.savez_compressed files alike.
-# Needs NNSEQ and GEN_DATA (`make check` sets both), /usr/bin/python3 with
-# torch, numpy and yaml, and ${SHARED:-../shared}/bench/torch_ref.py beside
-# the repository; skips (exit 0) without them.
+# Needs NNSEQ and GEN_DATA (`make check` sets both) and /usr/bin/python3 with
+# torch, numpy and yaml (Debian's python3-torch, python3-numpy, python3-yaml);
+# the reference is tests/torch_ref.py (TORCH_REF overrides it). Without
+# them it is skipped (exit 77); without data/fashion-mnist (make data) the
+# Fashion-MNIST checks are skipped and counted as one skipped check.
 set -u
 NNSEQ=${NNSEQ:?set NNSEQ to the nnseq binary}
 GEN_DATA=${GEN_DATA:?set GEN_DATA to the gen_data tool}
 cd "$(dirname "$0")/.." || exit 1
+. tests/shell_checks.sh
 PYTHON=/usr/bin/python3
-TORCH_REF=${SHARED:-../shared}/bench/torch_ref.py
-skip() { echo "cli_torch: skipped: $*"; exit 0; }
-[ -x "$PYTHON" ] || skip "$PYTHON not found"
-[ -f "$TORCH_REF" ] || skip "$TORCH_REF not found (set SHARED to the folder holding bench/torch_ref.py)"
-"$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null || skip "$PYTHON cannot import torch, numpy and yaml"
-TORCH_REF=$(cd "$(dirname "$TORCH_REF")" && pwd)/torch_ref.py
+TORCH_REF=${TORCH_REF:-tests/torch_ref.py}
+[ -x "$PYTHON" ] || skip_all cli_torch "$PYTHON not found (make deps)"
+[ -f "$TORCH_REF" ] || skip_all cli_torch "$TORCH_REF not found"
+"$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
+    skip_all cli_torch "$PYTHON cannot import torch, numpy and yaml (make deps installs python3-torch)"
+TORCH_REF=$(cd "$(dirname "$TORCH_REF")" && pwd)/$(basename "$TORCH_REF")
 FASHION=$(pwd)/data/fashion-mnist
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-. "$(dirname "$0")/shell_checks.sh"
 # run NAME COMMAND...: the command must succeed; its stderr is shown if not
 run() {
     local name=$1; shift
@@ -239,9 +241,9 @@ def cmd_weights(name, init, nnseq_npz, torch_npz, nnseq_out, torch_out):
         return
     train_diff = max(abs(a - b) for a, b in zip(got_train, want_train))
     test_diff = abs(got_test[0] - want_test[0])
-    note(f"{name}: train loss nnseq {got_train[-1]:.6f} torch {want_train[-1]:.5f}; "
-         f"test loss nnseq {got_test[0]:.6f} torch {want_test[0]:.5f}")
-    # torch_ref rounds to 5 decimals
+    note(f"{name}: train loss nnseq {got_train[-1]:.6f} torch {want_train[-1]:.6f}; "
+         f"test loss nnseq {got_test[0]:.6f} torch {want_test[0]:.6f}")
+    # nnseq prints losses to 6 decimals
     if train_diff > 1e-4 or test_diff > 1e-3:
         fail(name + " losses", f"train loss differs by {train_diff:.2e}, test loss by {test_diff:.2e}")
     else:
@@ -325,13 +327,13 @@ if [ -f "$FASHION/train-images-idx3-ubyte.gz" ] && [ -f "$FASHION/t10k-images-id
     py "fashion subset" subset "$FASHION/train-images-idx3-ubyte.gz" "$FASHION/train-labels-idx1-ubyte.gz" 2000 \
         "$work/fashion-images.idx" "$work/fashion-labels.idx.gz"
 else
-    echo "note: $FASHION not found (make data): the Fashion-MNIST checks are skipped"
+    skip_part cli_torch "the Fashion-MNIST checks: no data in $FASHION (run 'make data')"
 fi
 
 # config FILE DATA LOSS OPTIMIZER LAYER...: a config on the generated data
 # (DATA gen) or on 2000 Fashion-MNIST training images and the real test set
-# (DATA fashion); val_split 0 and no shuffling, as torch_ref.py trains;
-# batches of $batch_size (default 16).
+# (DATA fashion); val_split 0, and no shuffling since torch_ref.py's order is
+# torch's; batches of $batch_size (default 16).
 config() {
     local file=$1 data=$2 loss=$3 optimizer=$4; shift 4
     {
@@ -505,5 +507,4 @@ for flavour in sgd_mlp-init compressed; do
 done
 [ ${#sames[@]} -eq 0 ] || py "same" "${sames[@]}"
 
-echo "cli_torch: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_torch

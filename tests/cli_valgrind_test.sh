@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # Every command on a short training run under valgrind's leak checker: no
 # definite or indirect leak and no memory error, on success and on error
-# paths. Skips (exit 0) without valgrind.
+# paths. Skipped (exit 77) without valgrind. It does not apply to a
+# sanitizer build (make asan): valgrind and ASan cannot share a process, and
+# the sanitizers check every test's memory there; it passes with no checks.
 set -u
 NNSEQ=${NNSEQ:?set NNSEQ to the nnseq binary}
 GEN_DATA=${GEN_DATA:?set GEN_DATA to the gen_data tool}
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "valgrind: skipped: valgrind is not installed"
-    exit 0
-fi
+. "$(dirname "$0")/shell_checks.sh"
 case "$NNSEQ" in
-    */asan/*) echo "valgrind: skipped: $NNSEQ is built with sanitizers"; exit 0 ;;
+    */asan/*) echo "valgrind: not applicable: $NNSEQ is built with sanitizers, which check memory instead"; exit 0 ;;
 esac
+command -v valgrind >/dev/null 2>&1 || skip_all valgrind "valgrind is not installed (make deps)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
 # clean NAME WANT_STATUS COMMAND...: runs under valgrind; the status must be WANT_STATUS and valgrind silent
 clean() {
     local name=$1 want=$2; shift 2
@@ -23,10 +21,9 @@ clean() {
         --log-file="$work/valgrind.log" "$NNSEQ" "$@" >/dev/null 2>"$work/stderr" </dev/null
     local got=$?
     if [ "$got" -eq "$want" ] && [ ! -s "$work/valgrind.log" ]; then
-        passed=$((passed + 1))
+        ok
     else
-        failed=$((failed + 1))
-        echo "FAIL: $name: exit $got (expected $want)"
+        fail "$name: exit $got (expected $want)"
         head -40 "$work/valgrind.log" "$work/stderr"
     fi
 }
@@ -68,5 +65,4 @@ head -c 300 "$work/out.ckpt" >"$work/short.ckpt"
 clean "truncated checkpoint" 2 eval "$work/short.ckpt"
 head -c 500 "$work/train-images.idx" >"$work/short.idx"
 clean "truncated images" 2 predict "$work/out.ckpt" "$work/short.idx"
-echo "valgrind: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish valgrind

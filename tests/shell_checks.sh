@@ -1,13 +1,28 @@
 # Helpers shared by the end-to-end scripts (tests/cli_*.sh source this).
-# They count into $passed and $failed and use the scratch folder $work.
-# Reports go to file descriptor 3, which a script points at its stdout, so
-# that they show even from commands whose stdout is redirected.
+# They count into $passed, $failed and $skipped and use the scratch folder
+# $work. Reports go to file descriptor 3, which a script points at its
+# stdout, so that they show even from commands whose stdout is redirected.
+# Exit statuses follow tests/run.sh: 0 all ran and passed, 77 skipped (all
+# or part, nothing failed), anything else failed.
 passed=0
 failed=0
+skipped=0
 exec 3>&1
 
 ok() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); echo "FAIL: $*" >&3; }
+# skip_all NAME WHY: the script cannot run here (no tool, no data): exit 77
+skip_all() { echo "$1: skipped: $2" >&3; exit 77; }
+# skip_part NAME WHY: a part of the script cannot run; counts one skipped check
+skip_part() { skipped=$((skipped + 1)); echo "$1: skipped: $2" >&3; }
+# finish NAME: the summary line, then exit 1 if a check failed, else 77 if
+# one was skipped, else 0
+finish() {
+    echo "$1: $passed passed, $failed failed, $skipped skipped"
+    [ "$failed" -eq 0 ] || exit 1
+    [ "$skipped" -eq 0 ] || exit 77
+    exit 0
+}
 check() { # check NAME COMMAND...: the command must succeed
     local name=$1; shift
     if "$@"; then ok; else fail "$name"; fi
