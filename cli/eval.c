@@ -1,7 +1,10 @@
 /* nnseq eval CKPT: loss, accuracy, per-class accuracy, precision and recall,
  * and the confusion matrix on the config's test split or the given files. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "io/checkpoint.h"
 #include "train/train.h"
@@ -12,7 +15,8 @@ static const char eval_help[] =
     "\n"
     "Evaluates the checkpoint on its config's test split (or the IDX files\n"
     "given): loss, accuracy, per-class accuracy (= recall), precision, and the\n"
-    "confusion matrix (rows: true class, columns: predicted class).\n";
+    "confusion matrix (rows: true class, columns: predicted class). --format tsv\n"
+    "is one long table: metric, class, predicted, value (docs/output.md).\n";
 
 typedef struct class_stats {
     int64_t samples, predicted, correct;
@@ -48,21 +52,14 @@ static void print_json(const nn_metrics *m, const int64_t *confusion, int classe
     printf("]}\n");
 }
 
-static void print_table(const nn_metrics *m, const int64_t *confusion, int classes, bool tsv) {
-    if (tsv) {
-        printf("class\tsamples\taccuracy\tprecision\trecall\n");
-        printf("all\t%d\t%.6f\t\t\n", m->count, m->accuracy);
-    } else {
-        printf("samples   %d\nloss      %.4f\naccuracy  %.4f\n\n", m->count, m->loss, m->accuracy);
-        printf("class  samples  accuracy  precision  recall\n");
-    }
+static void print_text(const nn_metrics *m, const int64_t *confusion, int classes) {
+    printf("samples   %d\nloss      %.4f\naccuracy  %.4f\n\n", m->count, m->loss, m->accuracy);
+    printf("class  samples  accuracy  precision  recall\n");
     for (int c = 0; c < classes; c++) {
         class_stats s = stats_of(confusion, classes, c);
         double accuracy = ratio(s.correct, s.samples), precision = ratio(s.correct, s.predicted);
-        if (tsv) printf("%d\t%lld\t%.6f\t%.6f\t%.6f\n", c, (long long)s.samples, accuracy, precision, accuracy);
-        else printf("%5d  %7lld  %8.4f  %9.4f  %6.4f\n", c, (long long)s.samples, accuracy, precision, accuracy);
+        printf("%5d  %7lld  %8.4f  %9.4f  %6.4f\n", c, (long long)s.samples, accuracy, precision, accuracy);
     }
-    if (tsv) return;
     printf("\nconfusion (rows: true class, columns: predicted)\n      ");
     for (int j = 0; j < classes; j++) printf(" %5d", j);
     printf("\n");
@@ -71,6 +68,24 @@ static void print_table(const nn_metrics *m, const int64_t *confusion, int class
         for (int j = 0; j < classes; j++) printf(" %5lld", (long long)confusion[(size_t)c * classes + j]);
         printf("\n");
     }
+}
+
+/* One long table, metric/class/predicted/value, so that the summary, the
+ * per-class figures and the confusion matrix all go through one awk or
+ * sort: 3 + 4 * classes + classes^2 rows under one header. class is "all"
+ * for the whole set; predicted is set on confusion rows only. */
+static void print_tsv(const nn_metrics *m, const int64_t *confusion, int classes) {
+    printf("metric\tclass\tpredicted\tvalue\n");
+    printf("samples\tall\t\t%d\nloss\tall\t\t%.6f\naccuracy\tall\t\t%.6f\n", m->count, m->loss, m->accuracy);
+    for (int c = 0; c < classes; c++) {
+        class_stats s = stats_of(confusion, classes, c);
+        double accuracy = ratio(s.correct, s.samples), precision = ratio(s.correct, s.predicted);
+        printf("samples\t%d\t\t%lld\naccuracy\t%d\t\t%.6f\n", c, (long long)s.samples, c, accuracy);
+        printf("precision\t%d\t\t%.6f\nrecall\t%d\t\t%.6f\n", c, precision, c, accuracy);
+    }
+    for (int c = 0; c < classes; c++)
+        for (int j = 0; j < classes; j++)
+            printf("confusion\t%d\t%d\t%lld\n", c, j, (long long)confusion[(size_t)c * classes + j]);
 }
 
 int command_eval(int argc, char **argv) {
@@ -100,6 +115,15 @@ int command_eval(int argc, char **argv) {
     if (!images) {
         images = ck.config.data.test.images;
         labels = ck.config.data.test.labels;
+        /* The stored paths are absolute: if they fail, the data moved. */
+        const char *gone = !images ? NULL : access(images, R_OK) ? images : access(labels, R_OK) ? labels : NULL;
+        if (gone) {
+            nn_error_set(&err, NN_ERR_INPUT, "%s: cannot read %s (%s), the test data %s was trained with: if it "
+                         "has moved, give --images and --labels", positionals[0], gone, strerror(errno),
+                         positionals[0]);
+            nn_checkpoint_free(&ck);
+            return cli_fail(&err);
+        }
     }
     int classes = nn_model_output_shape(ck.model).dims[0];
     int64_t *confusion = calloc((size_t)classes * classes, sizeof *confusion);
@@ -123,8 +147,10 @@ int command_eval(int argc, char **argv) {
         status = cli_fail(&err);
     } else if (format == FORMAT_JSON) {
         print_json(&metrics, confusion, classes, positionals[0]);
+    } else if (format == FORMAT_TSV) {
+        print_tsv(&metrics, confusion, classes);
     } else {
-        print_table(&metrics, confusion, classes, format == FORMAT_TSV);
+        print_text(&metrics, confusion, classes);
     }
     nn_dataset_free(&set);
     free(confusion);

@@ -115,13 +115,14 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     if (t->epoch >= cfg->train.epochs)
         fprintf(stderr, "nnseq: %s has already trained %d of %d epochs\n", o->resume, t->epoch, cfg->train.epochs);
     progress_bar bar = {isatty(STDERR_FILENO) != 0, 0, 0, 0, cfg->train.epochs};
+    train_output out = {format, false};
     bool first = true;
     while (t->epoch < cfg->train.epochs) {
         bar.epoch = t->epoch + 1;
         bar.start = wall_seconds();
         nn_epoch_report report;
         if (nn_trainer_epoch(t, &report, bar.enabled ? progress_draw : NULL, &bar, &err) != 0) goto fail;
-        print_epoch(format, &report, first);
+        output_epoch(&out, &report);
         first = false;
         if (log) log_epoch(log, &report);
         if (checkpoint && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
@@ -139,7 +140,7 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
         nn_metrics metrics;
         if (nn_evaluate(t->model, cfg->loss, &t->pixels, &t->test, 0, t->test.count, &metrics, NULL, &err) != 0)
             goto fail;
-        print_test(format, &metrics, checkpoint ? checkpoint : "");
+        output_test(&out, &metrics, checkpoint);
     }
     fflush(stdout);
     if (checkpoint) fprintf(stderr, "nnseq: wrote %s\n", checkpoint);

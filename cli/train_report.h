@@ -1,4 +1,4 @@
-/* The outputs of nnseq train. */
+/* The outputs of nnseq train (shapes: docs/output.md). */
 #ifndef NNSEQ_CLI_TRAIN_REPORT_H
 #define NNSEQ_CLI_TRAIN_REPORT_H
 
@@ -8,11 +8,22 @@
 #include "cli.h"
 #include "train/train.h"
 
-/* One epoch's line on stdout; first: the first line of the run (TSV header). */
-void print_epoch(output_format format, const nn_epoch_report *report, bool first);
+/* What one run has printed on stdout so far. The TSV is one table, so its
+ * header comes exactly once and first, whether the first row is an epoch's
+ * or, after a --resume of a finished run, the test row. Start it as
+ * {format, false}. */
+typedef struct train_output {
+    output_format format;
+    bool header_printed;
+} train_output;
+
+/* One epoch's line (TSV: the header first if not yet printed). */
+void output_epoch(train_output *out, const nn_epoch_report *report);
+/* The test split's metrics after training, the last line (TSV: the row
+ * "test" in the same columns); checkpoint: where the run was saved, or
+ * NULL if it saved nothing (JSON null). */
+void output_test(train_output *out, const nn_metrics *metrics, const char *checkpoint);
 /* One epoch's row of the CSV log. */
 void log_epoch(FILE *log, const nn_epoch_report *report);
-/* The test split's metrics after training; checkpoint: where the run was saved. */
-void print_test(output_format format, const nn_metrics *metrics, const char *checkpoint);
 
 #endif
