@@ -139,4 +139,15 @@ expect_error "test labels beyond the model's outputs, before training" 2 \
 check "...at once" test $(($(date +%s) - start)) -le 5
 sed 's/out_features: 4}/out_features: 300}/' "$work/conf/m.yaml" >"$work/conf/w300.yaml"
 check "a model with 300 outputs trains and tests" sh -c "'$NNSEQ' train '$work/conf/w300.yaml' --epochs 1 --out '$work/w300.ckpt' 2>/dev/null | grep -q '^test' && '$NNSEQ' eval '$work/w300.ckpt' >/dev/null"
+# --- files of the wrong kind -----------------------------------------------------------
+printf '\211PNG\r\n\032\n0123456789abcdef0123456789abcdef0123456789abcdef' >"$work/x.png"
+printf 'a,b,c\n1,2,3\n' >"$work/x.csv"
+printf '\223NUMPY\001\000v\000{"descr": "<f4", "fortran_order": False, "shape": (3,), }   \n' >"$work/x.npy"
+expect_error "predict names a PNG" 2 'x.png: not an IDX file: it looks like a PNG image' "$NNSEQ" predict "$work/o.ckpt" "$work/x.png"
+expect_error "predict names a CSV" 2 'x.csv: not an IDX file: it looks like text' "$NNSEQ" predict "$work/o.ckpt" "$work/x.csv"
+expect_error "predict names an .npy" 2 'x.npy: not an IDX file: it looks like a NumPy .npy array' "$NNSEQ" predict "$work/o.ckpt" "$work/x.npy"
+expect_error "predict from stdin names a PNG" 2 'not an IDX file: it looks like a PNG image' sh -c "'$NNSEQ' predict '$work/o.ckpt' - <'$work/x.png'"
+expect_error "eval of a config says so" 2 'm.yaml: not an nnseq checkpoint: it looks like text.*a config goes to nnseq train' \
+    "$NNSEQ" eval "$work/conf/m.yaml"
+expect_error "eval of a PNG says so" 2 'not an nnseq checkpoint: it looks like a PNG image' "$NNSEQ" eval "$work/x.png"
 finish checkpoint

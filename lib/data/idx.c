@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/file_kind.h"
+
 #define IDX_UNSIGNED_BYTE 0x08
 /* gzread and gzwrite take an unsigned length and return an int. */
 #define IO_CHUNK ((size_t)1 << 30)
@@ -110,6 +112,9 @@ static int report_read_error(nn_error *err, const char *name, gzFile file, const
 }
 
 static int check_magic(const uint8_t magic[4], const char *name, nn_error *err) {
+    const char *kind = nn_file_kind(magic, 4);
+    if ((magic[0] != 0 || magic[1] != 0) && kind)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: not an IDX file: it looks like %s", name, kind);
     if (magic[0] != 0 || magic[1] != 0)
         return nn_error_set(err, NN_ERR_INPUT,
                             "%s: not an IDX file: magic is %02x %02x %02x %02x, expected 00 00 08 "

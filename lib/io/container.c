@@ -1,6 +1,7 @@
 #include "io/container.h"
 
 #include "io/atomic_file.h"
+#include "io/file_kind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +255,16 @@ int nn_container_write(const char *path, const nn_array *arrays, size_t count, n
 /* ---- reading ---- */
 
 /* A file shorter than the header: empty, foreign, or a checkpoint cut short. */
+/* "not an nnseq checkpoint: it looks like a YAML config", from its first bytes. */
+static int not_a_checkpoint(const char *path, const unsigned char *start, size_t size, nn_error *err) {
+    const char *kind = nn_file_kind(start, size);
+    if (kind && !strncmp(kind, "text", 4))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: not an nnseq checkpoint: it looks like %s; a config goes to "
+                            "nnseq train, a checkpoint is what train writes", path, kind);
+    if (kind) return nn_error_set(err, NN_ERR_INPUT, "%s: not an nnseq checkpoint: it looks like %s", path, kind);
+    return nn_error_set(err, NN_ERR_INPUT, "%s: not an nnseq checkpoint (bad magic)", path);
+}
+
 static int short_file_error(const char *path, FILE *file, uint64_t size, nn_error *err) {
     unsigned char start[sizeof magic];
     size_t compare = size < sizeof magic ? (size_t)size : sizeof magic;
@@ -261,9 +272,7 @@ static int short_file_error(const char *path, FILE *file, uint64_t size, nn_erro
     if (fread(start, 1, compare, file) == compare && memcmp(start, magic, compare) == 0)
         return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: %" PRIu64 " bytes, shorter than the %d-byte header",
                             path, size, HEADER_BYTES);
-    return nn_error_set(err, NN_ERR_INPUT,
-                        "%s: not an nnseq checkpoint (%" PRIu64 " bytes, shorter than the %d-byte header)", path,
-                        size, HEADER_BYTES);
+    return not_a_checkpoint(path, start, compare, err);
 }
 
 /* The sizes in a header whose CRC matched: the payload must fill the rest of
@@ -292,8 +301,7 @@ static int check_sizes(const char *path, const header *h, uint64_t file_size, nn
  * checked before the version is known. */
 static int check_header(const char *path, const unsigned char *bytes, uint64_t file_size, header *h,
                         nn_error *err) {
-    if (memcmp(bytes, magic, sizeof magic) != 0)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: not an nnseq checkpoint (bad magic)", path);
+    if (memcmp(bytes, magic, sizeof magic) != 0) return not_a_checkpoint(path, bytes, HEADER_BYTES, err);
     if (get_u32(bytes + HEADER_CRC_OFFSET) != (uint32_t)crc32_z(0, bytes, HEADER_CRC_OFFSET))
         return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: header CRC mismatch", path);
     *h = (header){get_u32(bytes + 8), get_u32(bytes + 12), get_u64(bytes + 16), get_u64(bytes + 24),
