@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config/suggest.h"
 
 static const char usage[] =
     "usage: nnseq COMMAND [ARGS]\n"
@@ -17,6 +18,26 @@ static const char usage[] =
     "\n"
     "'nnseq COMMAND --help' describes a command. Exit status: 0 done, 1 failed\n"
     "while running, 2 bad usage or bad input.\n";
+
+/* The verbs of Keras's model API, which a Keras user reaches for first. */
+static const char *keras_command(const char *command) {
+    static const char *const verbs[][2] = {{"fit", "train"}, {"evaluate", "eval"}, {"summary", "print"}};
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(command, verbs[i][0]) == 0) return verbs[i][1];
+    return NULL;
+}
+
+/* A file given without a command: a config is for train, a checkpoint for
+ * eval. */
+static const char *command_for_file(const char *argument) {
+    static const char *const suffixes[][2] = {{".yaml", "train"}, {".yml", "train"}, {".ckpt", "eval"}};
+    size_t length = strlen(argument);
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t suffix = strlen(suffixes[i][0]);
+        if (length > suffix && strcmp(argument + length - suffix, suffixes[i][0]) == 0) return suffixes[i][1];
+    }
+    return NULL;
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -39,8 +60,22 @@ int main(int argc, char **argv) {
         {"train", command_train}, {"eval", command_eval},     {"print", command_print},
         {"predict", command_predict}, {"export", command_export},
     };
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
+    const char *names[COMMAND_COUNT];
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
         if (strcmp(command, commands[i].name) == 0) return commands[i].run(argc, argv);
-    fprintf(stderr, "nnseq: unknown command '%s'\n\n%s", command, usage);
+        names[i] = commands[i].name;
+    }
+    char hint[512] = "";
+    const char *nearest = nn_nearest_name(command, names, COMMAND_COUNT);
+    const char *meant = keras_command(command);
+    const char *file_command = command_for_file(command);
+    if (nearest)
+        snprintf(hint, sizeof hint, " (did you mean '%s'?)", nearest);
+    else if (meant)
+        snprintf(hint, sizeof hint, " (Keras's model.%s() is 'nnseq %s')", command, meant);
+    else if (file_command)
+        snprintf(hint, sizeof hint, " (did you mean 'nnseq %s %s'?)", file_command, command);
+    fprintf(stderr, "nnseq: unknown command '%s'%s\n\n%s", command, hint, usage);
     return EXIT_USAGE;
 }

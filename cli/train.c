@@ -10,6 +10,7 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "config/config.h"
+#include "config/lint.h"
 #include "train/train.h"
 #include "cli.h"
 #include "progress.h"
@@ -225,6 +226,10 @@ int command_train(int argc, char **argv) {
     nn_config cfg;
     int status = effective_config(&cfg, count ? positionals[0] : NULL, &o);
     if (status != 0) return status;
+    nn_config_warning warnings[NN_CONFIG_MAX_WARNINGS];
+    int warning_count = nn_config_lint(&cfg, warnings, NN_CONFIG_MAX_WARNINGS);
+    for (int i = 0; i < warning_count && i < NN_CONFIG_MAX_WARNINGS; i++)
+        fprintf(stderr, "nnseq: warning: %s\n", warnings[i].message);
     status = run_training(&cfg, &o, format);
     nn_config_free(&cfg);
     return status;

@@ -566,13 +566,14 @@ START_TEST(read_missing_empty_short_foreign) {
     ck_assert_int_eq(testutil_write_file(w.path, file, 20), 0);
     expect_input_error(w.path, "truncated: 20 bytes, shorter than the 40-byte header");
     ck_assert_int_eq(testutil_write_file(w.path, "hello, world", 12), 0);
-    expect_input_error(w.path, "not an nnseq checkpoint (12 bytes");
+    expect_input_error(w.path, "not an nnseq checkpoint: it looks like text (a YAML config");
     memcpy(file, "PK\3\4", 4);
     ck_assert_int_eq(testutil_write_file(w.path, file, size), 0);
-    expect_input_error(w.path, "not an nnseq checkpoint (bad magic)");
+    expect_input_error(w.path, "not an nnseq checkpoint: it looks like a zip archive");
     const char *text = "name: fashion_mlp\nseed: 1\nmodel:\n  layers: [Flatten, ReLU]\n";
     ck_assert_int_eq(testutil_write_file(w.path, text, strlen(text)), 0);
-    expect_input_error(w.path, "not an nnseq checkpoint (bad magic)");
+    expect_input_error(w.path, "not an nnseq checkpoint: it looks like text (a YAML config or a CSV table?); a "
+                               "config goes to nnseq train");
     expect_input_error(w.dir, "not a regular file");
     free(file);
     workspace_close(&w);

@@ -10,6 +10,7 @@
  * 1000) are refused rather than guessed. */
 #include "config/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 
 #include "config/suggest.h"
 #include "config/yaml_tree.h"
+#include "io/file_kind.h"
 
 #define MAX_CONFIG_BYTES (16u << 20)  /* far above any real config; stops a wrong file early */
 #define MAX_NAMES 128                 /* kinds listed in one "expected one of" message */
@@ -58,19 +60,50 @@ static const char *describe(const node *n, char *buffer, size_t size) { return n
 
 /* --- Names ---------------------------------------------------------------- */
 
-/* "unknown layer 'Relu' (did you mean 'ReLU'?)", or the whole list when
- * nothing is near. context: " in train", " for Linear", "". */
-static int unknown_name(const parser *p, const node *at, const char *what, const char *context,
-                        const char *const *names, int count) {
+/* "a, b, c": the names an "expected one of" or "nnseq has" message lists. */
+static const char *join_names(char *list, size_t size, const char *const *names, int count) {
+    size_t used = 0;
+    list[0] = '\0';
+    for (int i = 0; i < count && used < size; i++)
+        used += (size_t)snprintf(list + used, size - used, "%s%s", i ? ", " : "", names[i]);
+    return list;
+}
+
+/* The message for an unknown name, the most telling first: a torch name of
+ * something nnseq lacks says so plainly (ELU is not a typo of GELU); then
+ * the caller's note (where the key belongs instead); then a note on Keras's
+ * and torch's spellings (units is out_features); then the nearest name
+ * ("unknown layer 'Relu' (did you mean 'ReLU'?)"); else the whole list.
+ * names[0..shown) are listed, names[0..count) (which may add torch's
+ * aliases) can be suggested. context: " in train", " for Linear", "". */
+static int unknown_name_noted(const parser *p, const node *at, nn_name_kind kind, const char *what,
+                              const char *context, const char *const *names, int shown, int count,
+                              const char *note) {
+    char list[512];
+    const char *torch = kind <= NN_NAME_SCHEDULER ? nn_unsupported_name(kind, at->text) : NULL;
+    if (torch) {
+        const char *dot = strrchr(torch, '.');
+        const char *short_name = dot ? dot + 1 : torch;
+        join_names(list, sizeof list, names, shown);
+        if (!strcasecmp(short_name, at->text))
+            return fail(p, at, "'%s' is a %.*s %s that nnseq does not have yet (nnseq has: %s)", at->text,
+                        (int)(short_name - torch - 1), torch, what, list);
+        return fail(p, at, "'%s' means %s, a %s that nnseq does not have yet (nnseq has: %s)", at->text, torch,
+                    what, list);
+    }
+    if (!note) note = nn_name_hint(kind, at->text, names, count);
+    if (note) return fail(p, at, "unknown %s '%s'%s (%s)", what, at->text, context, note);
     const char *nearest = nn_nearest_name(at->text, names, count);
     if (nearest)
         return fail(p, at, "unknown %s '%s'%s (did you mean '%s'?)", what, at->text, context, nearest);
-    if (count == 0) return fail(p, at, "unknown %s '%s'%s (expected none)", what, at->text, context);
-    char list[512] = "";
-    size_t used = 0;
-    for (int i = 0; i < count && used < sizeof list; i++)
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
-    return fail(p, at, "unknown %s '%s'%s (expected one of: %s)", what, at->text, context, list);
+    if (shown == 0) return fail(p, at, "unknown %s '%s'%s (expected none)", what, at->text, context);
+    return fail(p, at, "unknown %s '%s'%s (expected one of: %s)", what, at->text, context,
+                join_names(list, sizeof list, names, shown));
+}
+
+static int unknown_name(const parser *p, const node *at, nn_name_kind kind, const char *what, const char *context,
+                        const char *const *names, int shown, int count) {
+    return unknown_name_noted(p, at, kind, what, context, names, shown, count, NULL);
 }
 
 /* Checks that a mapping's key is a name and not a repeat of an earlier key. */
@@ -298,12 +331,50 @@ static int get_arg(const parser *p, const node *n, const nn_arg_spec *spec, nn_a
     return 0;
 }
 
+typedef struct section section;
+
+/* Where else in a config key goes ("did you mean train.epochs?"), leaving
+ * out the section skip and the paths starting with skip_prefix; NULL when
+ * nowhere. Defined with the section tables below. */
+static const char *elsewhere_note(const char *key, const section *skip, const char *skip_prefix, char *buffer,
+                                  size_t size);
+
+/* Names compare ignoring case and underscores: Keras's leaky_relu is
+ * LeakyReLU. */
+static bool same_loose_name(const char *a, const char *b) {
+    for (;; a++, b++) {
+        while (*a == '_') a++;
+        while (*b == '_') b++;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return false;
+        if (!*a) return true;
+    }
+}
+
+/* Keras's activation: argument, answered with the layer to write when its
+ * value names one (activation: relu is "- ReLU"); NULL to use the general
+ * note. */
+static const char *activation_note(const parser *p, const node *key, char *buffer, size_t size) {
+    const node *value = next_sibling(p, key);
+    if (strcmp(key->text, "activation") || !value || value->type != NODE_SCALAR || is_null(value)) return NULL;
+    if (!strcasecmp(value->text, "linear")) return "Keras's activation 'linear' means none: leave it out";
+    int count;
+    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
+    for (int i = 0; i < count; i++)
+        if (same_loose_name(value->text, kinds[i]->name)) {
+            snprintf(buffer, size, "write the activation as a separate layer after it: - %s", kinds[i]->name);
+            return buffer;
+        }
+    return NULL;
+}
+
 /* Fills values (indexed like specs) from the mapping args (NULL or null: no
  * arguments). owner names whose arguments they are ("Linear", "optimizer
- * adam"); reserved is a key of the mapping that is not an argument ("name");
- * a missing required argument is reported at missing_at. */
+ * adam") and kind what they are arguments of; reserved is a key of the
+ * mapping that is not an argument ("name"); a missing required argument is
+ * reported at missing_at. */
 static int parse_args(const parser *p, const node *args, const node *missing_at, const char *owner,
-                      const nn_arg_spec *specs, int count, nn_arg_value *values, const char *reserved) {
+                      nn_name_kind kind, const nn_arg_spec *specs, int count, nn_arg_value *values,
+                      const char *reserved) {
     if (count > NN_MAX_ARGS)
         return nn_error_set(p->err, NN_ERR_RUNTIME, "%s declares %d arguments, more than NN_MAX_ARGS", owner,
                             count);
@@ -323,7 +394,20 @@ static int parse_args(const parser *p, const node *args, const node *missing_at,
             if (check_key(p, args, key, context)) return -1;
             if (reserved && !strcmp(key->text, reserved)) continue;
             int index = nn_arg_find(specs, count, key->text);
-            if (index < 0) return unknown_name(p, key, "argument", context, names, count + (reserved != NULL));
+            if (index < 0) {
+                /* An optimiser's or scheduler's argument may belong elsewhere
+                 * (epochs); a layer's arguments are too unlike the sections'
+                 * keys for that to help, but Keras's activation is common. */
+                char note[160];
+                const char *where = NULL;
+                const char *own = kind == NN_NAME_OPTIMIZER_ARG ? "optimizer." : "scheduler.";
+                if (kind == NN_NAME_LAYER_ARG)
+                    where = activation_note(p, key, note, sizeof note);
+                else
+                    where = elsewhere_note(key->text, NULL, own, note, sizeof note);
+                int listed = count + (reserved != NULL);
+                return unknown_name_noted(p, key, kind, "argument", context, names, listed, listed, where);
+            }
             if (get_arg(p, next_sibling(p, key), &specs[index], &values[index])) return -1;
         }
     }
@@ -342,7 +426,7 @@ static int unknown_layer(const parser *p, const node *at) {
     const char *names[MAX_NAMES];
     if (count > MAX_NAMES) count = MAX_NAMES;
     for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    return unknown_name(p, at, "layer", "", names, count);
+    return unknown_name(p, at, NN_NAME_LAYER, "layer", "", names, count, count);
 }
 
 /* An item of model.layers: "ReLU" or {Linear: {out_features: 10}}. */
@@ -369,8 +453,8 @@ static int parse_layer(const parser *p, const node *item, nn_layer_spec *layer) 
         return fail(p, name, "expected %s, got %s", expected, describe(name, shown, sizeof shown));
     layer->kind = nn_layer_kind_find(name->text);
     if (!layer->kind) return unknown_layer(p, name);
-    return parse_args(p, args, item, layer->kind->name, layer->kind->args, layer->kind->arg_count, layer->args,
-                      NULL);
+    return parse_args(p, args, item, layer->kind->name, NN_NAME_LAYER_ARG, layer->kind->args, layer->kind->arg_count,
+                      layer->args, NULL);
 }
 
 static int parse_layers(parser *p, const node *key, const node *value) {
@@ -414,17 +498,31 @@ static int parse_input_shape(parser *p, const node *key, const node *value) {
 
 /* --- Loss, optimiser, scheduler -------------------------------------------- */
 
+/* A loss by nnseq's name or torch's class name (CrossEntropyLoss); the
+ * config holds the kind, so the rest of nnseq sees only nnseq's names. */
+static const nn_loss_kind *find_loss(const char *name) {
+    const nn_loss_kind *kind = nn_loss_kind_find(name);
+    int count;
+    const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
+    for (int i = 0; !kind && i < count; i++)
+        if (kinds[i]->alias && !strcmp(kinds[i]->alias, name)) kind = kinds[i];
+    return kind;
+}
+
 static int parse_loss(parser *p, const node *key, const node *value) {
     (void)key;
     if (require_text(p, value, "a loss name", "loss")) return -1;
-    p->cfg->loss = nn_loss_kind_find(value->text);
+    p->cfg->loss = find_loss(value->text);
     if (p->cfg->loss) return 0;
     int count;
     const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
     const char *names[MAX_NAMES];
-    if (count > MAX_NAMES) count = MAX_NAMES;
+    if (count > MAX_NAMES / 2) count = MAX_NAMES / 2;
+    int total = count;
     for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    return unknown_name(p, value, "loss", "", names, count);
+    for (int i = 0; i < count; i++)
+        if (kinds[i]->alias) names[total++] = kinds[i]->alias;
+    return unknown_name(p, value, NN_NAME_LOSS, "loss", "", names, count, total);
 }
 
 /* torch_ref.py lowercases the optimiser's name, so "Adam" is adam there and here. */
@@ -443,16 +541,29 @@ static int unknown_optimizer(const parser *p, const node *at) {
     const char *names[MAX_NAMES];
     if (count > MAX_NAMES) count = MAX_NAMES;
     for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    return unknown_name(p, at, "optimizer", "", names, count);
+    return unknown_name(p, at, NN_NAME_OPTIMIZER, "optimizer", "", names, count, count);
+}
+
+/* A scheduler by nnseq's name or torch's class name (StepLR). */
+static const nn_scheduler_kind *find_scheduler(const char *name) {
+    const nn_scheduler_kind *kind = nn_scheduler_kind_find(name);
+    int count;
+    const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
+    for (int i = 0; !kind && i < count; i++)
+        if (kinds[i]->alias && !strcmp(kinds[i]->alias, name)) kind = kinds[i];
+    return kind;
 }
 
 static int unknown_scheduler(const parser *p, const node *at) {
     int count;
     const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
     const char *names[MAX_NAMES];
-    if (count > MAX_NAMES) count = MAX_NAMES;
+    if (count > MAX_NAMES / 2) count = MAX_NAMES / 2;
+    int total = count;
     for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    return unknown_name(p, at, "scheduler", "", names, count);
+    for (int i = 0; i < count; i++)
+        if (kinds[i]->alias) names[total++] = kinds[i]->alias;
+    return unknown_name(p, at, NN_NAME_SCHEDULER, "scheduler", "", names, count, total);
 }
 
 /* The mapping of a {name: KIND, args...} section, NULL when it is null. */
@@ -467,7 +578,6 @@ static int kind_mapping(const parser *p, const node *value, const char *what, co
 }
 
 static int parse_optimizer(parser *p, const node *key, const node *value) {
-    (void)key;
     const node *map, *name;
     if (kind_mapping(p, value, "optimizer", "{name: adam, lr: 0.001}", &map)) return -1;
     const nn_optimizer_kind *kind = nn_optimizer_kind_find("sgd");
@@ -479,7 +589,11 @@ static int parse_optimizer(parser *p, const node *key, const node *value) {
     char owner[96];
     snprintf(owner, sizeof owner, "optimizer %s", kind->name);
     p->cfg->optimizer.kind = kind;
-    if (parse_args(p, map, value, owner, kind->args, kind->arg_count, p->cfg->optimizer.args, "name")) return -1;
+    p->cfg->optimizer.line = key->line;
+    p->cfg->optimizer.column = key->column;
+    if (parse_args(p, map, value, owner, NN_NAME_OPTIMIZER_ARG, kind->args, kind->arg_count, p->cfg->optimizer.args,
+                   "name"))
+        return -1;
     if (kind->check && kind->check(p->cfg->optimizer.args, p->err))
         return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, value->line, value->column, owner);
     return 0;
@@ -500,12 +614,14 @@ static int parse_scheduler(parser *p, const node *key, const node *value) {
         return fail(p, map, "missing key 'name' in scheduler (expected one of: %s)", list);
     }
     if (require_text(p, name, "a scheduler name", "name")) return -1;
-    const nn_scheduler_kind *kind = nn_scheduler_kind_find(name->text);
+    const nn_scheduler_kind *kind = find_scheduler(name->text);
     if (!kind) return unknown_scheduler(p, name);
     char owner[96];
     snprintf(owner, sizeof owner, "scheduler %s", kind->name);
     p->cfg->scheduler.kind = kind;
-    if (parse_args(p, map, value, owner, kind->args, kind->arg_count, p->cfg->scheduler.args, "name")) return -1;
+    if (parse_args(p, map, value, owner, NN_NAME_SCHEDULER_ARG, kind->args, kind->arg_count, p->cfg->scheduler.args,
+                   "name"))
+        return -1;
     if (kind->check && kind->check(p->cfg->scheduler.args, p->err))
         return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, value->line, value->column, owner);
     return 0;
@@ -522,8 +638,6 @@ typedef enum field_type {
     FIELD_SECTION,  /* a nested mapping with its own table */
     FIELD_CUSTOM    /* parsed by its own function */
 } field_type;
-
-typedef struct section section;
 
 typedef struct field {
     const char *key;
@@ -684,6 +798,55 @@ static int get_seed(const parser *p, const node *n, uint64_t *out) {
 
 static int parse_section(parser *p, const node *key, const node *value, const section *s);
 
+/* Where a key goes: a path (train.epochs) per section field of that name
+ * and per argument of an optimiser or scheduler kind, the first two, none
+ * twice. */
+typedef struct places {
+    char path[2][96];
+    int count;
+} places;
+
+static void add_place(places *found, const char *prefix, const char *key, const char *skip_prefix) {
+    char path[96];
+    snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+    if (skip_prefix && !strncmp(path, skip_prefix, strlen(skip_prefix))) return;
+    for (int i = 0; i < found->count; i++)
+        if (!strcmp(found->path[i], path)) return;
+    if (found->count < 2) snprintf(found->path[found->count++], sizeof found->path[0], "%s", path);
+}
+
+static void find_in_section(const section *s, const char *key, const section *skip, const char *skip_prefix,
+                            places *found) {
+    for (int i = 0; i < s->field_count; i++) {
+        const field *f = &s->fields[i];
+        if (s != skip && !strcmp(f->key, key)) add_place(found, s->name, key, skip_prefix);
+        if (f->type == FIELD_SECTION) find_in_section(f->section, key, skip, skip_prefix, found);
+    }
+}
+
+static const char *elsewhere_note(const char *key, const section *skip, const char *skip_prefix, char *buffer,
+                                  size_t size) {
+    places found = {.count = 0};
+    find_in_section(&top_section, key, skip, skip_prefix, &found);
+    int count;
+    const nn_optimizer_kind *const *optimizers = nn_optimizer_kinds(&count);
+    for (int i = 0; i < count; i++)
+        if (nn_arg_find(optimizers[i]->args, optimizers[i]->arg_count, key) >= 0)
+            add_place(&found, "optimizer", key, skip_prefix);
+    const nn_scheduler_kind *const *schedulers = nn_scheduler_kinds(&count);
+    for (int i = 0; i < count; i++)
+        if (nn_arg_find(schedulers[i]->args, schedulers[i]->arg_count, key) >= 0)
+            add_place(&found, "scheduler", key, skip_prefix);
+    if (found.count == 0) return NULL;
+    if (found.count == 1 && !strchr(found.path[0], '.'))
+        snprintf(buffer, size, "did you mean the top-level key '%s'?", key);
+    else if (found.count == 1)
+        snprintf(buffer, size, "did you mean %s?", found.path[0]);
+    else
+        snprintf(buffer, size, "did you mean %s or %s?", found.path[0], found.path[1]);
+    return buffer;
+}
+
 static int parse_field(parser *p, const node *key, const node *value, const field *f) {
     void *target = (char *)p->cfg + f->offset;
     long long whole;
@@ -721,7 +884,11 @@ static int parse_section(parser *p, const node *key, const node *value, const se
         int index = -1;
         for (int i = 0; i < s->field_count && index < 0; i++)
             if (!strcmp(names[i], k->text)) index = i;
-        if (index < 0) return unknown_name(p, k, "key", context, names, s->field_count);
+        if (index < 0) {
+            char note[160];
+            return unknown_name_noted(p, k, NN_NAME_KEY, "key", context, names, s->field_count, s->field_count,
+                                      elsewhere_note(k->text, s, NULL, note, sizeof note));
+        }
         if (parse_field(p, k, next_sibling(p, k), &s->fields[index])) return -1;
     }
     return s->finish ? s->finish(p, key, map) : 0;
@@ -796,6 +963,28 @@ int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char 
     return status;
 }
 
+/* Files that are given where a config belongs, told by their first bytes
+ * so that the message names the mistake instead of the YAML error (or the
+ * size limit) their bytes would cause. Only beginnings with a control
+ * character (a NUL, gzip's 0x1f, PNG's 0x1a, ...) are looked at, which no
+ * YAML text has, so no config is ever taken for something else. The
+ * checkpoint's magic is the one in docs/checkpoint.md. */
+static int sniff_binary(const char *path, const unsigned char *bytes, size_t size, nn_error *err) {
+    static const unsigned char checkpoint[8] = {'N', 'N', 'S', 'E', 'Q', 'C', 'K', '\0'};
+    if (size >= sizeof checkpoint && !memcmp(bytes, checkpoint, sizeof checkpoint))
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: this is an nnseq checkpoint, not a config: use nnseq train --resume %s", path,
+                            path);
+    size_t head = size < 8 ? size : 8;
+    bool binary = false;
+    for (size_t i = 0; i < head; i++)
+        binary = binary || (bytes[i] < 0x20 && bytes[i] != '\t' && bytes[i] != '\n' && bytes[i] != '\r') ||
+                 bytes[i] == 0x7f;
+    const char *kind = binary ? nn_file_kind(bytes, size) : NULL;
+    if (kind) return nn_error_set(err, NN_ERR_INPUT, "%s: not a YAML config: it looks like %s", path, kind);
+    return 0;
+}
+
 static int read_file(const char *path, char **text, size_t *length, nn_error *err) {
     FILE *file = fopen(path, "rb");
     if (!file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
@@ -818,8 +1007,10 @@ static int read_file(const char *path, char **text, size_t *length, nn_error *er
             buffer = grown;
         }
         size_t got = fread(buffer + size, 1, capacity - size, file);
+        bool first = size == 0;
         size += got;
         if (got == 0) break;
+        if (first && (status = sniff_binary(path, (const unsigned char *)buffer, size, err)) != 0) break;
     }
     if (status == 0 && ferror(file)) status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot read: %s", path, strerror(errno));
     fclose(file);

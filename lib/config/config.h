@@ -54,6 +54,7 @@ typedef struct nn_config {
     struct {
         const nn_optimizer_kind *kind;    /* default sgd */
         nn_arg_value args[NN_MAX_ARGS];   /* indexed like kind->args */
+        int line, column;                 /* of the optimizer: key; 0 when not written */
     } optimizer;
 
     struct {

@@ -258,6 +258,7 @@ int nn_container_write(const char *path, const nn_array *arrays, size_t count, n
 /* "not an nnseq checkpoint: it looks like a YAML config", from its first bytes. */
 static int not_a_checkpoint(const char *path, const unsigned char *start, size_t size, nn_error *err) {
     const char *kind = nn_file_kind(start, size);
+    if (kind && strstr(kind, "nnseq checkpoint")) kind = NULL; /* almost the magic: damaged, say bad magic */
     if (kind && !strncmp(kind, "text", 4))
         return nn_error_set(err, NN_ERR_INPUT, "%s: not an nnseq checkpoint: it looks like %s; a config goes to "
                             "nnseq train, a checkpoint is what train writes", path, kind);

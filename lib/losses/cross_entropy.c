@@ -39,4 +39,5 @@ static double cross_entropy(float *grad, float *sample_losses, const float *outp
     return total / batch;
 }
 
-const nn_loss_kind nn_cross_entropy_kind = {"cross_entropy", nn_loss_check_classes, cross_entropy};
+const nn_loss_kind nn_cross_entropy_kind = {"cross_entropy", "CrossEntropyLoss", nn_loss_check_classes,
+                                            cross_entropy};

@@ -12,6 +12,7 @@
 
 typedef struct nn_loss_kind {
     const char *name;   /* "cross_entropy", "nll", "mse" */
+    const char *alias;  /* torch.nn's class name, accepted in configs too: "CrossEntropyLoss"; may be NULL */
     /* Checks that the model's per-sample output shape suits this loss with
      * classes labels (0..classes-1); message without location. */
     int (*check)(nn_shape output_shape, int classes, nn_error *err);

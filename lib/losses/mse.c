@@ -20,4 +20,4 @@ static double mse(float *grad, float *sample_losses, const float *output, const 
     return total / ((double)batch * outputs);
 }
 
-const nn_loss_kind nn_mse_kind = {"mse", nn_loss_check_classes, mse};
+const nn_loss_kind nn_mse_kind = {"mse", "MSELoss", nn_loss_check_classes, mse};

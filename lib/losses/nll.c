@@ -17,4 +17,4 @@ static double nll(float *grad, float *sample_losses, const float *output, const 
     return total / batch;
 }
 
-const nn_loss_kind nn_nll_kind = {"nll", nn_loss_check_classes, nll};
+const nn_loss_kind nn_nll_kind = {"nll", "NLLLoss", nn_loss_check_classes, nll};

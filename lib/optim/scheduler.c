@@ -79,11 +79,12 @@ static double cosine_lr(const nn_arg_value *args, double base_lr, int epoch) {
     return eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / args[COSINE_T_MAX].value[0])) / 2;
 }
 
-static const nn_scheduler_kind step_kind = {"step", step_args, COUNT_OF(step_args), step_check, step_lr};
-static const nn_scheduler_kind multistep_kind = {"multistep", multistep_args, COUNT_OF(multistep_args),
-                                                 multistep_check, multistep_lr};
-static const nn_scheduler_kind cosine_kind = {"cosine", cosine_args, COUNT_OF(cosine_args), cosine_check,
-                                              cosine_lr};
+static const nn_scheduler_kind step_kind = {"step", "StepLR", step_args, COUNT_OF(step_args), step_check,
+                                           step_lr};
+static const nn_scheduler_kind multistep_kind = {"multistep", "MultiStepLR", multistep_args,
+                                                 COUNT_OF(multistep_args), multistep_check, multistep_lr};
+static const nn_scheduler_kind cosine_kind = {"cosine", "CosineAnnealingLR", cosine_args, COUNT_OF(cosine_args),
+                                              cosine_check, cosine_lr};
 
 static const nn_scheduler_kind *const kinds[] = {&step_kind, &multistep_kind, &cosine_kind};
 

@@ -12,6 +12,7 @@
 
 typedef struct nn_scheduler_kind {
     const char *name;   /* "step", "multistep", "cosine" */
+    const char *alias;  /* torch's class name, accepted in configs too: "StepLR"; may be NULL */
     const nn_arg_spec *args;
     int arg_count;
     int (*check)(const nn_arg_value *args, nn_error *err);
