@@ -52,28 +52,17 @@ __attribute__((format(printf, 2, 3))) static void put(text_buffer *b, const char
     }
 }
 
-/* The shortest decimal that reads back as value; always with a '.' or an
- * exponent unless is_integer, so YAML and the parser see a float. */
+/* Python's repr (nn_format_python_float: the shortest decimal that reads
+ * back as value), with a dot before any exponent: PyYAML (YAML 1.1) reads
+ * 1e-08 as a string, 1.0e-08 as a float. */
 static void format_number(char *out, size_t size, double value, bool is_integer) {
-    if (is_integer) {
-        snprintf(out, size, "%.0f", value);
-        return;
-    }
-    for (int precision = 1; precision <= 17; precision++) {
-        snprintf(out, size, "%.*g", precision, value);
-        if (strtod(out, NULL) == value) break;
-    }
-    /* PyYAML (YAML 1.1) reads 1e-08 as a string: a float needs its dot. */
-    if (!strpbrk(out, ".n")) {
-        char *exponent = strpbrk(out, "eE");
-        char tail[16] = "";
-        if (exponent) {
-            snprintf(tail, sizeof tail, "%s", exponent);
-            *exponent = '\0';
-        }
-        size_t used = strlen(out);
-        snprintf(out + used, size - used, ".0%s", tail);
-    }
+    char repr[40];
+    nn_format_python_float(repr, sizeof repr, value, is_integer);
+    char *exponent = strpbrk(repr, "eE");
+    if (exponent && !memchr(repr, '.', (size_t)(exponent - repr)))
+        snprintf(out, size, "%.*s.0%s", (int)(exponent - repr), repr, exponent);
+    else
+        snprintf(out, size, "%s", repr);
 }
 
 static void put_number(text_buffer *b, double value, bool is_integer) {
@@ -107,7 +96,8 @@ static void put_path(text_buffer *b, const char *path, const char *cwd) {
     }
     snprintf(joined, size, "%s%s%s", path[0] == '/' ? "" : cwd, path[0] == '/' ? "" : "/", path);
     size_t used = 0;
-    for (char *part = strtok(joined, "/"); part; part = strtok(NULL, "/")) {
+    char *rest = NULL;
+    for (char *part = strtok_r(joined, "/", &rest); part; part = strtok_r(NULL, "/", &rest)) {
         if (!strcmp(part, ".")) continue;
         if (!strcmp(part, "..")) {
             while (used > 0 && clean[used - 1] != '/') used--;
