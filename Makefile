@@ -47,14 +47,18 @@ $(NNSEQ_BIN): $(CLI_OBJ) $(BUILD)/libnnseq.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(SUPPORT_OBJ) $(BUILD)/libnnseq.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $< $(SUPPORT_OBJ) $(BUILD)/libnnseq.a $(CHECK_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/tools/gen_data: $(BUILD)/tests/tools/gen_data.o $(BUILD)/tests/synthetic.o $(BUILD)/libnnseq.a
+# Small programs the test scripts drive (tests/tools/NAME.c -> TOOLS/NAME).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/tests/synthetic.o $(BUILD)/libnnseq.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Every test program runs even when one fails; the last line sums them up.
 # The end-to-end scripts (tests/cli_*.sh) get the binary under test in NNSEQ.
 TEST_SCRIPTS := $(wildcard tests/cli_*.sh)
-check: all $(TEST_BIN) $(BUILD)/tests/tools/gen_data
+check: all $(TEST_BIN) $(TOOL_BIN)
 	@NNSEQ=$(abspath $(NNSEQ_BIN)) GEN_DATA=$(abspath $(BUILD)/tests/tools/gen_data) \
+	    TOOLS=$(abspath $(BUILD)/tests/tools) \
 	    sh tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 # The same tests built with AddressSanitizer and UBSan into build/asan.

@@ -166,9 +166,6 @@ static void format_dims(char *buffer, size_t size, const nn_array *array) {
     if (used < size) snprintf(buffer + used, size - used, array->rank == 1 ? ",)" : ")");
 }
 
-static const char *dtype_name(nn_dtype dtype) {
-    return dtype == NN_F32 ? "float32" : dtype == NN_I64 ? "int64" : "uint8";
-}
 
 int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, const char *prefix,
                         const char *source, nn_error *err) {
@@ -187,7 +184,7 @@ int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, c
         format_dims(want, sizeof want, &state[s]);
         if (!found) {
             status = nn_error_set(err, NN_ERR_INPUT, "%s: missing key '%s' (expected %s %s)", source,
-                                  state[s].name, dtype_name(state[s].dtype), want);
+                                  state[s].name, nn_dtype_name(state[s].dtype), want);
             break;
         }
         format_dims(got, sizeof got, found);
@@ -198,7 +195,7 @@ int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, c
                                   state[s].name, got, want);
         else if (found->dtype != state[s].dtype)
             status = nn_error_set(err, NN_ERR_INPUT, "%s: key '%s' is %s, the model needs %s", source,
-                                  state[s].name, dtype_name(found->dtype), dtype_name(state[s].dtype));
+                                  state[s].name, nn_dtype_name(found->dtype), nn_dtype_name(state[s].dtype));
         else {
             memcpy(state[s].data, found->data, nn_array_bytes(found));
         }

@@ -26,10 +26,17 @@ int nn_shape_equal(nn_shape a, nn_shape b) {
 
 size_t nn_dtype_size(nn_dtype dtype) {
     switch (dtype) {
-    case NN_I64: return 8;
-    case NN_U8: return 1;
+    case NN_I64: case NN_F64: case NN_U64: return 8;
+    case NN_U8: case NN_I8: case NN_BOOL: return 1;
+    case NN_I16: case NN_U16: return 2;
     default: return 4;
     }
+}
+
+const char *nn_dtype_name(nn_dtype dtype) {
+    static const char *const names[] = {"float32", "int64", "uint8", "float64", "int32", "int16",
+                                        "int8", "uint16", "uint32", "uint64", "bool"};
+    return (unsigned)dtype < sizeof names / sizeof names[0] ? names[dtype] : "unknown";
 }
 
 size_t nn_array_count(const nn_array *array) {

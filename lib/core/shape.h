@@ -25,7 +25,12 @@ size_t nn_shape_size(nn_shape shape);
 int nn_shape_format(nn_shape shape, char *buffer, size_t size);
 int nn_shape_equal(nn_shape a, nn_shape b);
 
-typedef enum nn_dtype { NN_F32 = 0, NN_I64 = 1, NN_U8 = 2 } nn_dtype;
+/* The first three are what checkpoints store; the rest are what data files
+ * (IDX, .npy) hold and are converted on reading. */
+typedef enum nn_dtype {
+    NN_F32 = 0, NN_I64 = 1, NN_U8 = 2,
+    NN_F64 = 3, NN_I32 = 4, NN_I16 = 5, NN_I8 = 6, NN_U16 = 7, NN_U32 = 8, NN_U64 = 9, NN_BOOL = 10
+} nn_dtype;
 
 typedef struct nn_array {
     char name[64];          /* state_dict name, e.g. "0.weight" or "weight" */
@@ -36,6 +41,8 @@ typedef struct nn_array {
 } nn_array;
 
 size_t nn_dtype_size(nn_dtype dtype);
+/* numpy's name: "float32", "int64", "uint8", ... */
+const char *nn_dtype_name(nn_dtype dtype);
 size_t nn_array_count(const nn_array *array);   /* product of dims, 1 for rank 0 */
 size_t nn_array_bytes(const nn_array *array);
 

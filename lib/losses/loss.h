@@ -1,28 +1,79 @@
-/* Losses: one file per loss in lib/losses/, one entry in lib/loss.c's table. A loss reads the
- * model's output for a batch and the integer labels, returns the mean loss
- * over the batch and writes dLoss/dOutput (already divided by the batch
- * size, as torch's reduction='mean'). */
+/* Losses: one file per loss in lib/losses/, one entry in loss.c's table.
+ *
+ * A loss reads the model's output for a batch and the batch's targets:
+ * class indices (cross_entropy, nll) or rows of float values (bce,
+ * bce_with_logits, mse, l1, smooth_l1, huber). It writes, per sample, the
+ * numerator and the denominator of torch's reduction='mean': the loss of a
+ * batch, or of a whole split, is sum(numerators) / sum(denominators), which
+ * is what torch computes for that batch or split at once (class weights and
+ * ignore_index included: cross_entropy's denominator is the weight of the
+ * sample's class, 0 when ignored; mse's is the number of outputs). The
+ * trainer divides the gradient by the batch's denominator; the loss writes
+ * d(numerator)/d(output), undivided. Arguments are torch's, in an argument
+ * table; a loss's one list argument (weight, pos_weight) may be as long as
+ * the model has outputs and lives in nn_loss.vector. */
 #ifndef NNSEQ_LOSS_H
 #define NNSEQ_LOSS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "core/args.h"
 #include "core/error.h"
 #include "core/shape.h"
 
+typedef enum nn_loss_target {
+    NN_LOSS_CLASSES,   /* one class index per sample */
+    NN_LOSS_VALUES     /* one float per output per sample */
+} nn_loss_target;
+
+/* A batch's targets: labels[batch] for NN_LOSS_CLASSES, values[batch x
+ * outputs] for NN_LOSS_VALUES (the other is NULL). */
+typedef struct nn_targets {
+    const int32_t *labels;
+    const float *values;
+} nn_targets;
+
+typedef struct nn_loss nn_loss;
+
 typedef struct nn_loss_kind {
-    const char *name;   /* "cross_entropy", "nll", "mse" */
+    const char *name;   /* "cross_entropy", "bce_with_logits", ... */
     const char *alias;  /* torch.nn's class name, accepted in configs too: "CrossEntropyLoss"; may be NULL */
-    /* Checks that the model's per-sample output shape suits this loss with
-     * classes labels (0..classes-1); message without location. */
-    int (*check)(nn_shape output_shape, int classes, nn_error *err);
-    /* Returns the mean loss; writes grad (batch x outputs) unless it is NULL.
-     * sample_losses, unless NULL, receives each sample's loss. */
-    double (*compute)(float *grad, float *sample_losses, const float *output, const uint8_t *labels,
-                      int batch, int outputs);
+    nn_loss_target target;
+    const nn_arg_spec *args;  /* scalar arguments (label_smoothing, beta, ...) */
+    int arg_count;
+    const char *vector_arg;   /* the list argument ("weight", "pos_weight"), NULL if none */
+    /* Whether the model's output suits the loss: output_shape is per
+     * sample; loss->vector (if given) must have one value per output. The
+     * message has no location (the caller adds it). */
+    int (*check)(const nn_loss *loss, nn_shape output_shape, nn_error *err);
+    /* Per sample b: numerator[b] and denominator[b] as above; grad, unless
+     * NULL, receives d numerator / d output (batch x outputs). */
+    void (*compute)(const nn_loss *loss, const float *output, const nn_targets *targets, int batch, int outputs,
+                    float *grad, double *numerator, double *denominator);
 } nn_loss_kind;
 
-const nn_loss_kind *nn_loss_kind_find(const char *name);
+/* A loss as configured: its kind, its arguments (indexed like kind->args,
+ * defaults filled in) and its list argument. */
+struct nn_loss {
+    const nn_loss_kind *kind;
+    nn_arg_value args[NN_MAX_ARGS];
+    float *vector;       /* owned by whoever filled it (the config); NULL: not given */
+    int vector_count;
+};
+
+const nn_loss_kind *nn_loss_kind_find(const char *name);   /* by name or alias */
 const nn_loss_kind *const *nn_loss_kinds(int *count);
+
+/* The loss of a batch, the gradient divided by the batch's denominator as
+ * torch's mean does: returns sum(numerator) / sum(denominator), 0 (and a
+ * zero gradient) when the denominator is 0 (every sample ignored, where
+ * torch would give NaN). grad, numerator, denominator as for compute;
+ * numerator and denominator must not be NULL. */
+double nn_loss_batch(const nn_loss *loss, const float *output, const nn_targets *targets, int batch, int outputs,
+                     float *grad, double *numerator, double *denominator);
+
+/* The value of scalar argument name (its default when not given). */
+double nn_loss_arg(const nn_loss *loss, const char *name);
 
 #endif
