@@ -148,9 +148,74 @@ fetch_mnist() {
     verify_set "$out" 8000 2000 "$MNIST_MD5" || die "mnist: verification failed (see above)"
 }
 
+# Real tables from Debian's python3-sklearn, which ships them under
+# sklearn/datasets/data/ in sklearn's own layout (a first line of counts and
+# class names, then one row per sample, the target last). The package is
+# downloaded and unpacked, not installed. The md5 sums are of the files as
+# scikit-learn 1.2.1 ships them.
+SKLEARN_FILES="iris.csv:d69a16ea6136ccb02a7c37c66375ebba:151 \
+breast_cancer.csv:36ef90874abc87f4b4a8554dcc17cf6f:570"
+
+# verify_table FILE MD5 LINES
+verify_table() {
+    [ -s "$1" ] || { echo "missing"; return 1; }
+    got=$(md5sum <"$1" | cut -d ' ' -f 1)
+    [ "$got" = "$2" ] || { echo "md5 $got, expected $2"; return 1; }
+    got=$(wc -l <"$1" | tr -d ' ')
+    [ "$got" = "$3" ] || { echo "$got lines, expected $3"; return 1; }
+    echo "ok: $3 lines, md5 $2"
+}
+
+verify_sklearn() {
+    status=0
+    for entry in $SKLEARN_FILES; do
+        name=${entry%%:*} rest=${entry#*:}
+        result=$(verify_table "$data/sklearn/$name" "${rest%%:*}" "${rest#*:}") || status=1
+        say "  sklearn/$name: $result"
+    done
+    return $status
+}
+
+fetch_sklearn() {
+    out=$data/sklearn
+    if verify_sklearn >/dev/null 2>&1; then
+        say "sklearn: already present and verified in $out"
+        return 0
+    fi
+    need apt-get "the tables come from the Debian package python3-sklearn"
+    need dpkg-deb "the tables come from the Debian package python3-sklearn"
+    mkdir -p "$cache" "$out"
+    deb=
+    for candidate in "$cache"/python3-sklearn_*.deb; do [ -f "$candidate" ] && deb=$candidate; done
+    if [ -z "$deb" ] || ! dpkg-deb --info "$deb" >/dev/null 2>&1; then
+        [ -z "$deb" ] || rm -f "$deb"
+        say "sklearn: apt-get download python3-sklearn into $cache"
+        (cd "$cache" && apt-get download -q python3-sklearn) ||
+            die "apt-get download python3-sklearn failed: are the package lists there? (as root: apt-get update)"
+        for candidate in "$cache"/python3-sklearn_*.deb; do [ -f "$candidate" ] && deb=$candidate; done
+        [ -n "$deb" ] || die "apt-get download left no python3-sklearn_*.deb in $cache"
+    else
+        say "sklearn: using $deb"
+    fi
+    tree=$cache/python3-sklearn
+    rm -rf "$tree"
+    dpkg-deb -x "$deb" "$tree" || die "dpkg-deb -x $deb failed"
+    for entry in $SKLEARN_FILES; do
+        name=${entry%%:*}
+        found=$(find "$tree" -type f -path "*/sklearn/datasets/data/$name" | head -n 1)
+        [ -n "$found" ] || die "$deb holds no sklearn/datasets/data/$name"
+        cp "$found" "$out/$name.tmp"
+        mv "$out/$name.tmp" "$out/$name"
+        say "sklearn: copied ${found#"$tree"/} to $out/$name"
+    done
+    rm -rf "$tree"
+    verify_sklearn || die "sklearn: verification failed (see above): a different python3-sklearn version? the md5 sums pin 1.2.1"
+}
+
 need gzip "needed to check the files"
 need md5sum "needed to check the files (coreutils)"
 need sha1sum "needed to check the files (coreutils)"
 fetch_fashion
 fetch_mnist
-say "done: data sets in $data/fashion-mnist and $data/mnist"
+fetch_sklearn
+say "done: data sets in $data/fashion-mnist, $data/mnist and $data/sklearn"
