@@ -1,6 +1,8 @@
-/* nnseq eval CKPT: loss, accuracy, per-class accuracy, precision and recall,
- * and the confusion matrix on the config's test split or the given files. */
+/* nnseq eval CKPT: the task's metrics on the config's test split or the
+ * given files; for classification also per-class accuracy, precision and
+ * recall, and the confusion matrix. */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +13,17 @@
 #include "cli.h"
 
 static const char eval_help[] =
-    "usage: nnseq eval CKPT [--images IDX --labels IDX] [--format text|json|tsv] [--threads N]\n"
+    "usage: nnseq eval CKPT [DATA] [--format text|json|tsv] [--threads N]\n"
+    "  DATA, in the format the checkpoint was trained on: --images IDX --labels IDX,\n"
+    "  --file CSV (features and targets in columns), or --features F --targets T\n"
     "\n"
-    "Evaluates the checkpoint on its config's test split (or the IDX files\n"
-    "given): loss, accuracy, per-class accuracy (= recall), precision, and the\n"
-    "confusion matrix (rows: true class, columns: predicted class). --format tsv\n"
-    "is one long table: metric, class, predicted, value (docs/output.md).\n";
+    "Evaluates the checkpoint on its config's test split (or the files given)\n"
+    "with the metrics of its task: loss and accuracy for classification, with\n"
+    "per-class accuracy (= recall), precision and the confusion matrix (rows: true\n"
+    "class, columns: predicted class); accuracy, precision, recall, F1 and ROC AUC\n"
+    "for a binary output; subset and per-label accuracy, micro and macro F1 for\n"
+    "multi-label; MSE, RMSE, MAE and R^2 for regression and reconstruction.\n"
+    "--format tsv is one long table: metric, class, predicted, value (docs/output.md).\n";
 
 typedef struct class_stats {
     int64_t samples, predicted, correct;
@@ -33,10 +40,26 @@ static class_stats stats_of(const int64_t *confusion, int classes, int c) {
 
 static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0.0; }
 
+static void json_number(double value) {
+    if (isfinite(value)) printf("%.6f", value);
+    else fputs("null", stdout);
+}
+
 static void print_json(const nn_metrics *m, const int64_t *confusion, int classes, const char *path) {
+    const char *const *names;
+    int count = nn_metrics_names(m->task, &names);
     printf("{\"checkpoint\": ");
     cli_print_json_string(path);
-    printf(", \"samples\": %d, \"loss\": %.6f, \"accuracy\": %.6f, \"classes\": [", m->count, m->loss, m->accuracy);
+    printf(", \"task\": \"%s\", \"samples\": %lld", nn_task_name(m->task), (long long)m->count);
+    for (int i = 0; i < count; i++) {
+        printf(", \"%s\": ", names[i]);
+        json_number(nn_metrics_value(m, names[i]));
+    }
+    if (!confusion) {
+        printf("}\n");
+        return;
+    }
+    printf(", \"classes\": [");
     for (int c = 0; c < classes; c++) {
         class_stats s = stats_of(confusion, classes, c);
         printf("%s{\"class\": %d, \"samples\": %lld, \"accuracy\": %.6f, \"precision\": %.6f, \"recall\": %.6f}",
@@ -53,7 +76,12 @@ static void print_json(const nn_metrics *m, const int64_t *confusion, int classe
 }
 
 static void print_text(const nn_metrics *m, const int64_t *confusion, int classes) {
-    printf("samples   %d\nloss      %.4f\naccuracy  %.4f\n\n", m->count, m->loss, m->accuracy);
+    const char *const *names;
+    int count = nn_metrics_names(m->task, &names);
+    printf("samples   %lld\n", (long long)m->count);
+    for (int i = 0; i < count; i++) printf("%-9s %.4f\n", names[i], nn_metrics_value(m, names[i]));
+    if (!confusion) return;
+    printf("\n");
     printf("class  samples  accuracy  precision  recall\n");
     for (int c = 0; c < classes; c++) {
         class_stats s = stats_of(confusion, classes, c);
@@ -75,8 +103,16 @@ static void print_text(const nn_metrics *m, const int64_t *confusion, int classe
  * sort: 3 + 4 * classes + classes^2 rows under one header. class is "all"
  * for the whole set; predicted is set on confusion rows only. */
 static void print_tsv(const nn_metrics *m, const int64_t *confusion, int classes) {
+    const char *const *names;
+    int count = nn_metrics_names(m->task, &names);
     printf("metric\tclass\tpredicted\tvalue\n");
-    printf("samples\tall\t\t%d\nloss\tall\t\t%.6f\naccuracy\tall\t\t%.6f\n", m->count, m->loss, m->accuracy);
+    printf("samples\tall\t\t%lld\n", (long long)m->count);
+    for (int i = 0; i < count; i++) {
+        double value = nn_metrics_value(m, names[i]);
+        if (isfinite(value)) printf("%s\tall\t\t%.6f\n", names[i], value);
+        else printf("%s\tall\t\tnan\n", names[i]);
+    }
+    if (!confusion) return;
     for (int c = 0; c < classes; c++) {
         class_stats s = stats_of(confusion, classes, c);
         double accuracy = ratio(s.correct, s.samples), precision = ratio(s.correct, s.predicted);
@@ -88,69 +124,103 @@ static void print_tsv(const nn_metrics *m, const int64_t *confusion, int classes
             printf("confusion\t%d\t%d\t%lld\n", c, j, (long long)confusion[(size_t)c * classes + j]);
 }
 
+/* The first file of files that cannot be read, or NULL. */
+static const char *unreadable(const nn_data_files *files) {
+    const char *paths[] = {files->images, files->labels, files->file, files->features, files->targets};
+    for (int i = 0; i < 5; i++)
+        if (paths[i] && access(paths[i], R_OK) != 0) return paths[i];
+    return NULL;
+}
+
 int command_eval(int argc, char **argv) {
-    const char *images = NULL, *labels = NULL, *format_text = NULL, *threads = NULL;
+    const char *format_text = NULL, *threads = NULL;
+    nn_data_files given = {0};
     bool help = false;
     cli_option options[] = {
-        {"--images", &images, NULL}, {"--labels", &labels, NULL}, {"--format", &format_text, NULL},
+        {"--images", (const char **)&given.images, NULL}, {"--labels", (const char **)&given.labels, NULL},
+        {"--file", (const char **)&given.file, NULL}, {"--features", (const char **)&given.features, NULL},
+        {"--targets", (const char **)&given.targets, NULL}, {"--format", &format_text, NULL},
         {"--threads", &threads, NULL},
     };
     const char *positionals[1];
     int count;
-    if (cli_parse("eval", argc, argv, 2, options, 4, positionals, 1, &count, &help)) return EXIT_USAGE;
+    if (cli_parse("eval", argc, argv, 2, options, 7, positionals, 1, &count, &help)) return EXIT_USAGE;
     if (help) {
         fputs(eval_help, stdout);
         return EXIT_DONE;
     }
     output_format format = FORMAT_TEXT;
-    if (count != 1 || (!images != !labels)) {
-        fprintf(stderr, "nnseq eval: expected one CKPT, and --images with --labels or neither\n%s", eval_help);
+    bool any_given = given.images || given.labels || given.file || given.features || given.targets;
+    if (count != 1) {
+        fprintf(stderr, "nnseq eval: expected one CKPT\n%s", eval_help);
         return EXIT_USAGE;
     }
     if ((format_text && cli_format("eval", format_text, &format)) || cli_threads("eval", threads)) return EXIT_USAGE;
     nn_error err = {0};
     nn_checkpoint ck;
     if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
+    const nn_config *cfg = &ck.config;
     int status = EXIT_DONE;
-    if (!images) {
-        images = ck.config.data.test.images;
-        labels = ck.config.data.test.labels;
+    /* The given files must be the ones the checkpoint's format reads. */
+    const char *misfit = NULL;
+    switch (cfg->data.format) {
+    case NN_FORMAT_IDX:
+        misfit = given.file || given.features || given.targets ? "--images and --labels" : NULL;
+        if (!misfit && any_given && (!given.images || (!given.labels && !cfg->data.target_is_input)))
+            misfit = "--images and --labels";
+        break;
+    case NN_FORMAT_CSV:
+        misfit = given.images || given.labels ? "--file, or --features and --targets" : NULL;
+        if (!misfit && any_given && !given.file && !given.features) misfit = "--file, or --features and --targets";
+        break;
+    case NN_FORMAT_NPY:
+        misfit = given.images || given.labels || given.file ? "--features and --targets" : NULL;
+        if (!misfit && any_given && !given.features) misfit = "--features and --targets";
+        break;
+    }
+    if (misfit) {
+        fprintf(stderr, "nnseq eval: %s was trained on %s data: give %s\n", positionals[0],
+                nn_data_format_name(cfg->data.format), misfit);
+        nn_checkpoint_free(&ck);
+        return EXIT_USAGE;
+    }
+    if (!any_given) {
         /* The stored paths are absolute: if they fail, the data moved. */
-        const char *gone = !images ? NULL : access(images, R_OK) ? images : access(labels, R_OK) ? labels : NULL;
+        const nn_data_files *stored = cfg->data.has_test ? &cfg->data.test : &cfg->data.train;
+        const char *gone = cfg->data.has_test || cfg->data.test_split > 0 ? unreadable(stored) : NULL;
         if (gone) {
             nn_error_set(&err, NN_ERR_INPUT, "%s: cannot read %s (%s), the test data %s was trained with: if it "
-                         "has moved, give --images and --labels", positionals[0], gone, strerror(errno),
+                         "has moved, give the files (nnseq eval --help)", positionals[0], gone, strerror(errno),
                          positionals[0]);
             nn_checkpoint_free(&ck);
             return cli_fail(&err);
         }
     }
-    int classes = nn_model_output_shape(ck.model).dims[0];
-    int64_t *confusion = calloc((size_t)classes * classes, sizeof *confusion);
+    int outputs = (int)nn_shape_size(nn_model_output_shape(ck.model));
+    nn_task task = nn_task_for(cfg->loss.kind, outputs, cfg->data.target_is_input);
+    bool with_confusion = task == NN_TASK_CLASSIFICATION && outputs <= NN_METRICS_CONFUSION_MAX;
+    int64_t *confusion = with_confusion ? calloc((size_t)outputs * outputs, sizeof *confusion) : NULL;
     nn_dataset set = {0};
     nn_metrics metrics;
-    nn_pixel_transform pixels;
-    nn_pixel_transform_init(&pixels, &ck.config);
-    if (!images) {
-        nn_error_set(&err, NN_ERR_INPUT, "%s: its config has no data.test: give --images and --labels", positionals[0]);
+    if (!any_given && !cfg->data.has_test && !(cfg->data.test_split > 0)) {
+        nn_error_set(&err, NN_ERR_INPUT, "%s: its config has no test split: give the files (nnseq eval --help)",
+                     positionals[0]);
         status = cli_fail(&err);
-    } else if (!confusion) {
+    } else if (with_confusion && !confusion) {
         nn_error_oom(&err, "the confusion matrix");
         status = cli_fail(&err);
-    } else if (nn_dataset_load(&set, images, labels, classes, &err) != 0 ||
+    } else if (nn_load_split(cfg, any_given ? &given : NULL, ck.model, false, "test", &set, &err) != 0 ||
                /* The batch size train evaluated with: the same sums, so the same numbers. */
-               nn_model_reserve(ck.model, ck.config.train.batch_size, &err) != 0 ||
-               (nn_shape_size(nn_dataset_shape(&set)) != nn_shape_size(ck.model->input_shape) &&
-                nn_error_set(&err, NN_ERR_INPUT, "%s: images of %dx%dx%d do not fit the model's input", images,
-                             set.channels, set.height, set.width)) ||
-               nn_evaluate(ck.model, ck.config.loss, &pixels, &set, 0, set.count, &metrics, confusion, &err) != 0) {
+               nn_model_reserve(ck.model, cfg->train.batch_size, &err) != 0 ||
+               nn_evaluate(ck.model, &cfg->loss, task, &ck.transform, &set, 0, set.count, &metrics, confusion,
+                           &err) != 0) {
         status = cli_fail(&err);
     } else if (format == FORMAT_JSON) {
-        print_json(&metrics, confusion, classes, positionals[0]);
+        print_json(&metrics, confusion, outputs, positionals[0]);
     } else if (format == FORMAT_TSV) {
-        print_tsv(&metrics, confusion, classes);
+        print_tsv(&metrics, confusion, outputs);
     } else {
-        print_text(&metrics, confusion, classes);
+        print_text(&metrics, confusion, outputs);
     }
     nn_dataset_free(&set);
     free(confusion);

@@ -5,6 +5,7 @@
 
 #include "io/checkpoint.h"
 #include "data/idx.h"
+#include "data/source.h"
 #include "cli.h"
 
 static const char print_help[] =
@@ -73,27 +74,39 @@ static void print_table(const nn_model *model) {
            model->param_count * 4 / 1024.0);
 }
 
+/* The input shape print builds the model for: the config's, else the
+ * training data's (an IDX header is enough; a table is read), else the
+ * default (1, 28, 28) with a note: printing needs no data. */
 static int input_shape_of(const nn_config *cfg, nn_shape *shape, nn_error *err) {
     *shape = (nn_shape){3, {1, 28, 28}};
     if (cfg->model.has_input_shape) {
         *shape = cfg->model.input_shape;
         return 0;
     }
-    if (!cfg->data.train.images) return 0;
-    nn_idx_stream *stream = nn_idx_stream_open(cfg->data.train.images, err);
-    if (!stream) {
-        /* Printing needs no data: say so and show the model for the default input. */
+    const char *path = nn_data_input_path(&cfg->data.train);
+    if (!path) return 0;
+    if (cfg->data.format == NN_FORMAT_IDX) {
+        nn_idx_stream *stream = nn_idx_stream_open(path, err);
+        if (!stream) {
+            fprintf(stderr, "nnseq: %s; printing for input (1, 28, 28)\n", err->message);
+            return 0;
+        }
+        const int64_t *dims = nn_idx_stream_dims(stream);
+        int rank = nn_idx_stream_rank(stream);
+        if (rank == 1) *shape = (nn_shape){1, {1, 0, 0}};
+        else if (rank == 2) *shape = (nn_shape){1, {(int)dims[1], 0, 0}};
+        else if (rank == 3) *shape = (nn_shape){3, {1, (int)dims[1], (int)dims[2]}};
+        else *shape = (nn_shape){3, {(int)dims[1], (int)dims[2], (int)dims[3]}};
+        nn_idx_stream_close(stream);
+        return 0;
+    }
+    nn_dataset set;
+    if (nn_data_load(&set, cfg->data.format, &cfg->data.csv, &cfg->data.train, true, err) != 0) {
         fprintf(stderr, "nnseq: %s; printing for input (1, 28, 28)\n", err->message);
         return 0;
     }
-    const int *dims = nn_idx_stream_dims(stream);
-    int rank = nn_idx_stream_rank(stream);
-    if (rank == 3) *shape = (nn_shape){3, {1, dims[1], dims[2]}};
-    else if (rank == 4) *shape = (nn_shape){3, {dims[1], dims[2], dims[3]}};
-    nn_idx_stream_close(stream);
-    if (rank != 3 && rank != 4)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: images must have rank 3 or 4, this file has rank %d",
-                            cfg->data.train.images, rank);
+    *shape = set.shape;
+    nn_dataset_free(&set);
     return 0;
 }
 

@@ -111,12 +111,12 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
             nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
             goto fail;
         }
-        if (!append) fprintf(log, "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_s\n");
+        if (!append) log_header(log, t->task);
     }
     if (t->epoch >= cfg->train.epochs)
         fprintf(stderr, "nnseq: %s has already trained %d of %d epochs\n", o->resume, t->epoch, cfg->train.epochs);
     progress_bar bar = {isatty(STDERR_FILENO) != 0, 0, 0, 0, cfg->train.epochs};
-    train_output out = {format, false};
+    train_output out = {format, false, t->task};
     bool first = true;
     while (t->epoch < cfg->train.epochs) {
         bar.epoch = t->epoch + 1;
@@ -125,7 +125,7 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
         if (nn_trainer_epoch(t, &report, bar.enabled ? progress_draw : NULL, &bar, &err) != 0) goto fail;
         output_epoch(&out, &report);
         first = false;
-        if (log) log_epoch(log, &report);
+        if (log) log_epoch(log, t->task, &report);
         if (checkpoint && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
         if (checkpoint && report.improved && cfg->train.early_stop && nn_checkpoint_save(best, t, &err) != 0)
             goto fail;
@@ -139,7 +139,8 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     if (checkpoint && first && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
     if (t->test.count > 0) {
         nn_metrics metrics;
-        if (nn_evaluate(t->model, cfg->loss, &t->pixels, &t->test, 0, t->test.count, &metrics, NULL, &err) != 0)
+        if (nn_evaluate(t->model, &cfg->loss, t->task, &t->transform, &t->test, 0, t->test.count, &metrics, NULL,
+                        &err) != 0)
             goto fail;
         output_test(&out, &metrics, checkpoint);
     }

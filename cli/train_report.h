@@ -11,10 +11,11 @@
 /* What one run has printed on stdout so far. The TSV is one table, so its
  * header comes exactly once and first, whether the first row is an epoch's
  * or, after a --resume of a finished run, the test row. Start it as
- * {format, false}. */
+ * {format, false, task}. */
 typedef struct train_output {
     output_format format;
     bool header_printed;
+    nn_task task;        /* whose metrics the columns are */
 } train_output;
 
 /* One epoch's line (TSV: the header first if not yet printed). */
@@ -23,7 +24,8 @@ void output_epoch(train_output *out, const nn_epoch_report *report);
  * "test" in the same columns); checkpoint: where the run was saved, or
  * NULL if it saved nothing (JSON null). */
 void output_test(train_output *out, const nn_metrics *metrics, const char *checkpoint);
-/* One epoch's row of the CSV log. */
-void log_epoch(FILE *log, const nn_epoch_report *report);
+/* The CSV log's header, and one epoch's row. */
+void log_header(FILE *log, nn_task task);
+void log_epoch(FILE *log, nn_task task, const nn_epoch_report *report);
 
 #endif

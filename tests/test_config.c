@@ -149,8 +149,8 @@ START_TEST(full_config_parses_every_key) {
     ck_assert_str_eq(cfg.data.test.images, "/abs/t10k-images");
     assert_joined(cfg.data.test.labels, "../t10k-labels");
     ck_assert(cfg.data.val_split == 0.25);
-    ck_assert(cfg.data.normalize);
-    ck_assert(cfg.data.mean == 0.2860 && cfg.data.std == 0.3530);
+    ck_assert(cfg.data.normalize == NN_NORMALIZE_GIVEN && cfg.data.normalize_count == 1);
+    ck_assert(cfg.data.mean[0] == 0.2860 && cfg.data.std[0] == 0.3530);
 
     ck_assert(cfg.model.has_input_shape);
     ck_assert_int_eq(cfg.model.input_shape.rank, 3);
@@ -177,7 +177,7 @@ START_TEST(full_config_parses_every_key) {
     ck_assert(layer_arg(&cfg, 3, "out_features")->value[0] == 10);
     ck_assert(!layer_arg(&cfg, 3, "bias")->given && layer_arg(&cfg, 3, "bias")->value[0] == 1);
 
-    ck_assert_ptr_eq(cfg.loss, nn_loss_kind_find("nll"));
+    ck_assert_ptr_eq(cfg.loss.kind, nn_loss_kind_find("nll"));
     ck_assert_ptr_eq(cfg.optimizer.kind, nn_optimizer_kind_find("adamw"));
     const nn_arg_value *lr = optimizer_arg(&cfg, "lr"), *betas = optimizer_arg(&cfg, "betas");
     ck_assert(lr->given && lr->value[0] == 0.0005 && !lr->is_integer);
@@ -216,7 +216,9 @@ START_TEST(minimal_config_gets_every_default) {
     ck_assert_ptr_null(cfg.data.train.labels);
     ck_assert_ptr_null(cfg.data.test.images);
     ck_assert_ptr_null(cfg.data.test.labels);
-    ck_assert(cfg.data.val_split == 0 && !cfg.data.normalize && cfg.data.mean == 0 && cfg.data.std == 1);
+    ck_assert(cfg.data.val_split == 0 && cfg.data.normalize == NN_NORMALIZE_NONE && !cfg.data.mean);
+    ck_assert(cfg.data.format == NN_FORMAT_IDX && cfg.data.test_split == 0 && !cfg.data.shuffle_split);
+    ck_assert(!cfg.data.target_is_input && !cfg.data.has_test && cfg.data.csv.delimiter == ',');
     ck_assert(!cfg.model.has_input_shape);
     ck_assert_int_eq(cfg.model.layer_count, 1);
     ck_assert_int_eq(cfg.model.line, 1);
@@ -224,7 +226,7 @@ START_TEST(minimal_config_gets_every_default) {
     ck_assert_int_eq(cfg.model.layers[0].column, 5);
     ck_assert(!layer_arg(&cfg, 0, "in_features")->given);
     ck_assert(!layer_arg(&cfg, 0, "bias")->given && layer_arg(&cfg, 0, "bias")->value[0] == 1);
-    ck_assert_ptr_eq(cfg.loss, nn_loss_kind_find("cross_entropy"));
+    ck_assert_ptr_eq(cfg.loss.kind, nn_loss_kind_find("cross_entropy"));
     const nn_optimizer_kind *sgd = nn_optimizer_kind_find("sgd");
     ck_assert_ptr_eq(cfg.optimizer.kind, sgd);
     nn_arg_value defaults[NN_MAX_ARGS];
@@ -257,7 +259,7 @@ START_TEST(empty_sections_take_defaults) {
     ck_assert_int_eq(cfg.train.epochs, 1);
     ck_assert_ptr_eq(cfg.optimizer.kind, nn_optimizer_kind_find("sgd"));
     ck_assert_ptr_null(cfg.scheduler.kind);
-    ck_assert(cfg.data.normalize && cfg.data.mean == 0 && cfg.data.std == 1);
+    ck_assert(cfg.data.normalize == NN_NORMALIZE_GIVEN && cfg.data.mean[0] == 0 && cfg.data.std[0] == 1);
     ck_assert_int_eq(cfg.model.layers[0].column, 18);
     nn_config_free(&cfg);
 }
@@ -691,7 +693,7 @@ START_TEST(unknown_loss) {
     expect_message("loss: [nll]\n", 1, 7, "expected a loss name for loss, got a list of 1 item");
     nn_config cfg;
     load_ok(&cfg, "loss.yaml", "model: {layers: [ReLU]}\nloss: mse\n");
-    ck_assert_ptr_eq(cfg.loss, nn_loss_kind_find("mse"));
+    ck_assert_ptr_eq(cfg.loss.kind, nn_loss_kind_find("mse"));
     nn_config_free(&cfg);
 }
 END_TEST
@@ -709,7 +711,7 @@ START_TEST(wrong_types_and_shapes) {
     expect_message("train: {epochs: yes}\n", 1, 17, "expected an integer for epochs, got 'yes'");
     expect_message("train: {log: {a: 1}}\n", 1, 14, "expected a file path for log, got a mapping");
     expect_message("init: \"\"\n", 1, 7, "expected a file path for init, got the string \"\"");
-    expect_message("data: {format: csv}\n", 1, 16, "unsupported data format 'csv' (expected idx)");
+    expect_message("data: {format: parquet}\n", 1, 16, "unsupported data format 'parquet' (expected idx, csv or npy)");
     expect_message("model: {layers: ReLU}\n", 1, 17,
                    "expected a list of layers for layers (each item '- Name' or '- Name: {args}'), got 'ReLU'");
     expect_message("- a\n- b\n", 1, 1, "expected a mapping of keys at the top level, got a list of 2 items");
@@ -762,9 +764,9 @@ START_TEST(missing_and_duplicate_keys) {
     expect_message("model: {layers: []}\n", 1, 17, "model.layers is empty (expected a list of at least one layer)");
     expect_message("model:\n  layers:\n", 2, 10, "model.layers is empty (expected a list of at least one layer)");
     expect_message("data:\n  train: {images: a}\n", 2, 3,
-                   "missing key 'labels' in data.train (expected both images and labels)");
+                   "missing key 'labels' in data.train (expected {images: PATH, labels: PATH}; only data.target: input needs no labels)");
     expect_message("data: {test: {labels: b}}\n", 1, 8,
-                   "missing key 'images' in data.test (expected both images and labels)");
+                   "missing key 'images' in data.test (expected {images: PATH, labels: PATH})");
     expect_message("model: {layers: [ReLU]}\ntrain: {epochs: 2, epochs: 3}\n", 2, 20,
                    "duplicate key 'epochs' in train (expected each key once; the first is at line 2, column 9)");
     expect_message("model: {layers: [ReLU]}\nmodel: {layers: [ReLU]}\n", 2, 1,
@@ -1184,8 +1186,8 @@ START_TEST(torch_class_names_are_aliases) {
         snprintf(text, sizeof text, "model: {layers: [LogSoftmax]}\nloss: %s\n", losses[i].written);
         nn_config cfg;
         load_ok(&cfg, "alias.yaml", text);
-        ck_assert_ptr_eq(cfg.loss, nn_loss_kind_find(losses[i].kind));
-        ck_assert_str_eq(cfg.loss->name, losses[i].kind);
+        ck_assert_ptr_eq(cfg.loss.kind, nn_loss_kind_find(losses[i].kind));
+        ck_assert_str_eq(cfg.loss.kind->name, losses[i].kind);
         nn_config_free(&cfg);
     }
     struct { const char *written, *kind; } optimizers[] = {{"SGD", "sgd"}, {"Adam", "adam"}, {"AdamW", "adamw"}};

@@ -92,6 +92,26 @@ START_TEST(awkward_values_round_trip) {
 }
 END_TEST
 
+START_TEST(tabular_data_and_loss_arguments_round_trip) {
+    check_round_trip("data: {format: csv, train: {file: t.csv.gz}, test_split: 0.2, val_split: 0.1, shuffle_split: true,\n"
+                     "       csv: {delimiter: ';', skip_rows: 2, header: true, features: [\"sepal length\", \"2:-2\", 7],\n"
+                     "             target: -1}, normalize: auto}\n"
+                     "model: {layers: [{Linear: {out_features: 3}}]}\n"
+                     "loss: {name: CrossEntropyLoss, weight: [1, 2.5, 0.125], ignore_index: 2, label_smoothing: 0.1}\n");
+    check_round_trip("data: {format: csv, train: {features: x.csv, targets: y.csv}, csv: {delimiter: whitespace}}\n"
+                     "model: {layers: [{Linear: {out_features: 2}}]}\n"
+                     "loss: {name: bce_with_logits, pos_weight: [3, 0.5]}\n");
+    check_round_trip("data: {format: npy, train: {features: x.npy, targets: y.npz}, test: {features: a.npy, targets: b.npy},\n"
+                     "       normalize: {mean: [0.5, 0.25, 0], std: [1, 2, 4]}}\n"
+                     "model: {layers: [{Linear: {out_features: 2}}]}\n"
+                     "loss: {name: smooth_l1, beta: 0.5}\n");
+    check_round_trip("data: {train: {images: x.idx}, target: input}\n"
+                     "model: {layers: [Flatten, {Linear: {out_features: 4}}, Sigmoid]}\nloss: bce\n");
+    check_round_trip("data: {train: {images: x.idx, labels: y.idx}}\n"
+                     "model: {layers: [{Linear: {out_features: 4}}]}\nloss: {name: huber, delta: 2}\n");
+}
+END_TEST
+
 START_TEST(paths_are_absolute_and_clean) {
     nn_config cfg;
     parse_text(&cfg, "data: {train: {images: ../img/./a.idx, labels: /abs/../b.idx}}\n"
@@ -143,6 +163,19 @@ START_TEST(differ_names_the_first_difference) {
                      "train.batch_size: 4 in the checkpoint, 8 now");
     ck_assert_str_eq(difference_after("{out_features: 2}", "{in_features: 8, out_features: 2}"),
                      "model.layers[3] (Linear) in_features: (inferred) in the checkpoint, 8 now");
+    ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, normalize: auto"),
+                     "data.normalize differs from the checkpoint's");
+    ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, target: input"),
+                     "data.target: labels in the checkpoint, input now");
+    ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, test_split: 0.5"),
+                     "data.test_split: 0 in the checkpoint, 0.5 now");
+    ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, shuffle_split: true"),
+                     "data.shuffle_split: false in the checkpoint, true now");
+    ck_assert_str_eq(difference_after("train: {", "loss: {name: cross_entropy, label_smoothing: 0.2}\ntrain: {"),
+                     "loss.label_smoothing: 0.0 in the checkpoint, 0.2 now");
+    ck_assert_str_eq(difference_after("train: {", "loss: {name: cross_entropy, weight: [1, 2]}\ntrain: {"),
+                     "loss.weight differs from the checkpoint's");
+    ck_assert_str_eq(difference_after("train: {", "loss: mse\ntrain: {"), "loss: cross_entropy in the checkpoint, mse now");
     /* What a resume may change. */
     ck_assert_ptr_null(difference_after("epochs: 2", "epochs: 9"));
     ck_assert_ptr_null(difference_after("lr: 0.001", "lr: 1.0e-3"));
@@ -154,6 +187,7 @@ int main(void) {
     TCase *tc = tcase_create("render");
     tcase_add_test(tc, shipped_configs_round_trip);
     tcase_add_test(tc, awkward_values_round_trip);
+    tcase_add_test(tc, tabular_data_and_loss_arguments_round_trip);
     tcase_add_test(tc, paths_are_absolute_and_clean);
     tcase_add_test(tc, differ_names_the_first_difference);
     suite_add_tcase(suite, tc);

@@ -191,9 +191,10 @@ START_TEST(checkpoint_round_trip_reproduces_evaluation) {
     run_epochs(t, &report);
     ck_assert_int_eq(nn_checkpoint_save(path, t, &err), 0);
     nn_dataset test;
-    ck_assert_int_eq(nn_dataset_load(&test, cfg.data.test.images, cfg.data.test.labels, 4, &err), 0);
+    ck_assert_msg(nn_load_split(&cfg, NULL, t->model, false, "test", &test, &err) == 0, "%s", err.message);
     nn_metrics before, after;
-    ck_assert_int_eq(nn_evaluate(t->model, cfg.loss, &t->pixels, &test, 0, test.count, &before, NULL, &err), 0);
+    ck_assert_int_eq(nn_evaluate(t->model, &cfg.loss, t->task, &t->transform, &test, 0, test.count, &before, NULL,
+                                 &err), 0);
     nn_checkpoint ck;
     ck_assert_msg(nn_checkpoint_load(&ck, path, &err) == 0, "%s", err.message);
     ck_assert_int_eq(ck.epoch, 3);
@@ -201,7 +202,8 @@ START_TEST(checkpoint_round_trip_reproduces_evaluation) {
     /* Evaluated in the same batch size, a loaded model gives the same numbers. */
     ck_assert_int_eq(nn_model_reserve(ck.model, cfg.train.batch_size, &err), 0);
     int64_t confusion[16];
-    ck_assert_int_eq(nn_evaluate(ck.model, ck.config.loss, &t->pixels, &test, 0, test.count, &after, confusion, &err), 0);
+    ck_assert_int_eq(nn_evaluate(ck.model, &ck.config.loss, t->task, &ck.transform, &test, 0, test.count, &after,
+                                 confusion, &err), 0);
     ck_assert(before.loss == after.loss && before.accuracy == after.accuracy);
     int64_t diagonal = 0, total = 0;
     for (int i = 0; i < 16; i++) total += confusion[i];
@@ -227,14 +229,16 @@ START_TEST(model_gradients_match_finite_differences) {
     nn_model *model = nn_model_create(layers, 4, (nn_shape){3, {1, 6, 6}}, 3, NULL, &err);
     ck_assert_msg(model != NULL, "%s", err.message);
     ck_assert_int_eq(nn_model_reserve(model, 5, &err), 0);
-    uint8_t labels[5] = {0, 1, 2, 3, 1};
+    int32_t labels[5] = {0, 1, 2, 3, 1};
+    nn_targets targets = {labels, NULL};
+    double numerator[5], denominator[5];
     nn_rng rng;
     nn_rng_seed(&rng, 5);
     float input[5 * 36];
     for (int i = 0; i < 5 * 36; i++) input[i] = nn_rng_uniform_range(&rng, -1, 1);
     memcpy(nn_model_input(model), input, sizeof input);
     const float *out = nn_model_forward(model, 5, false);
-    cfg.loss->compute(nn_model_output_grad(model), NULL, out, labels, 5, 4);
+    nn_loss_batch(&cfg.loss, out, &targets, 5, 4, nn_model_output_grad(model), numerator, denominator);
     nn_model_backward(model, 5);
     float *analytic = malloc(model->param_count * sizeof *analytic);
     memcpy(analytic, model->grads, model->param_count * sizeof *analytic);
@@ -245,7 +249,8 @@ START_TEST(model_gradients_match_finite_differences) {
         for (int side = 0; side < 2; side++) {
             model->params[i] = saved + (side ? -1e-3f : 1e-3f);
             memcpy(nn_model_input(model), input, sizeof input);
-            loss[side] = cfg.loss->compute(NULL, NULL, nn_model_forward(model, 5, false), labels, 5, 4);
+            loss[side] = nn_loss_batch(&cfg.loss, nn_model_forward(model, 5, false), &targets, 5, 4, NULL, numerator,
+                                       denominator);
         }
         model->params[i] = saved;
         double numeric = (loss[0] - loss[1]) / 2e-3, excess = fabs(numeric - analytic[i]) - (1e-3 + 2e-2 * fabs(numeric));

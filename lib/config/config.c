@@ -498,22 +498,7 @@ static int parse_input_shape(parser *p, const node *key, const node *value) {
 
 /* --- Loss, optimiser, scheduler -------------------------------------------- */
 
-/* A loss by nnseq's name or torch's class name (CrossEntropyLoss); the
- * config holds the kind, so the rest of nnseq sees only nnseq's names. */
-static const nn_loss_kind *find_loss(const char *name) {
-    const nn_loss_kind *kind = nn_loss_kind_find(name);
-    int count;
-    const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
-    for (int i = 0; !kind && i < count; i++)
-        if (kinds[i]->alias && !strcmp(kinds[i]->alias, name)) kind = kinds[i];
-    return kind;
-}
-
-static int parse_loss(parser *p, const node *key, const node *value) {
-    (void)key;
-    if (require_text(p, value, "a loss name", "loss")) return -1;
-    p->cfg->loss = find_loss(value->text);
-    if (p->cfg->loss) return 0;
+static int unknown_loss(const parser *p, const node *at) {
     int count;
     const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
     const char *names[MAX_NAMES];
@@ -522,7 +507,85 @@ static int parse_loss(parser *p, const node *key, const node *value) {
     for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
     for (int i = 0; i < count; i++)
         if (kinds[i]->alias) names[total++] = kinds[i]->alias;
-    return unknown_name(p, value, NN_NAME_LOSS, "loss", "", names, count, total);
+    return unknown_name(p, at, NN_NAME_LOSS, "loss", "", names, count, total);
+}
+
+/* A loss's list argument (weight, pos_weight): a list of numbers, one per
+ * class or output (the trainer checks the count against the model), or one
+ * number. */
+#define MAX_LOSS_VECTOR (1 << 20)
+static int parse_loss_vector(parser *p, const node *n, const char *name, nn_loss *loss) {
+    static const range non_negative = {0, INFINITY, false, false};
+    int items = n->type == NODE_SEQUENCE ? n->child_count : 1;
+    if (n->type == NODE_MAPPING || (n->type == NODE_SEQUENCE && items == 0) || items > MAX_LOSS_VECTOR)
+        return type_error(p, n, "a list of numbers (one per class or output)", name);
+    free(loss->vector);
+    if (!(loss->vector = malloc((size_t)items * sizeof *loss->vector))) return nn_error_oom(p->err, "the loss weights");
+    loss->vector_count = items;
+    int i = 0;
+    for (const node *item = n->type == NODE_SEQUENCE ? first_child(p, n) : n; item;
+         item = n->type == NODE_SEQUENCE ? next_sibling(p, item) : NULL, i++) {
+        char what[48];
+        double v;
+        snprintf(what, sizeof what, n->type == NODE_SEQUENCE ? "%s[%d]" : "%s", name, i);
+        if (get_number(p, item, what, &non_negative, &v, NULL)) return -1;
+        loss->vector[i] = (float)v;
+    }
+    return 0;
+}
+
+/* loss: NAME, or {name: NAME, args...}: nnseq's name or torch's class name
+ * (CrossEntropyLoss), torch's arguments. */
+static int parse_loss(parser *p, const node *key, const node *value) {
+    nn_loss *loss = &p->cfg->loss;
+    p->cfg->loss_line = key->line;
+    p->cfg->loss_column = key->column;
+    const node *map = NULL, *name = value;
+    if (value->type == NODE_MAPPING) {
+        map = value;
+        if (!(name = lookup(p, map, "name")))
+            return fail(p, map, "missing key 'name' in loss (expected {name: cross_entropy, ...arguments})");
+    }
+    if (require_text(p, name, "a loss name or {name: NAME, ...arguments}", "loss")) return -1;
+    loss->kind = nn_loss_kind_find(name->text);
+    if (!loss->kind) return unknown_loss(p, name);
+    const nn_loss_kind *kind = loss->kind;
+    char owner[96];
+    snprintf(owner, sizeof owner, "loss %s", kind->name);
+    nn_arg_defaults(loss->args, kind->args, kind->arg_count);
+    if (!map) return 0;
+    /* The scalar arguments through the shared table; the list argument and
+     * torch's reduction here. */
+    nn_arg_spec specs[NN_MAX_ARGS + 2];
+    int count = 0;
+    for (int i = 0; i < kind->arg_count && i < NN_MAX_ARGS; i++) specs[count++] = kind->args[i];
+    for (const node *k = first_child(p, map); k; k = next_key(p, k)) {
+        if (check_key(p, map, k, " for loss")) return -1;
+        const node *v = next_sibling(p, k);
+        if (!strcmp(k->text, "name")) continue;
+        if (kind->vector_arg && !strcmp(k->text, kind->vector_arg)) {
+            if (parse_loss_vector(p, v, kind->vector_arg, loss)) return -1;
+            continue;
+        }
+        if (!strcmp(k->text, "reduction")) {
+            if (v->type != NODE_SCALAR || strcmp(v->text, "mean"))
+                return fail(p, v, "loss reduction '%s' is not supported (expected mean: nnseq trains on the mean "
+                            "over the batch; for sum, scale the learning rate by the batch size)",
+                            v->type == NODE_SCALAR ? v->text : "?");
+            continue;
+        }
+        int index = nn_arg_find(specs, count, k->text);
+        if (index < 0) {
+            const char *names[NN_MAX_ARGS + 3];
+            int listed = 0;
+            names[listed++] = "name";
+            for (int i = 0; i < count; i++) names[listed++] = specs[i].name;
+            if (kind->vector_arg) names[listed++] = kind->vector_arg;
+            return unknown_name(p, k, NN_NAME_KEY, "argument", " for loss", names, listed, listed);
+        }
+        if (get_arg(p, v, &specs[index], &loss->args[index])) return -1;
+    }
+    return 0;
 }
 
 /* torch_ref.py lowercases the optimiser's name, so "Adam" is adam there and here. */
@@ -675,26 +738,220 @@ static int parse_name(parser *p, const node *key, const node *value) {
 static int parse_format(parser *p, const node *key, const node *value) {
     (void)key;
     if (require_text(p, value, "a data format", "format")) return -1;
-    if (strcmp(value->text, "idx"))
-        return fail(p, value, "unsupported data format '%s' (expected idx)", value->text);
+    static const nn_data_format formats[] = {NN_FORMAT_IDX, NN_FORMAT_CSV, NN_FORMAT_NPY};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (!strcmp(value->text, nn_data_format_name(formats[i]))) {
+            p->cfg->data.format = formats[i];
+            return 0;
+        }
+    if (!strcasecmp(value->text, "npz")) {
+        p->cfg->data.format = NN_FORMAT_NPY;   /* .npz files are read by the npy format */
+        return 0;
+    }
+    return fail(p, value, "unsupported data format '%s' (expected idx, csv or npy)", value->text);
+}
+
+static int parse_target(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (require_text(p, value, "labels or input", "target")) return -1;
+    if (!strcmp(value->text, "labels") || !strcmp(value->text, "input")) {
+        p->cfg->data.target_is_input = !strcmp(value->text, "input");
+        return 0;
+    }
+    return fail(p, value, "unknown data.target '%s' (expected labels, or input for an autoencoder)", value->text);
+}
+
+static int parse_delimiter(parser *p, const node *key, const node *value) {
+    (void)key;
+    if (value->type == NODE_SCALAR && !strcmp(value->text, "whitespace")) {
+        p->cfg->data.csv.delimiter = 0;
+        return 0;
+    }
+    if (value->type != NODE_SCALAR || is_null(value) || strlen(value->text) != 1 || value->text[0] == '\n' ||
+        value->text[0] == '"' || value->text[0] == '\r')
+        return type_error(p, value, "one character (such as \",\", \";\" or \"\\t\") or whitespace", "delimiter");
+    p->cfg->data.csv.delimiter = value->text[0];
     return 0;
 }
 
-static int finish_split(const parser *p, const node *key, const nn_config_split *split, const char *where) {
-    const char *missing = !split->images ? "images" : !split->labels ? "labels" : NULL;
-    if (missing)
-        return fail(p, key, "missing key '%s' in %s (expected both images and labels)", missing, where);
+/* features: and target: of data.csv: "0:29", 30, "species", or a list. */
+static int parse_columns(parser *p, const node *value, nn_csv_columns *columns, const char *what) {
+    nn_csv_columns_free(columns);
+    const node *single = value->type == NODE_SCALAR ? value : NULL;
+    if (value->type == NODE_SEQUENCE && value->child_count == 0)
+        return fail(p, value, "%s is an empty list (expected at least one column)", what);
+    for (const node *item = single ? single : first_child(p, value); item;
+         item = single ? NULL : next_sibling(p, item)) {
+        if (item->type != NODE_SCALAR || is_null(item) || !*item->text)
+            return type_error(p, item, "a column: an index, a name, a range \"A:B\" or a list of them", what);
+        nn_error inner = {0};
+        if (nn_csv_columns_add(columns, item->text, &inner) != 0)
+            return fail(p, item, "%s: %s", what, inner.message);
+    }
     return 0;
 }
 
-static int finish_train_split(parser *p, const node *key, const node *map) {
-    (void)map;
-    return finish_split(p, key, &p->cfg->data.train, "data.train");
+static int parse_features(parser *p, const node *key, const node *value) {
+    (void)key;
+    return parse_columns(p, value, &p->cfg->data.csv.features, "features");
 }
 
-static int finish_test_split(parser *p, const node *key, const node *map) {
-    (void)map;
-    return finish_split(p, key, &p->cfg->data.test, "data.test");
+static int parse_target_columns(parser *p, const node *key, const node *value) {
+    (void)key;
+    return parse_columns(p, value, &p->cfg->data.csv.target, "target");
+}
+
+/* mean: or std: of normalize: a number or a list of numbers. */
+static int parse_stat_list(parser *p, const node *n, const char *what, bool positive, double **out, int *count,
+                           bool *is_list) {
+    static const range any = ANY_NUMBER, above_zero = {0, INFINITY, true, false};
+    const range *r = positive ? &above_zero : &any;
+    int items = n->type == NODE_SEQUENCE ? n->child_count : 1;
+    if (n->type == NODE_SEQUENCE && items == 0) return fail(p, n, "%s is an empty list (expected numbers)", what);
+    if (n->type == NODE_MAPPING) return type_error(p, n, "a number or a list of numbers", what);
+    free(*out);
+    if (!(*out = malloc((size_t)items * sizeof **out))) return nn_error_oom(p->err, "the normalisation");
+    *count = items;
+    *is_list = n->type == NODE_SEQUENCE;
+    if (!*is_list) return get_number(p, n, what, r, *out, NULL);
+    int i = 0;
+    for (const node *item = first_child(p, n); item; item = next_sibling(p, item), i++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s[%d]", what, i);
+        if (get_number(p, item, name, r, &(*out)[i], NULL)) return -1;
+    }
+    return 0;
+}
+
+static int parse_normalize(parser *p, const node *key, const node *value) {
+    (void)key;
+    nn_config *cfg = p->cfg;
+    char shown[80];
+    if (value->type == NODE_SCALAR && !is_null(value) && !strcmp(value->text, "auto")) {
+        cfg->data.normalize = NN_NORMALIZE_AUTO;
+        return 0;
+    }
+    if (value->type != NODE_MAPPING && !is_null(value))
+        return fail(p, value, "expected auto or a mapping {mean: M, std: S} for normalize, got %s",
+                    describe(value, shown, sizeof shown));
+    const node *mean = NULL, *std = NULL;
+    for (const node *k = first_child(p, value); k; k = next_key(p, k)) {
+        if (check_key(p, value, k, " in data.normalize")) return -1;
+        if (!strcmp(k->text, "mean")) mean = next_sibling(p, k);
+        else if (!strcmp(k->text, "std")) std = next_sibling(p, k);
+        else {
+            static const char *const names[] = {"mean", "std"};
+            return unknown_name(p, k, NN_NAME_KEY, "key", " in data.normalize", names, 2, 2);
+        }
+    }
+    int mean_count = 1, std_count = 1;
+    bool mean_list = false, std_list = false;
+    free(cfg->data.mean);
+    free(cfg->data.std);
+    cfg->data.mean = cfg->data.std = NULL;
+    if (mean) {
+        if (parse_stat_list(p, mean, "mean", false, &cfg->data.mean, &mean_count, &mean_list)) return -1;
+    }
+    if (std) {
+        if (parse_stat_list(p, std, "std", true, &cfg->data.std, &std_count, &std_list)) return -1;
+    }
+    int count = mean_count > std_count ? mean_count : std_count;
+    if (mean_count != std_count && mean_count != 1 && std_count != 1)
+        return fail(p, value, "normalize has %d means but %d stds (expected as many, or one of either)", mean_count,
+                    std_count);
+    /* One value of either is repeated to the other's length. */
+    double *full_mean = malloc((size_t)count * sizeof *full_mean), *full_std = malloc((size_t)count * sizeof *full_std);
+    if (!full_mean || !full_std) {
+        free(full_mean);
+        free(full_std);
+        return nn_error_oom(p->err, "the normalisation");
+    }
+    for (int i = 0; i < count; i++) {
+        full_mean[i] = cfg->data.mean ? cfg->data.mean[mean_count == 1 ? 0 : i] : 0.0;
+        full_std[i] = cfg->data.std ? cfg->data.std[std_count == 1 ? 0 : i] : 1.0;
+    }
+    free(cfg->data.mean);
+    free(cfg->data.std);
+    cfg->data.mean = full_mean;
+    cfg->data.std = full_std;
+    cfg->data.normalize_count = count;
+    cfg->data.mean_is_list = mean_list || std_list;
+    cfg->data.normalize = NN_NORMALIZE_GIVEN;
+    return 0;
+}
+
+/* What each format needs of a split, checked once the whole data section
+ * is read (format:, target: and the splits may come in any order). */
+static int check_split(const parser *p, const node *data, const char *name, const nn_data_files *files) {
+    const node *at = NULL, *value = NULL;
+    for (const node *k = first_child(p, data); k && !at; k = next_key(p, k))
+        if (k->type == NODE_SCALAR && !strcmp(k->text, name)) at = k, value = next_sibling(p, k);
+    if (!at) return 0;
+    const nn_config *cfg = p->cfg;
+    bool targets_needed = !cfg->data.target_is_input;
+    const char *format = nn_data_format_name(cfg->data.format);
+    struct { const char *key; const char *path; } given[] = {
+        {"images", files->images}, {"labels", files->labels}, {"file", files->file},
+        {"features", files->features}, {"targets", files->targets}};
+    const char *allowed[3] = {NULL, NULL, NULL};
+    switch (cfg->data.format) {
+    case NN_FORMAT_IDX:
+        allowed[0] = "images", allowed[1] = "labels";
+        if (!files->images) return fail(p, at, "missing key 'images' in data.%s (expected {images: PATH, labels: PATH})", name);
+        if (targets_needed && !files->labels)
+            return fail(p, at, "missing key 'labels' in data.%s (expected {images: PATH, labels: PATH}; only "
+                        "data.target: input needs no labels)", name);
+        break;
+    case NN_FORMAT_CSV:
+        allowed[0] = "file", allowed[1] = "features", allowed[2] = "targets";
+        if (files->file && (files->features || files->targets))
+            return fail(p, at, "data.%s has file and features/targets (expected {file: PATH}, one file with "
+                        "columns, or {features: PATH, targets: PATH})", name);
+        if (!files->file && !files->features)
+            return fail(p, at, "missing key 'file' in data.%s (expected {file: PATH} for a csv file with columns, "
+                        "or {features: PATH, targets: PATH})", name);
+        if (files->file && targets_needed && cfg->data.csv.target.count == 0)
+            return fail(p, at, "data.%s is one csv file, so data.csv.target must name its target column(s) "
+                        "(or data.target: input)", name);
+        if (files->features && targets_needed && !files->targets)
+            return fail(p, at, "missing key 'targets' in data.%s (expected {features: PATH, targets: PATH})", name);
+        break;
+    case NN_FORMAT_NPY:
+        allowed[0] = "features", allowed[1] = "targets";
+        if (!files->features)
+            return fail(p, at, "missing key 'features' in data.%s (expected {features: PATH, targets: PATH}, "
+                        ".npy files or .npz files of one array)", name);
+        if (targets_needed && !files->targets)
+            return fail(p, at, "missing key 'targets' in data.%s (expected {features: PATH, targets: PATH})", name);
+        break;
+    }
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++) {
+        if (!given[i].path) continue;
+        bool ok = false;
+        for (int j = 0; j < 3; j++) ok = ok || (allowed[j] && !strcmp(allowed[j], given[i].key));
+        if (!ok) {
+            const node *k = NULL;
+            for (const node *c = first_child(p, value); c; c = next_key(p, c))
+                if (c->type == NODE_SCALAR && !strcmp(c->text, given[i].key)) k = c;
+            return fail(p, k ? k : at, "data.%s.%s does not go with format %s (expected %s%s%s%s%s)", name,
+                        given[i].key, format, allowed[0], allowed[1] ? ", " : "", allowed[1] ? allowed[1] : "",
+                        allowed[2] ? ", " : "", allowed[2] ? allowed[2] : "");
+        }
+    }
+    return 0;
+}
+
+static int finish_data(parser *p, const node *key, const node *map) {
+    (void)key;
+    nn_config *cfg = p->cfg;
+    if (check_split(p, map, "train", &cfg->data.train) || check_split(p, map, "test", &cfg->data.test)) return -1;
+    if (cfg->data.has_test && cfg->data.test_split > 0)
+        return fail(p, lookup(p, map, "test_split"),
+                    "data has both test and test_split (expected one: a test file, or a fraction of train)");
+    const node *csv = lookup(p, map, "csv");
+    if (csv && cfg->data.format != NN_FORMAT_CSV)
+        return fail(p, csv, "data.csv is for format csv, but data.format is %s", nn_data_format_name(cfg->data.format));
+    return 0;
 }
 
 static int finish_model(parser *p, const node *key, const node *map) {
@@ -705,30 +962,37 @@ static int finish_model(parser *p, const node *key, const node *map) {
     return 0;
 }
 
-static const field train_split_fields[] = {
-    {"images", FIELD_PATH, AT(data.train.images), 0, ANY_NUMBER, NULL, NULL},
-    {"labels", FIELD_PATH, AT(data.train.labels), 0, ANY_NUMBER, NULL, NULL},
+#define SPLIT_FIELDS(split)                                                            \
+    {"images", FIELD_PATH, AT(data.split.images), 0, ANY_NUMBER, NULL, NULL},         \
+    {"labels", FIELD_PATH, AT(data.split.labels), 0, ANY_NUMBER, NULL, NULL},         \
+    {"file", FIELD_PATH, AT(data.split.file), 0, ANY_NUMBER, NULL, NULL},             \
+    {"features", FIELD_PATH, AT(data.split.features), 0, ANY_NUMBER, NULL, NULL},     \
+    {"targets", FIELD_PATH, AT(data.split.targets), 0, ANY_NUMBER, NULL, NULL}
+static const field train_split_fields[] = {SPLIT_FIELDS(train)};
+static const field test_split_fields[] = {SPLIT_FIELDS(test)};
+static const field csv_fields[] = {
+    {"delimiter", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_delimiter},
+    {"skip_rows", FIELD_INT, AT(data.csv.skip_rows), 0, INT_RANGE(0), NULL, NULL},
+    {"header", FIELD_BOOL, AT(data.csv.header), 0, ANY_NUMBER, NULL, NULL},
+    {"features", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_features},
+    {"target", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_target_columns},
 };
-static const field test_split_fields[] = {
-    {"images", FIELD_PATH, AT(data.test.images), 0, ANY_NUMBER, NULL, NULL},
-    {"labels", FIELD_PATH, AT(data.test.labels), 0, ANY_NUMBER, NULL, NULL},
-};
-static const field normalize_fields[] = {
-    {"mean", FIELD_FLOAT, AT(data.mean), 0, ANY_NUMBER, NULL, NULL},
-    {"std", FIELD_FLOAT, AT(data.std), 1, {0, INFINITY, true, false}, NULL, NULL},
-};
-static const section train_split_section = {"data.train", "{images: PATH, labels: PATH}", train_split_fields,
-                                            COUNT(train_split_fields), NOT_FLAGGED, finish_train_split};
-static const section test_split_section = {"data.test", "{images: PATH, labels: PATH}", test_split_fields,
-                                           COUNT(test_split_fields), NOT_FLAGGED, finish_test_split};
-static const section normalize_section = {"data.normalize", "{mean: 0.1307, std: 0.3081}", normalize_fields,
-                                          COUNT(normalize_fields), AT(data.normalize), NULL};
+static const section train_split_section = {"data.train", "{images: PATH, labels: PATH} or {file: PATH}",
+                                            train_split_fields, COUNT(train_split_fields), NOT_FLAGGED, NULL};
+static const section test_split_section = {"data.test", "{images: PATH, labels: PATH} or {file: PATH}",
+                                           test_split_fields, COUNT(test_split_fields), AT(data.has_test), NULL};
+static const section csv_section = {"data.csv", "{skip_rows: 1, features: \"0:29\", target: 30}", csv_fields,
+                                    COUNT(csv_fields), NOT_FLAGGED, NULL};
 static const field data_fields[] = {
     {"format", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_format},
     {"train", FIELD_SECTION, 0, 0, ANY_NUMBER, &train_split_section, NULL},
     {"test", FIELD_SECTION, 0, 0, ANY_NUMBER, &test_split_section, NULL},
+    {"csv", FIELD_SECTION, 0, 0, ANY_NUMBER, &csv_section, NULL},
+    {"test_split", FIELD_FLOAT, AT(data.test_split), 0, {0, 1, false, true}, NULL, NULL},
     {"val_split", FIELD_FLOAT, AT(data.val_split), 0, {0, 1, false, true}, NULL, NULL},
-    {"normalize", FIELD_SECTION, 0, 0, ANY_NUMBER, &normalize_section, NULL},
+    {"shuffle_split", FIELD_BOOL, AT(data.shuffle_split), 0, ANY_NUMBER, NULL, NULL},
+    {"target", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_target},
+    {"normalize", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_normalize},
 };
 static const field model_fields[] = {
     {"input_shape", FIELD_CUSTOM, 0, 0, ANY_NUMBER, NULL, parse_input_shape},
@@ -751,7 +1015,7 @@ static const field checkpoint_fields[] = {
     {"path", FIELD_PATH, AT(checkpoint_path), 0, ANY_NUMBER, NULL, NULL},
 };
 static const section data_section = {"data", "{train: {images: PATH, labels: PATH}}", data_fields,
-                                     COUNT(data_fields), NOT_FLAGGED, NULL};
+                                     COUNT(data_fields), NOT_FLAGGED, finish_data};
 static const section model_section = {"model", "{layers: [Flatten, {Linear: {out_features: 10}}]}",
                                       model_fields, COUNT(model_fields), NOT_FLAGGED, finish_model};
 static const section train_section = {"train", "{epochs: 10, batch_size: 64}", train_fields,
@@ -921,8 +1185,11 @@ static int fill_defaults_after(parser *p, const node *root) {
         if (!(cfg->checkpoint_path = malloc(size))) return nn_error_oom(p->err, "the checkpoint path");
         snprintf(cfg->checkpoint_path, size, "runs/%s.ckpt", cfg->name);
     }
-    if (!cfg->loss && !(cfg->loss = nn_loss_kind_find("cross_entropy")))
-        return nn_error_set(p->err, NN_ERR_RUNTIME, "no cross_entropy loss is registered");
+    if (!cfg->loss.kind) {
+        if (!(cfg->loss.kind = nn_loss_kind_find("cross_entropy")))
+            return nn_error_set(p->err, NN_ERR_RUNTIME, "no cross_entropy loss is registered");
+        nn_arg_defaults(cfg->loss.args, cfg->loss.kind->args, cfg->loss.kind->arg_count);
+    }
     if (!cfg->optimizer.kind) {
         if (!(cfg->optimizer.kind = nn_optimizer_kind_find("sgd")))
             return nn_error_set(p->err, NN_ERR_RUNTIME, "no sgd optimizer is registered");
@@ -954,6 +1221,7 @@ int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char 
     }
     parser p = {.path = cfg->path, .dir = cfg->dir, .tree = {.path = cfg->path, .err = err}, .cfg = cfg, .err = err};
     apply_defaults(cfg, &top_section);
+    cfg->data.csv.delimiter = ',';
     const node *root;
     int status = nn_yaml_read(&p.tree, cfg->text, length, &root);
     if (status == 0) status = parse_section(&p, NULL, root, &top_section);
@@ -1048,10 +1316,19 @@ void nn_config_free(nn_config *cfg) {
     free(cfg->dir);
     free(cfg->text);
     free(cfg->name);
-    free(cfg->data.train.images);
-    free(cfg->data.train.labels);
-    free(cfg->data.test.images);
-    free(cfg->data.test.labels);
+    nn_data_files *splits[] = {&cfg->data.train, &cfg->data.test};
+    for (int i = 0; i < 2; i++) {
+        free(splits[i]->images);
+        free(splits[i]->labels);
+        free(splits[i]->file);
+        free(splits[i]->features);
+        free(splits[i]->targets);
+    }
+    nn_csv_columns_free(&cfg->data.csv.features);
+    nn_csv_columns_free(&cfg->data.csv.target);
+    free(cfg->data.mean);
+    free(cfg->data.std);
+    free(cfg->loss.vector);
     free(cfg->model.layers);
     free(cfg->train.log);
     free(cfg->checkpoint_path);

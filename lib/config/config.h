@@ -20,11 +20,14 @@
 #include "optim/optimizer.h"
 #include "optim/scheduler.h"
 #include "core/shape.h"
+#include "data/source.h"
 
 
-typedef struct nn_config_split {
-    char *images, *labels;           /* resolved paths; NULL when the split is absent */
-} nn_config_split;
+typedef enum nn_normalize_mode {
+    NN_NORMALIZE_NONE,
+    NN_NORMALIZE_GIVEN,   /* normalize: {mean, std}: numbers or lists */
+    NN_NORMALIZE_AUTO     /* normalize: auto: from the training split */
+} nn_normalize_mode;
 
 typedef struct nn_config {
     char *path;          /* the file as given */
@@ -35,10 +38,18 @@ typedef struct nn_config {
     uint64_t seed;       /* default 0 */
 
     struct {
-        nn_config_split train, test;  /* format is idx, the only one */
-        double val_split;             /* [0, 1), default 0 */
-        bool normalize;               /* normalize: given */
-        double mean, std;             /* std > 0 */
+        nn_data_format format;        /* default idx */
+        nn_data_files train, test;    /* resolved paths; test.* NULL when absent */
+        bool has_test;
+        nn_csv_options csv;
+        double val_split;             /* [0, 1), default 0: of what the test split leaves */
+        double test_split;            /* [0, 1), default 0: the tail of the training file */
+        bool shuffle_split;           /* permute the training file (from seed) before splitting */
+        bool target_is_input;         /* target: input */
+        nn_normalize_mode normalize;
+        int normalize_count;          /* values in mean and std (GIVEN) */
+        double *mean, *std;           /* GIVEN: one value, one per channel or one per value */
+        bool mean_is_list;            /* written as a list (rendered back the same way) */
     } data;
 
     struct {
@@ -49,7 +60,8 @@ typedef struct nn_config {
         int line;                     /* of the model: key */
     } model;
 
-    const nn_loss_kind *loss;         /* default cross_entropy */
+    nn_loss loss;                     /* default cross_entropy; loss.vector owned by the config */
+    int loss_line, loss_column;       /* of the loss: key; 0 when not written */
 
     struct {
         const nn_optimizer_kind *kind;    /* default sgd */
@@ -96,8 +108,8 @@ void nn_config_free(nn_config *cfg);
 char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error *err);
 
 /* Whether a run of now may go on from a checkpoint trained with old: false
- * when the model, loss, optimiser, schedule, normalisation, val_split,
- * batch size and shuffling agree; else true with the first difference
+ * when the model, loss, optimiser, schedule, data handling (format,
+ * target, normalisation, splits), batch size and shuffling agree; else true with the first difference
  * ("model.layers[1] (Linear) out_features: 128 in the checkpoint, 64 now")
  * in out. Epochs, paths and logging may differ. */
 bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, size_t size);

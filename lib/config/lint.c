@@ -51,12 +51,12 @@ static void check_batch_norm_momentum(sink *s, const nn_layer_spec *layer) {
 
 /* The loss and the last layer must agree on what the model outputs:
  * cross_entropy takes logits (it applies log-softmax itself), nll takes
- * log-probabilities. */
+ * log-probabilities, bce probabilities, bce_with_logits logits. */
 static void check_output_and_loss(sink *s) {
     const nn_config *cfg = s->cfg;
-    if (cfg->model.layer_count < 1 || !cfg->loss) return;
+    if (cfg->model.layer_count < 1 || !cfg->loss.kind) return;
     const nn_layer_spec *last = &cfg->model.layers[cfg->model.layer_count - 1];
-    const char *layer = last->kind->name, *loss = cfg->loss->name;
+    const char *layer = last->kind->name, *loss = cfg->loss.kind->name;
     if (!strcmp(loss, "cross_entropy") && !strcmp(layer, "Softmax"))
         warn(s, last->line, last->column,
              "the last layer is Softmax but loss cross_entropy applies its own softmax: the model trains "
@@ -70,6 +70,15 @@ static void check_output_and_loss(sink *s) {
              "loss nll expects log-probabilities but the last layer is %s, not LogSoftmax (end the model with "
              "LogSoftmax, or use loss: cross_entropy on the raw outputs)",
              layer);
+    else if (!strcmp(loss, "bce") && strcmp(layer, "Sigmoid"))
+        warn(s, last->line, last->column,
+             "loss bce expects probabilities in [0, 1] but the last layer is %s, not Sigmoid (end the model with "
+             "Sigmoid, or use loss: bce_with_logits on the raw outputs)",
+             layer);
+    else if (!strcmp(loss, "bce_with_logits") && !strcmp(layer, "Sigmoid"))
+        warn(s, last->line, last->column,
+             "the last layer is Sigmoid but loss bce_with_logits applies its own sigmoid: the model trains "
+             "through a double sigmoid (remove the Sigmoid, or use loss: bce)");
 }
 
 /* torch.optim.SGD has no default learning rate, so a config written for

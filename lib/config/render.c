@@ -151,13 +151,119 @@ static void put_args(text_buffer *b, const char *name, const nn_arg_spec *specs,
     put(b, "}");
 }
 
-static void put_split(text_buffer *b, const char *key, const nn_config_split *split, const char *cwd) {
-    if (!split->images) return;
-    put(b, "  %s:\n    images: ", key);
-    put_path(b, split->images, cwd);
-    put(b, "\n    labels: ");
-    put_path(b, split->labels, cwd);
-    put(b, "\n");
+static void put_split(text_buffer *b, const char *key, const nn_data_files *split, const char *cwd) {
+    const char *names[] = {"images", "labels", "file", "features", "targets"};
+    const char *paths[] = {split->images, split->labels, split->file, split->features, split->targets};
+    bool any = false;
+    for (int i = 0; i < 5; i++) any = any || paths[i];
+    if (!any) return;
+    put(b, "  %s:\n", key);
+    for (int i = 0; i < 5; i++) {
+        if (!paths[i]) continue;
+        put(b, "    %s: ", names[i]);
+        put_path(b, paths[i], cwd);
+        put(b, "\n");
+    }
+}
+
+/* A column selector as written: an integer plain (an index), anything else
+ * quoted (a name or a range), so that it reads back the same. */
+static void put_selector_text(text_buffer *b, const char *text) {
+    const char *c = text + (*text == '-');
+    bool integer = *c != '\0';
+    for (; *c; c++) integer = integer && *c >= '0' && *c <= '9';
+    if (integer) put(b, "%s", text);
+    else put_string(b, text);
+}
+
+static void put_columns(text_buffer *b, const char *key, const nn_csv_columns *columns) {
+    if (columns->count == 0) return;
+    put(b, ", %s: [", key);
+    for (int i = 0; i < columns->count; i++) {
+        const nn_csv_selector *s = &columns->items[i];
+        if (i) put(b, ", ");
+        if (s->is_range) {
+            size_t size = strlen(s->first) + strlen(s->last) + 2;
+            char *range = malloc(size);
+            if (!range) {
+                b->failed = true;
+                return;
+            }
+            snprintf(range, size, "%s:%s", s->first, s->last);
+            put_string(b, range);
+            free(range);
+        } else {
+            put_selector_text(b, s->first);
+        }
+    }
+    put(b, "]");
+}
+
+static void put_numbers(text_buffer *b, const double *values, int count, bool as_list) {
+    if (as_list) put(b, "[");
+    for (int i = 0; i < count; i++) {
+        if (i) put(b, ", ");
+        put_number(b, values[i], false);
+    }
+    if (as_list) put(b, "]");
+}
+
+static void put_data(text_buffer *b, const nn_config *cfg, const char *cwd) {
+    put(b, "data:\n  format: %s\n", nn_data_format_name(cfg->data.format));
+    put_split(b, "train", &cfg->data.train, cwd);
+    put_split(b, "test", &cfg->data.test, cwd);
+    if (cfg->data.format == NN_FORMAT_CSV) {
+        const nn_csv_options *csv = &cfg->data.csv;
+        put(b, "  csv: {delimiter: ");
+        if (csv->delimiter) {
+            char delimiter[2] = {csv->delimiter, '\0'};
+            put_string(b, delimiter);
+        } else {
+            put(b, "whitespace");
+        }
+        put(b, ", skip_rows: %d, header: %s", csv->skip_rows, csv->header ? "true" : "false");
+        put_columns(b, "features", &csv->features);
+        put_columns(b, "target", &csv->target);
+        put(b, "}\n");
+    }
+    put(b, "  test_split: ");
+    put_number(b, cfg->data.test_split, false);
+    put(b, "\n  val_split: ");
+    put_number(b, cfg->data.val_split, false);
+    put(b, "\n  shuffle_split: %s\n  target: %s\n", cfg->data.shuffle_split ? "true" : "false",
+        cfg->data.target_is_input ? "input" : "labels");
+    if (cfg->data.normalize == NN_NORMALIZE_AUTO) {
+        put(b, "  normalize: auto\n");
+    } else if (cfg->data.normalize == NN_NORMALIZE_GIVEN) {
+        put(b, "  normalize: {mean: ");
+        put_numbers(b, cfg->data.mean, cfg->data.normalize_count, cfg->data.mean_is_list);
+        put(b, ", std: ");
+        put_numbers(b, cfg->data.std, cfg->data.normalize_count, cfg->data.mean_is_list);
+        put(b, "}\n");
+    }
+}
+
+static void put_loss(text_buffer *b, const nn_loss *loss) {
+    const nn_loss_kind *kind = loss->kind;
+    if (kind->arg_count == 0 && !loss->vector) {
+        put(b, "loss: %s\n", kind->name);
+        return;
+    }
+    put(b, "loss: {name: %s", kind->name);
+    for (int i = 0; i < kind->arg_count; i++) {
+        if (kind->args[i].flags & (NN_ARG_OPTIONAL | NN_ARG_REQUIRED) && !loss->args[i].given) continue;
+        put(b, ", %s: ", kind->args[i].name);
+        put_arg_value(b, &kind->args[i], &loss->args[i]);
+    }
+    if (loss->vector) {
+        put(b, ", %s: [", kind->vector_arg);
+        for (int i = 0; i < loss->vector_count; i++) {
+            if (i) put(b, ", ");
+            put_number(b, loss->vector[i], false);
+        }
+        put(b, "]");
+    }
+    put(b, "}\n");
 }
 
 char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error *err) {
@@ -170,19 +276,7 @@ char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error
     put(&b, "name: ");
     put_string(&b, cfg->name);
     put(&b, "\nseed: %llu\n", (unsigned long long)cfg->seed);
-    put(&b, "data:\n  format: idx\n");
-    put_split(&b, "train", &cfg->data.train, cwd);
-    put_split(&b, "test", &cfg->data.test, cwd);
-    put(&b, "  val_split: ");
-    put_number(&b, cfg->data.val_split, false);
-    put(&b, "\n");
-    if (cfg->data.normalize) {
-        put(&b, "  normalize: {mean: ");
-        put_number(&b, cfg->data.mean, false);
-        put(&b, ", std: ");
-        put_number(&b, cfg->data.std, false);
-        put(&b, "}\n");
-    }
+    put_data(&b, cfg, cwd);
     put(&b, "model:\n");
     if (cfg->model.has_input_shape) {
         put(&b, "  input_shape: [");
@@ -197,7 +291,8 @@ char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error
         put_args(&b, NULL, layer->kind->args, layer->kind->arg_count, layer->args, false);
         put(&b, "\n");
     }
-    put(&b, "loss: %s\noptimizer: ", cfg->loss->name);
+    put_loss(&b, &cfg->loss);
+    put(&b, "optimizer: ");
     put_args(&b, cfg->optimizer.kind->name, cfg->optimizer.kind->args, cfg->optimizer.kind->arg_count,
              cfg->optimizer.args, true);
     if (cfg->scheduler.kind) {
@@ -292,8 +387,14 @@ bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, siz
         snprintf(where, sizeof where, "model.layers[%d] (%s) ", i, x->kind->name);
         if (args_differ(out, size, where, x->kind->args, x->kind->arg_count, x->args, y->args)) return true;
     }
-    if (old->loss != now->loss)
-        return DIFFER("loss: %s in the checkpoint, %s now", old->loss->name, now->loss->name);
+    if (old->loss.kind != now->loss.kind)
+        return DIFFER("loss: %s in the checkpoint, %s now", old->loss.kind->name, now->loss.kind->name);
+    if (args_differ(out, size, "loss.", old->loss.kind->args, old->loss.kind->arg_count, old->loss.args,
+                    now->loss.args))
+        return true;
+    if (old->loss.vector_count != now->loss.vector_count ||
+        (old->loss.vector && memcmp(old->loss.vector, now->loss.vector, (size_t)old->loss.vector_count * sizeof(float))))
+        return DIFFER("loss.%s differs from the checkpoint's", old->loss.kind->vector_arg);
     if (old->optimizer.kind != now->optimizer.kind)
         return DIFFER("optimizer: %s in the checkpoint, %s now", old->optimizer.kind->name,
                       now->optimizer.kind->name);
@@ -314,9 +415,39 @@ bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, siz
         format_number(y, sizeof y, now->data.val_split, false);
         return DIFFER("data.val_split: %s in the checkpoint, %s now", x, y);
     }
-    if (old->data.normalize != now->data.normalize || old->data.mean != now->data.mean ||
-        old->data.std != now->data.std)
+    if (old->data.test_split != now->data.test_split) {
+        format_number(x, sizeof x, old->data.test_split, false);
+        format_number(y, sizeof y, now->data.test_split, false);
+        return DIFFER("data.test_split: %s in the checkpoint, %s now", x, y);
+    }
+    if (old->data.shuffle_split != now->data.shuffle_split)
+        return DIFFER("data.shuffle_split: %s in the checkpoint, %s now", old->data.shuffle_split ? "true" : "false",
+                      now->data.shuffle_split ? "true" : "false");
+    if (old->data.format != now->data.format)
+        return DIFFER("data.format: %s in the checkpoint, %s now", nn_data_format_name(old->data.format),
+                      nn_data_format_name(now->data.format));
+    if (old->data.target_is_input != now->data.target_is_input)
+        return DIFFER("data.target: %s in the checkpoint, %s now", old->data.target_is_input ? "input" : "labels",
+                      now->data.target_is_input ? "input" : "labels");
+    if (old->data.normalize != now->data.normalize || old->data.normalize_count != now->data.normalize_count ||
+        (old->data.normalize == NN_NORMALIZE_GIVEN &&
+         (memcmp(old->data.mean, now->data.mean, (size_t)old->data.normalize_count * sizeof(double)) ||
+          memcmp(old->data.std, now->data.std, (size_t)old->data.normalize_count * sizeof(double)))))
         return DIFFER("data.normalize differs from the checkpoint's");
+    if (old->data.format == NN_FORMAT_CSV) {
+        /* The columns and how the file is read: compared as rendered. */
+        text_buffer a = {0}, c = {0};
+        put_columns(&a, "features", &old->data.csv.features);
+        put_columns(&a, "target", &old->data.csv.target);
+        put_columns(&c, "features", &now->data.csv.features);
+        put_columns(&c, "target", &now->data.csv.target);
+        bool same = !a.failed && !c.failed && (a.data == NULL) == (c.data == NULL) &&
+                    (!a.data || !strcmp(a.data, c.data)) && old->data.csv.delimiter == now->data.csv.delimiter &&
+                    old->data.csv.skip_rows == now->data.csv.skip_rows && old->data.csv.header == now->data.csv.header;
+        free(a.data);
+        free(c.data);
+        if (!same) return DIFFER("data.csv differs from the checkpoint's");
+    }
     if (old->train.batch_size != now->train.batch_size)
         return DIFFER("train.batch_size: %d in the checkpoint, %d now", old->train.batch_size,
                       now->train.batch_size);

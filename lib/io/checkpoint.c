@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     size_t state_count;
     nn_array *state = nn_model_state(t->model, &state_count, err);
     if (!state) return -1;
-    size_t capacity = state_count + 16, n = 0;
+    size_t capacity = state_count + 24, n = 0;
     nn_array *arrays = calloc(capacity, sizeof *arrays);
     if (!arrays) {
         free(state);
@@ -56,6 +57,17 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     arrays[n++] = i64_array("rng.shuffle", shuffle, 4);
     arrays[n++] = i64_array("rng.dropout", dropout, 4);
     arrays[n++] = i64_array("optimizer.steps", &steps, 1);
+    if (t->transform.normalize) {
+        /* What the inputs were normalised with, so that eval and predict
+         * do the same without the training data (normalize: auto). */
+        const char *names[2] = {"data.mean", "data.std"};
+        float *values[2] = {t->transform.mean, t->transform.std};
+        for (int i = 0; i < 2; i++) {
+            nn_array *a = &arrays[n++];
+            *a = (nn_array){.dtype = NN_F32, .rank = 1, .dims = {(int64_t)t->transform.size}, .data = values[i]};
+            snprintf(a->name, sizeof a->name, "%s", names[i]);
+        }
+    }
     for (int b = 0; b < t->optimizer.kind->buffer_count; b++) {
         nn_array *a = &arrays[n++];
         *a = (nn_array){.dtype = NN_F32, .rank = 1, .dims = {(int64_t)t->optimizer.param_count},
@@ -152,6 +164,31 @@ int nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err) {
     if (!ck->model ||
         nn_model_load_state(ck->model, ck->arrays, ck->array_count, MODEL_PREFIX, path, err) != 0)
         goto fail;
+    size_t values = nn_shape_size(input_shape);
+    const nn_array *mean = nn_container_find(ck->arrays, ck->array_count, "data.mean");
+    if (mean || ck->config.data.normalize == NN_NORMALIZE_AUTO) {
+        const nn_array *std = NULL;
+        if (!(mean = require(ck->arrays, ck->array_count, "data.mean", NN_F32, values, path, err)) ||
+            !(std = require(ck->arrays, ck->array_count, "data.std", NN_F32, values, path, err)))
+            goto fail;
+        ck->transform.size = values;
+        ck->transform.normalize = true;
+        ck->transform.mean = malloc(values * sizeof(float));
+        ck->transform.std = malloc(values * sizeof(float));
+        if (!ck->transform.mean || !ck->transform.std) {
+            nn_error_oom(err, "the normalisation");
+            goto fail;
+        }
+        memcpy(ck->transform.mean, mean->data, values * sizeof(float));
+        memcpy(ck->transform.std, std->data, values * sizeof(float));
+        for (size_t i = 0; i < values; i++)
+            if (!isfinite(ck->transform.mean[i]) || !(ck->transform.std[i] > 0) || !isfinite(ck->transform.std[i])) {
+                nn_error_set(err, NN_ERR_INPUT, "%s: data.std or data.mean value %zu is not finite and positive", path, i);
+                goto fail;
+            }
+    } else if (nn_config_transform(&ck->config, input_shape, &ck->transform, err) != 0) {
+        goto fail;
+    }
     return 0;
 fail:
     nn_checkpoint_free(ck);
@@ -160,6 +197,7 @@ fail:
 
 void nn_checkpoint_free(nn_checkpoint *ck) {
     nn_model_free(ck->model);
+    nn_input_transform_free(&ck->transform);
     nn_config_free(&ck->config);
     nn_arrays_free(ck->arrays, ck->array_count);
     memset(ck, 0, sizeof *ck);

@@ -1,7 +1,8 @@
 /* What a checkpoint holds (docs/checkpoint.md): the config text it was
  * trained from, the model's state_dict, the optimiser state, the epoch, the
  * random streams and the early-stopping state, as named arrays in the
- * container of archive.h. */
+ * container of container.h; normalize: auto's statistics as data.mean and
+ * data.std, one float per input value. */
 #ifndef NNSEQ_CHECKPOINT_H
 #define NNSEQ_CHECKPOINT_H
 
@@ -17,6 +18,7 @@ int nn_checkpoint_save(const char *path, const nn_trainer *trainer, nn_error *er
 typedef struct nn_checkpoint {
     nn_config config;   /* parsed from the stored text */
     nn_model *model;    /* built from it, weights loaded */
+    nn_input_transform transform;   /* how inputs were normalised in training (stored for normalize: auto) */
     int epoch;          /* epochs completed */
     nn_array *arrays;   /* everything in the file */
     size_t array_count;

@@ -1,12 +1,14 @@
 #include "train/train.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "data/source.h"
 #include "io/npz.h"
-#include "core/target_clones.h"
 
 static double now_seconds(void) {
     struct timespec t;
@@ -14,61 +16,96 @@ static double now_seconds(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-void nn_pixel_transform_init(nn_pixel_transform *pixels, const nn_config *config) {
-    pixels->normalize = config->data.normalize;
-    pixels->mean = config->data.normalize ? (float)config->data.mean : 0.0f;
-    pixels->std = config->data.normalize ? (float)config->data.std : 1.0f;
+const double *nn_loss_target_range(const nn_loss_kind *kind) {
+    static const double unit[2] = {0.0, 1.0};
+    return !strcmp(kind->name, "bce") || !strcmp(kind->name, "bce_with_logits") ? unit : NULL;
 }
 
-nn_shape nn_dataset_shape(const nn_dataset *set) {
-    return (nn_shape){3, {set->channels, set->height, set->width}};
+int nn_config_transform(const nn_config *config, nn_shape input_shape, nn_input_transform *transform,
+                        nn_error *err) {
+    memset(transform, 0, sizeof *transform);
+    transform->size = nn_shape_size(input_shape);
+    if (config->data.normalize != NN_NORMALIZE_GIVEN) return 0;
+    if (nn_input_transform_from_lists(transform, input_shape, config->data.mean, config->data.std,
+                                      config->data.normalize_count, err) != 0)
+        return nn_error_prefix(err, "%s", config->path);
+    return 0;
 }
 
-/* Arithmetic rather than a 256-entry table: the conversion vectorises, a
- * table lookup per pixel does not; the divisions keep it bit-identical to
- * torch_ref.py's float32 numpy. */
-NN_VECTOR_CLONES void nn_gather_batch(float *input, const nn_pixel_transform *pixels, const uint8_t *images,
-                                      size_t item_size, const uint32_t *order, int first, int count) {
-    float mean = pixels->mean, std = pixels->std;
-    for (int b = 0; b < count; b++) {
-        size_t index = order ? order[first + b] : (size_t)(first + b);
-        const uint8_t *restrict src = images + index * item_size;
-        float *restrict dst = input + (size_t)b * item_size;
-        if (pixels->normalize)
-            for (size_t j = 0; j < item_size; j++) dst[j] = ((float)src[j] / 255.0f - mean) / std;
-        else
-            for (size_t j = 0; j < item_size; j++) dst[j] = (float)src[j] / 255.0f;
-    }
-}
-
-static int argmax(const float *row, int n) {
-    int best = 0;
-    for (int j = 1; j < n; j++)
-        if (row[j] > row[best]) best = j;
-    return best;
-}
-
-static int max_label(const nn_dataset *set) {
-    int max = 0;
-    for (int i = 0; i < set->count; i++)
-        if (set->labels.data[i] > max) max = set->labels.data[i];
-    return max;
+int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, nn_error *err) {
+    size_t want = nn_shape_size(model->input_shape);
+    if (set->input_size == want) return 0;
+    char model_shape[64], data_shape[64];
+    nn_shape_format(model->input_shape, model_shape, sizeof model_shape);
+    nn_shape_format(set->shape, data_shape, sizeof data_shape);
+    return nn_error_set(err, NN_ERR_INPUT, "%s: samples are %s (%zu values) but the model takes %s (%zu values)",
+                        set->input_origin.path, data_shape, set->input_size, model_shape, want);
 }
 
 /* The model's input shape: the config's, checked against the data's size. */
 static int input_shape_for(const nn_config *config, const nn_dataset *set, nn_shape *shape, nn_error *err) {
-    nn_shape data_shape = nn_dataset_shape(set);
     if (!config->model.has_input_shape) {
-        *shape = data_shape;
+        *shape = set->shape;
         return 0;
     }
     *shape = config->model.input_shape;
-    if (nn_shape_size(*shape) != nn_shape_size(data_shape)) {
+    if (nn_shape_size(*shape) != set->input_size) {
         char want[64], got[64];
         nn_shape_format(*shape, want, sizeof want);
-        nn_shape_format(data_shape, got, sizeof got);
-        return nn_error_set(err, NN_ERR_INPUT, "%s: model.input_shape is %s but the images in %s are %s",
-                            config->path, want, config->data.train.images, got);
+        nn_shape_format(set->shape, got, sizeof got);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: model.input_shape is %s (%zu values) but the samples in %s are "
+                            "%s (%zu values)", config->path, want, nn_shape_size(*shape), set->input_origin.path,
+                            got, set->input_size);
+    }
+    return 0;
+}
+
+static int bind(const nn_config *config, nn_dataset *set, int outputs, const char *split, nn_error *err) {
+    const nn_loss_kind *kind = config->loss.kind;
+    return nn_dataset_bind(set, kind->target, outputs, config->data.target_is_input, nn_loss_target_range(kind),
+                           split, err);
+}
+
+static int model_outputs(const nn_model *model) { return (int)nn_shape_size(nn_model_output_shape(model)); }
+
+/* The training file, bound, permuted under shuffle_split, its test tail
+ * (test_split) moved into test when test is not NULL. */
+static int load_training_file(const nn_config *config, const nn_model *model, int outputs, nn_dataset *set,
+                              nn_dataset *test, nn_error *err) {
+    if (nn_data_load(set, config->data.format, &config->data.csv, &config->data.train,
+                     config->data.target_is_input, err) != 0)
+        return -1;
+    if ((model && nn_dataset_check_input(set, model, err) != 0) || bind(config, set, outputs, "train", err) != 0 ||
+        (config->data.shuffle_split && nn_dataset_permute(set, config->seed, err) != 0))
+        return -1;
+    if (!test) return 0;
+    int64_t test_count = (int64_t)floor(config->data.test_split * (double)set->count);
+    if (test_count > 0 && nn_dataset_split_tail(set, test_count, test, err) != 0) return -1;
+    return 0;
+}
+
+int nn_load_split(const nn_config *config, const nn_data_files *files, const nn_model *model, bool without_targets,
+                  const char *split, nn_dataset *set, nn_error *err) {
+    memset(set, 0, sizeof *set);
+    int outputs = model_outputs(model);
+    if (!files && !config->data.has_test) {
+        if (!(config->data.test_split > 0))
+            return nn_error_set(err, NN_ERR_INPUT, "%s: no test split: the config has neither data.test nor "
+                                "data.test_split", config->path);
+        nn_dataset all;
+        int status = load_training_file(config, model, outputs, &all, set, err);
+        nn_dataset_free(&all);
+        if (status == 0 && set->count == 0)
+            status = nn_error_set(err, NN_ERR_INPUT, "%s: data.test_split leaves no test samples", config->path);
+        if (status != 0) nn_dataset_free(set);
+        return status;
+    }
+    if (!files) files = &config->data.test;
+    bool no_targets = without_targets || config->data.target_is_input;
+    if (nn_data_load(set, config->data.format, &config->data.csv, files, no_targets, err) != 0) return -1;
+    if (nn_dataset_check_input(set, model, err) != 0 || (!without_targets && bind(config, set, outputs, split, err) != 0)) {
+        nn_dataset_free(set);
+        return -1;
     }
     return 0;
 }
@@ -102,10 +139,22 @@ static int check_batch_sizes(const nn_trainer *t, nn_error *err) {
     return 0;
 }
 
+static int check_loss(const nn_config *config, const nn_model *model, nn_error *err) {
+    if (config->loss.kind->check(&config->loss, nn_model_output_shape(model), err) == 0) return 0;
+    if (config->loss_line > 0)
+        return nn_error_prefix(err, "%s:%d:%d: loss %s", config->path, config->loss_line, config->loss_column,
+                               config->loss.kind->name);
+    return nn_error_prefix(err, "%s: loss %s", config->path, config->loss.kind->name);
+}
+
+static bool logits_of(const nn_loss_kind *kind) { return !strcmp(kind->name, "bce_with_logits"); }
+
 nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
-    if (!config->data.train.images) {
-        nn_error_set(err, NN_ERR_INPUT, "%s: no training data: add data.train.images and data.train.labels",
-                     config->path);
+    const char *input_path = nn_data_input_path(&config->data.train);
+    if (!input_path) {
+        nn_error_set(err, NN_ERR_INPUT, "%s: no training data: add data.train (%s)", config->path,
+                     config->data.format == NN_FORMAT_IDX ? "{images: PATH, labels: PATH}"
+                     : config->data.format == NN_FORMAT_CSV ? "{file: PATH}" : "{features: PATH, targets: PATH}");
         return NULL;
     }
     nn_trainer *t = calloc(1, sizeof *t);
@@ -116,11 +165,38 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
     t->config = config;
     t->best_val_loss = INFINITY;
     nn_shape input_shape;
-    if (nn_dataset_load(&t->data, config->data.train.images, config->data.train.labels, 0, err) != 0 ||
+    /* The inputs first: the model's input shape may come from them. */
+    if (nn_data_load(&t->data, config->data.format, &config->data.csv, &config->data.train,
+                     config->data.target_is_input, err) != 0 ||
         input_shape_for(config, &t->data, &input_shape, err) != 0)
         goto fail;
-    t->val_count = (int)floor(config->data.val_split * t->data.count);
-    t->train_count = t->data.count - t->val_count;
+    t->model = nn_model_create(config->model.layers, config->model.layer_count, input_shape, config->seed,
+                               config->path, err);
+    if (!t->model || check_loss(config, t->model, err) != 0) goto fail;
+    t->outputs = model_outputs(t->model);
+    t->task = nn_task_for(config->loss.kind, t->outputs, config->data.target_is_input);
+    if (t->data.count > INT_MAX) {
+        nn_error_set(err, NN_ERR_INPUT, "%s: %" PRId64 " samples (expected at most %d)", input_path, t->data.count,
+                     INT_MAX);
+        goto fail;
+    }
+    if (bind(config, &t->data, t->outputs, "train", err) != 0 ||
+        (config->data.shuffle_split && nn_dataset_permute(&t->data, config->seed, err) != 0))
+        goto fail;
+    /* The test split is read and checked now, not after the last epoch. */
+    if (config->data.has_test) {
+        if (nn_load_split(config, NULL, t->model, false, "test", &t->test, err) != 0) goto fail;
+    } else if (config->data.test_split > 0) {
+        int64_t test_count = (int64_t)floor(config->data.test_split * (double)t->data.count);
+        if (test_count < 1) {
+            nn_error_set(err, NN_ERR_INPUT, "%s: data.test_split %g of %" PRId64 " samples leaves no test samples",
+                         config->path, config->data.test_split, t->data.count);
+            goto fail;
+        }
+        if (nn_dataset_split_tail(&t->data, test_count, &t->test, err) != 0) goto fail;
+    }
+    t->val_count = (int)floor(config->data.val_split * (double)t->data.count);
+    t->train_count = (int)t->data.count - t->val_count;
     if (t->train_count < 1) {
         nn_error_set(err, NN_ERR_INPUT, "%s: val_split %g leaves no training samples", config->path,
                      config->data.val_split);
@@ -131,21 +207,12 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
                      config->path);
         goto fail;
     }
-    t->model = nn_model_create(config->model.layers, config->model.layer_count, input_shape, config->seed,
-                               config->path, err);
-    if (!t->model) goto fail;
-    nn_shape output_shape = nn_model_output_shape(t->model);
-    if (config->loss->check(output_shape, max_label(&t->data) + 1, err) != 0) {
-        nn_error_prefix(err, "%s: loss %s", config->path, config->loss->name);
+    if (config->data.normalize == NN_NORMALIZE_AUTO) {
+        if (nn_input_transform_fit(&t->transform, &t->data, 0, t->train_count, err) != 0) goto fail;
+    } else if (nn_config_transform(config, input_shape, &t->transform, err) != 0) {
         goto fail;
     }
-    t->classes = output_shape.dims[0];
     if (check_batch_sizes(t, err) != 0) goto fail;
-    /* The test split is read and checked now, not after the last epoch. */
-    if (config->data.test.images &&
-        (nn_dataset_load(&t->test, config->data.test.images, config->data.test.labels, t->classes, err) != 0 ||
-         nn_dataset_check_input(&t->test, t->model, config->data.test.images, err) != 0))
-        goto fail;
     /* Validation and test run in training-sized batches too, so a run's
      * memory is the data plus what one batch needs. */
     if (nn_model_reserve(t->model, config->train.batch_size, err) != 0) goto fail;
@@ -153,13 +220,19 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)
         goto fail;
+    size_t batch = (size_t)config->train.batch_size;
     t->order = malloc((size_t)t->train_count * sizeof *t->order);
-    t->labels = malloc((size_t)config->train.batch_size);
-    if (!t->order || !t->labels) {
-        nn_error_oom(err, "the sample order");
+    t->labels = malloc(batch * sizeof *t->labels);
+    t->values = malloc(batch * (size_t)t->outputs * sizeof *t->values);
+    t->numerator = malloc(batch * sizeof *t->numerator);
+    t->denominator = malloc(batch * sizeof *t->denominator);
+    if (!t->order || !t->labels || !t->values || !t->numerator || !t->denominator) {
+        nn_error_oom(err, "the batch buffers");
         goto fail;
     }
-    nn_pixel_transform_init(&t->pixels, config);
+    if (!(t->train_metrics = nn_metrics_acc_create(t->task, t->outputs, logits_of(config->loss.kind), t->train_count,
+                                                   err)))
+        goto fail;
     /* Its own stream, so changing the model does not change the data order. */
     nn_rng_seed(&t->shuffle_rng, config->seed ^ 0x9e3779b97f4a7c15ULL);
     return t;
@@ -174,8 +247,13 @@ void nn_trainer_free(nn_trainer *t) {
     nn_optimizer_free(&t->optimizer);
     nn_dataset_free(&t->data);
     nn_dataset_free(&t->test);
+    nn_input_transform_free(&t->transform);
+    nn_metrics_acc_free(t->train_metrics);
     free(t->order);
     free(t->labels);
+    free(t->values);
+    free(t->numerator);
+    free(t->denominator);
     free(t);
 }
 
@@ -202,37 +280,43 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     if (c->train.shuffle) shuffle(t->order, t->train_count, &t->shuffle_rng);
     t->optimizer.lr = learning_rate(t, t->epoch);
     nn_model *model = t->model;
-    int outputs = t->classes, batch_size = c->train.batch_size;
-    size_t item_size = t->data.images.item_size;
-    double loss_sum = 0, start = now_seconds();
-    long correct = 0;
+    int outputs = t->outputs, batch_size = c->train.batch_size;
+    double numerator_sum = 0, denominator_sum = 0, start = now_seconds();
+    nn_metrics_acc_reset(t->train_metrics);
     for (int first = 0; first < t->train_count; first += batch_size) {
         int batch = t->train_count - first < batch_size ? t->train_count - first : batch_size;
-        nn_gather_batch(nn_model_input(model), &t->pixels, t->data.images.data, item_size, t->order, first, batch);
-        for (int b = 0; b < batch; b++) t->labels[b] = t->data.labels.data[t->order[first + b]];
+        nn_dataset_gather_inputs(&t->data, &t->transform, t->order, first, batch, nn_model_input(model));
+        nn_targets targets = nn_dataset_gather_targets(&t->data, t->order, first, batch, t->labels, t->values);
         const float *output = nn_model_forward(model, batch, true);
-        double loss = c->loss->compute(nn_model_output_grad(model), NULL, output, t->labels, batch, outputs);
-        for (int b = 0; b < batch; b++) correct += argmax(output + (size_t)b * outputs, outputs) == t->labels[b];
-        nn_model_backward(model, batch);
-        nn_optimizer_step(&t->optimizer, model->params, model->grads);
-        loss_sum += loss * batch;
+        double loss = nn_loss_batch(&c->loss, output, &targets, batch, outputs, nn_model_output_grad(model),
+                                    t->numerator, t->denominator);
         if (!isfinite(loss))
             return nn_error_set(err, NN_ERR_RUNTIME,
                                 "epoch %d: the training loss became %g (try a smaller learning rate)",
                                 t->epoch + 1, loss);
-        if (progress) progress(progress_user, first + batch, t->train_count, loss_sum / (first + batch));
+        if (nn_metrics_acc_add(t->train_metrics, output, &targets, batch, t->numerator, t->denominator, err) != 0)
+            return -1;
+        for (int b = 0; b < batch; b++) {
+            numerator_sum += t->numerator[b];
+            denominator_sum += t->denominator[b];
+        }
+        nn_model_backward(model, batch);
+        nn_optimizer_step(&t->optimizer, model->params, model->grads);
+        if (progress)
+            progress(progress_user, first + batch, t->train_count,
+                     denominator_sum > 0 ? numerator_sum / denominator_sum : 0);
     }
     report->seconds = now_seconds() - start;
     report->samples_per_second = t->train_count / (report->seconds > 0 ? report->seconds : 1e-9);
-    report->train = (nn_metrics){loss_sum / t->train_count, (double)correct / t->train_count, t->train_count};
+    nn_metrics_acc_finish(t->train_metrics, &report->train, NULL);
     report->lr = t->optimizer.lr;
     t->epoch++;
     report->epoch = t->epoch;
     report->epochs = c->train.epochs;
     if (t->val_count > 0) {
         report->has_val = true;
-        if (nn_evaluate(model, c->loss, &t->pixels, &t->data, t->train_count, t->val_count, &report->val, NULL,
-                        err) != 0)
+        if (nn_evaluate(model, &c->loss, t->task, &t->transform, &t->data, t->train_count, t->val_count, &report->val,
+                        NULL, err) != 0)
             return -1;
         if (report->val.loss < t->best_val_loss - c->train.min_delta) {
             t->best_val_loss = report->val.loss;
@@ -246,43 +330,40 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     return 0;
 }
 
-int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, const char *images_path, nn_error *err) {
-    size_t want = nn_shape_size(model->input_shape);
-    if (set->images.item_size == want) return 0;
-    char model_shape[64], data_shape[64];
-    nn_shape_format(model->input_shape, model_shape, sizeof model_shape);
-    nn_shape_format(nn_dataset_shape(set), data_shape, sizeof data_shape);
-    return nn_error_set(err, NN_ERR_INPUT, "%s: images are %s (%zu values) but the model takes %s (%zu values)",
-                        images_path, data_shape, set->images.item_size, model_shape, want);
-}
-
-int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels, const nn_dataset *set,
-                int first, int count, nn_metrics *metrics, int64_t *confusion, nn_error *err) {
+int nn_evaluate(nn_model *model, const nn_loss *loss, nn_task task, const nn_input_transform *transform,
+                const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics, int64_t *confusion,
+                nn_error *err) {
     /* As many samples at a time as the model has room for. */
     int batch_size = model->max_batch > 0 ? model->max_batch : NN_EVAL_BATCH;
     if (nn_model_reserve(model, batch_size, err) != 0) return -1;
-    float *sample_losses = malloc((size_t)batch_size * sizeof *sample_losses);
-    if (!sample_losses) return nn_error_oom(err, "the evaluation losses");
-    int outputs = nn_model_output_shape(model).dims[0];
-    if (confusion) memset(confusion, 0, (size_t)outputs * outputs * sizeof *confusion);
-    double loss_sum = 0;
-    long correct = 0;
-    for (int done = 0; done < count; done += batch_size) {
-        int batch = count - done < batch_size ? count - done : batch_size;
-        nn_gather_batch(nn_model_input(model), pixels, set->images.data, set->images.item_size, NULL,
-                        first + done, batch);
-        const uint8_t *labels = set->labels.data + first + done;
-        const float *output = nn_model_forward(model, batch, false);
-        loss->compute(NULL, sample_losses, output, labels, batch, outputs);
-        for (int b = 0; b < batch; b++) {
-            /* Summed sample by sample, so the total does not depend on the batch size. */
-            loss_sum += sample_losses[b];
-            int predicted = argmax(output + (size_t)b * outputs, outputs);
-            correct += predicted == labels[b];
-            if (confusion) confusion[(size_t)labels[b] * outputs + predicted]++;
-        }
+    int outputs = model_outputs(model);
+    int32_t *labels = malloc((size_t)batch_size * sizeof *labels);
+    float *values = malloc((size_t)batch_size * (size_t)outputs * sizeof *values);
+    double *numerator = malloc((size_t)batch_size * sizeof *numerator);
+    double *denominator = malloc((size_t)batch_size * sizeof *denominator);
+    nn_metrics_acc *acc = labels && values && numerator && denominator
+                              ? nn_metrics_acc_create(task, outputs, logits_of(loss->kind), count, err)
+                              : NULL;
+    int status = -1;
+    if (!acc) {
+        if (!labels || !values || !numerator || !denominator) nn_error_oom(err, "the evaluation buffers");
+        goto done;
     }
-    free(sample_losses);
-    *metrics = (nn_metrics){count ? loss_sum / count : 0, count ? (double)correct / count : 0, count};
-    return 0;
+    for (int64_t done = 0; done < count; done += batch_size) {
+        int batch = count - done < batch_size ? (int)(count - done) : batch_size;
+        nn_dataset_gather_inputs(set, transform, NULL, first + done, batch, nn_model_input(model));
+        nn_targets targets = nn_dataset_gather_targets(set, NULL, first + done, batch, labels, values);
+        const float *output = nn_model_forward(model, batch, false);
+        nn_loss_batch(loss, output, &targets, batch, outputs, NULL, numerator, denominator);
+        if (nn_metrics_acc_add(acc, output, &targets, batch, numerator, denominator, err) != 0) goto done;
+    }
+    nn_metrics_acc_finish(acc, metrics, confusion);
+    status = 0;
+done:
+    nn_metrics_acc_free(acc);
+    free(labels);
+    free(values);
+    free(numerator);
+    free(denominator);
+    return status;
 }

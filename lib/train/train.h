@@ -1,10 +1,13 @@
-/* Training and evaluation of a Sequential model on an IDX data set.
+/* Training and evaluation of a Sequential model on a data set of any
+ * format (the readers behind lib/data/source.h; the trainer sees only the
+ * nn_dataset interface).
  *
  * The trainer owns the model, the optimiser, the training data (kept as
- * bytes; a batch is turned into floats only when it is used, so memory grows
- * with the batch, not the data set) and every random stream besides the
- * model's: the per-epoch shuffle. Same config, same seed and same thread
- * count give bit-identical results, across a checkpoint and resume too. */
+ * the file stored it, bytes or floats; a batch is turned into the model's
+ * input only when it is used, so memory grows with the batch, not the data
+ * set) and every random stream besides the model's: the per-epoch shuffle.
+ * Same config, same seed and same thread count give bit-identical results,
+ * across a checkpoint and resume too. */
 #ifndef NNSEQ_TRAIN_H
 #define NNSEQ_TRAIN_H
 
@@ -13,20 +16,15 @@
 
 #include "config/config.h"
 #include "core/error.h"
-#include "data/idx.h"
-#include "losses/loss.h"
 #include "core/model.h"
+#include "data/dataset.h"
+#include "losses/loss.h"
 #include "optim/optimizer.h"
+#include "train/metrics.h"
 
 /* Samples per batch when evaluating a model that has no room reserved yet
  * (eval, predict); training evaluates in its own batch size. */
 #define NN_EVAL_BATCH 256
-
-typedef struct nn_metrics {
-    double loss;       /* mean over samples */
-    double accuracy;   /* fraction whose argmax is the label */
-    int count;         /* samples */
-} nn_metrics;
 
 typedef struct nn_epoch_report {
     int epoch;                 /* 1-based number of the epoch just finished */
@@ -45,36 +43,33 @@ typedef struct nn_epoch_report {
  * training loss so far. */
 typedef void (*nn_progress_fn)(void *user, int done, int total, double running_loss);
 
-/* How a pixel byte becomes the model's input: byte / 255, then
- * (x - mean) / std when the config normalises; in float32 and in that
- * order, as torch_ref.py's numpy does it. */
-typedef struct nn_pixel_transform {
-    bool normalize;
-    float mean, std;
-} nn_pixel_transform;
-
-void nn_pixel_transform_init(nn_pixel_transform *table, const nn_config *config);
-
 typedef struct nn_trainer {
     const nn_config *config;   /* borrowed; must outlive the trainer */
     nn_model *model;
     nn_optimizer optimizer;
-    nn_dataset data;           /* the training file: first train_count samples train, the rest validate */
+    nn_dataset data;           /* the training file (less a test tail): first train_count samples train, the rest validate */
     nn_dataset test;           /* the test split, read and checked before training (count 0: none) */
     int train_count, val_count;
-    int classes;               /* the model's outputs */
-    nn_pixel_transform pixels;
+    int outputs;               /* values the model outputs per sample */
+    nn_task task;
+    nn_input_transform transform;
     nn_rng shuffle_rng;
     int epoch;                 /* epochs completed */
     double best_val_loss;      /* early stopping */
     int bad_epochs;
     uint32_t *order;           /* this epoch's sample order */
-    uint8_t *labels;           /* the current batch's labels */
+    int32_t *labels;           /* the current batch's targets */
+    float *values;
+    double *numerator, *denominator;
+    nn_metrics_acc *train_metrics;
 } nn_trainer;
 
 /* Loads the training data, builds the model (input shape from the config or
- * the data, which must agree), checks the loss against the labels, reads
- * and checks the test split against the model, and sets up the optimiser. With config->init, starts from those .npz weights. */
+ * the data, which must agree), binds the targets to the loss, splits off
+ * the test and validation samples, reads and checks the test split, fits
+ * normalize: auto, and sets up the optimiser. With config->init, starts
+ * from those .npz weights. Every check of the data happens here, before
+ * the first step. */
 nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err);
 void nn_trainer_free(nn_trainer *trainer);
 
@@ -82,23 +77,34 @@ void nn_trainer_free(nn_trainer *trainer);
 int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_fn progress,
                      void *progress_user, nn_error *err);
 
-/* The model's input shape for a data set: (C, H, W) from the images. */
-nn_shape nn_dataset_shape(const nn_dataset *set);
+/* The value range a loss needs of its targets ([0, 1] for bce and
+ * bce_with_logits), NULL when any value will do. */
+const double *nn_loss_target_range(const nn_loss_kind *kind);
 
-/* Whether set's images fit the model's input (same number of values per
- * sample); NN_ERR_INPUT naming images_path and both shapes if not. */
-int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, const char *images_path, nn_error *err);
+/* Reads a split for a model trained with config: files in config's format
+ * (NULL: the config's test split, which may be the tail of the training
+ * file under data.test_split), checked against the model's input and bound
+ * to the loss. without_targets: inputs only (predict). split names it in
+ * messages. */
+int nn_load_split(const nn_config *config, const nn_data_files *files, const nn_model *model, bool without_targets,
+                  const char *split, nn_dataset *set, nn_error *err);
 
-/* Evaluates samples [first, first + count) of set, in batches of the
- * model's reserved size (NN_EVAL_BATCH if none). confusion, unless NULL,
- * receives classes x classes counts (row = label, column = prediction). */
-int nn_evaluate(nn_model *model, const nn_loss_kind *loss, const nn_pixel_transform *pixels,
-                const nn_dataset *set, int first, int count, nn_metrics *metrics, int64_t *confusion,
+/* Whether set's inputs fit the model's input (same number of values per
+ * sample); NN_ERR_INPUT naming the file and both shapes if not. */
+int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, nn_error *err);
+
+/* Evaluates samples [first, first + count) of set (bound targets), in
+ * batches of the model's reserved size (NN_EVAL_BATCH if none), with the
+ * metrics of task. confusion, unless NULL, receives outputs x outputs
+ * counts for classification (row = label, column = prediction). */
+int nn_evaluate(nn_model *model, const nn_loss *loss, nn_task task, const nn_input_transform *transform,
+                const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics, int64_t *confusion,
                 nn_error *err);
 
-/* Converts items [first, first + count) of images (or the indexes in order,
- * when order is not NULL) into the model's input buffer. */
-void nn_gather_batch(float *input, const nn_pixel_transform *pixels, const uint8_t *images, size_t item_size,
-                     const uint32_t *order, int first, int count);
+/* The input transform of a config without data: normalize given as
+ * numbers, or none (normalize: auto needs the training data or a
+ * checkpoint's stored statistics). */
+int nn_config_transform(const nn_config *config, nn_shape input_shape, nn_input_transform *transform,
+                        nn_error *err);
 
 #endif
