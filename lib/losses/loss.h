@@ -11,7 +11,17 @@
  * trainer divides the gradient by the batch's denominator; the loss writes
  * d(numerator)/d(output), undivided. Arguments are torch's, in an argument
  * table; a loss's one list argument (weight, pos_weight) may be as long as
- * the model has outputs and lives in nn_loss.vector. */
+ * the model has outputs and lives in nn_loss.vector.
+ *
+ * Where nnseq differs from torch 1.13, on purpose: a batch whose
+ * denominators sum to 0 (every sample ignored, or only zero-weight
+ * classes) has loss 0 and gradient 0, not NaN; smooth_l1 with beta 0 has
+ * l1's gradient 0 where output == target (torch's smooth_l1 kernel gives
+ * -1 there, its l1_loss 0); label_smoothing below 0 is refused (torch
+ * 1.13 checks only <= 1), and so are negative weights. BCE's inputs must be
+ * probabilities as torch requires, but a value outside [0, 1] gives NaN
+ * rather than an error (compute cannot fail). bce_with_logits has
+ * pos_weight but not torch's second list, weight. */
 #ifndef NNSEQ_LOSS_H
 #define NNSEQ_LOSS_H
 
@@ -43,12 +53,22 @@ typedef struct nn_loss_kind {
     const nn_arg_spec *args;  /* scalar arguments (label_smoothing, beta, ...) */
     int arg_count;
     const char *vector_arg;   /* the list argument ("weight", "pos_weight"), NULL if none */
-    /* Whether the model's output suits the loss: output_shape is per
-     * sample; loss->vector (if given) must have one value per output. The
-     * message has no location (the caller adds it). */
+    /* NN_LOSS_VALUES: the range every target value must lie in ([0, 1] for
+     * bce, as torch checks), for the dataset's value_range; NULL: any. */
+    const double *target_range;
+    /* Whether the model's output suits the loss and its arguments:
+     * output_shape is per sample (class losses: rank 1, at least 2
+     * outputs); loss->vector (if given) must have one value per output
+     * (pos_weight: or one for all), each finite and >= 0; scalar arguments
+     * in torch's range. The message names the argument but has no location
+     * (the caller adds it). */
     int (*check)(const nn_loss *loss, nn_shape output_shape, nn_error *err);
     /* Per sample b: numerator[b] and denominator[b] as above; grad, unless
-     * NULL, receives d numerator / d output (batch x outputs). */
+     * NULL, receives d numerator / d output (batch x outputs). outputs is
+     * the size of output_shape. Labels are in [0, outputs) or equal
+     * ignore_index (the dataset checks); any other label gives that sample
+     * a NaN numerator (and a zero gradient) rather than a read out of
+     * bounds. Neither numerator nor denominator may be NULL. */
     void (*compute)(const nn_loss *loss, const float *output, const nn_targets *targets, int batch, int outputs,
                     float *grad, double *numerator, double *denominator);
 } nn_loss_kind;
@@ -73,7 +93,13 @@ const nn_loss_kind *const *nn_loss_kinds(int *count);
 double nn_loss_batch(const nn_loss *loss, const float *output, const nn_targets *targets, int batch, int outputs,
                      float *grad, double *numerator, double *denominator);
 
-/* The value of scalar argument name (its default when not given). */
+/* The value of scalar argument name (its default when not given, so a
+ * zero-initialised nn_loss with only kind set is the loss with torch's
+ * defaults); NaN when the kind has no such argument. */
 double nn_loss_arg(const nn_loss *loss, const char *name);
+
+/* Whether label is the loss's ignore_index (false for losses without one):
+ * such samples count for nothing, so the dataset must accept that label. */
+bool nn_loss_ignores_label(const nn_loss *loss, int32_t label);
 
 #endif

@@ -1,23 +1,27 @@
-/* mse against one-hot targets, averaged over every element (batch x
- * outputs) as torch.nn.MSELoss; a sample's loss is the mean over its outputs. */
+/* mse: (output - target)^2 averaged over every element, batch x outputs
+ * (torch.nn.MSELoss). */
 #include "losses/losses.h"
 
-static double mse(float *grad, float *sample_losses, const float *output, const uint8_t *labels,
-                  int batch, int outputs) {
-    double total = 0;
-    float scale = (float)(2.0 / ((double)batch * outputs));
-    for (int b = 0; b < batch; b++) {
-        const float *row = output + (size_t)b * outputs;
-        double sample = 0;
-        for (int j = 0; j < outputs; j++) {
-            float diff = row[j] - (j == labels[b] ? 1.0f : 0.0f);
-            sample += (double)diff * diff;
-            if (grad) grad[(size_t)b * outputs + j] = diff * scale;
-        }
-        total += sample;
-        if (sample_losses) sample_losses[b] = (float)(sample / outputs);
-    }
-    return total / ((double)batch * outputs);
+static int check(const nn_loss *loss, nn_shape shape, nn_error *err) {
+    return nn_loss_check_vector(loss, (int)nn_shape_size(shape), false, err);
 }
 
-const nn_loss_kind nn_mse_kind = {"mse", "MSELoss", nn_loss_check_classes, mse};
+static double squared(double difference, double parameter, double *derivative) {
+    (void)parameter;
+    *derivative = 2 * difference;
+    return difference * difference;
+}
+
+static void compute(const nn_loss *loss, const float *output, const nn_targets *targets, int batch, int outputs,
+                    float *grad, double *numerator, double *denominator) {
+    (void)loss;
+    nn_loss_of_differences(output, targets->values, batch, outputs, squared, 0, grad, numerator, denominator);
+}
+
+const nn_loss_kind nn_mse_kind = {
+    .name = "mse",
+    .alias = "MSELoss",
+    .target = NN_LOSS_VALUES,
+    .check = check,
+    .compute = compute,
+};
