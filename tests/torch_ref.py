@@ -587,8 +587,8 @@ def auto_normalize(values, shape):
     grouped = values.reshape(n, groups, per_group)
     for g in range(groups):
         v = grouped[:, g, :]
-        if v.dtype == np.uint8:
-            v = v.astype(np.float64) / 255.0
+        if v.dtype == np.uint8:  # the float32 byte / 255 the model gets, widened, as nnseq
+            v = (v.astype(np.float32) / np.float32(255)).astype(np.float64)
         else:  # the float32 values the model gets, widened
             v = v.astype(np.float32).astype(np.float64)
         mean[g] = v.mean()
@@ -612,17 +612,17 @@ class Data:
         return Data(self.x[start:stop], self.y[start:stop], self.rows[start:stop])
 
     def sst(self):
-        """Regression's total sum of squares, summed over outputs (float64)."""
+        """Regression's total sum of squares per output (float64)."""
         if self._sst is None:
             y = self.y.reshape(len(self.y), -1)
             total, chunk = torch.zeros(y.shape[1], dtype=torch.float64), 4096
             for i in range(0, len(y), chunk):
                 total += y[i:i + chunk].double().sum(0)
             mean = total / max(len(y), 1)
-            sst = 0.0
+            sst = torch.zeros(y.shape[1], dtype=torch.float64)
             for i in range(0, len(y), chunk):
-                sst += ((y[i:i + chunk].double() - mean) ** 2).sum().item()
-            self._sst = sst
+                sst += ((y[i:i + chunk].double() - mean) ** 2).sum(0)
+            self._sst = sst.numpy()
         return self._sst
 
 
@@ -821,6 +821,7 @@ class Metrics:
         if self.task == "regression":
             diff = out.double() - y.double()
             self.sse += (diff * diff).sum().item()
+            self.sse_per_output = (diff * diff).double().sum(0).numpy() + getattr(self, "sse_per_output", 0.0)
             self.sae += diff.abs().sum().item()
             return
         predicted = (out > 0) if self.loss.logits else (out > 0.5)
@@ -841,9 +842,14 @@ class Metrics:
         if self.task == "regression":
             values = self.count * self.outputs
             mse = ratio(self.sse, values)
+            # sklearn's r2_score(multioutput='variance_weighted'): outputs
+            # whose targets are constant (SST 0) weigh nothing, errors too.
             sst = self.split.sst()
+            varying = sst > 0
+            total = float(sst[varying].sum())
+            sse = float(np.asarray(getattr(self, "sse_per_output", np.zeros_like(sst)))[varying].sum())
             return {"mse": mse, "rmse": math.sqrt(mse), "mae": ratio(self.sae, values),
-                    "r2": 1.0 - self.sse / sst if sst != 0 else math.nan}
+                    "r2": 1.0 - sse / total if total > 0 and len(self.split) > 1 else math.nan}
         if self.task == "binary":
             scores = np.concatenate(self.scores) if self.scores else np.zeros(0)
             truth = np.concatenate(self.labels) if self.labels else np.zeros(0, bool)

@@ -179,9 +179,11 @@ int nn_dataset_set_targets(nn_dataset *set, nn_array *array, const char *path, i
     return 0;
 }
 
-static int check_label(const nn_dataset *set, int64_t i, double v, int outputs, const char *split, nn_error *err) {
+static int check_label(const nn_dataset *set, const nn_loss *loss, int64_t i, double v, int outputs,
+                       const char *split, nn_error *err) {
     char where[4200];
     if (v == floor(v) && v >= 0 && v < outputs) return 0;
+    if (loss && v == floor(v) && v >= INT32_MIN && v <= INT32_MAX && nn_loss_ignores_label(loss, (int32_t)v)) return 0;
     nn_dataset_where(set, true, i, where, sizeof where);
     if (v != floor(v))
         return nn_error_set(err, NN_ERR_INPUT, "%s: %s target %.9g is not a class index (expected an integer 0 to %d)",
@@ -190,8 +192,10 @@ static int check_label(const nn_dataset *set, int64_t i, double v, int outputs, 
                         where, split, v, outputs, outputs - 1);
 }
 
-int nn_dataset_bind(nn_dataset *set, nn_loss_target target, int outputs, bool target_is_input,
-                    const double *value_range, const char *split, nn_error *err) {
+int nn_dataset_bind(nn_dataset *set, const nn_loss *loss, int outputs, bool target_is_input, const char *split,
+                    nn_error *err) {
+    nn_loss_target target = loss->kind->target;
+    const double *value_range = loss->kind->target_range;
     free(set->labels);
     free(set->values);
     set->labels = NULL;
@@ -237,7 +241,7 @@ int nn_dataset_bind(nn_dataset *set, nn_loss_target target, int outputs, bool ta
         set->labels = malloc((size_t)set->count * sizeof *set->labels);
         if (!set->labels) return nn_error_oom(err, "the labels");
         for (int64_t i = 0; i < set->count; i++) {
-            if (check_label(set, i, set->raw_targets[i], outputs, split, err) != 0) return -1;
+            if (check_label(set, loss, i, set->raw_targets[i], outputs, split, err) != 0) return -1;
             set->labels[i] = (int32_t)set->raw_targets[i];
         }
     } else {
@@ -253,7 +257,7 @@ int nn_dataset_bind(nn_dataset *set, nn_loss_target target, int outputs, bool ta
             float *row = set->values + (size_t)i * outputs;
             if (one_hot) {
                 double v = set->raw_targets[i];
-                if (check_label(set, i, v, outputs, split, err) != 0) return -1;
+                if (check_label(set, NULL, i, v, outputs, split, err) != 0) return -1;
                 for (int j = 0; j < outputs; j++) row[j] = j == (int)v ? 1.0f : 0.0f;
                 continue;
             }

@@ -65,15 +65,15 @@ int nn_dataset_set_inputs(nn_dataset *set, nn_array *array, const char *path, in
 int nn_dataset_set_targets(nn_dataset *set, nn_array *array, const char *path, int64_t first_line, nn_error *err);
 
 /* Binds the raw targets to the loss for a model of `outputs` outputs:
- * NN_LOSS_CLASSES needs one integer in [0, outputs) per sample;
- * NN_LOSS_VALUES needs outputs values per sample, or one class index per
- * sample when outputs > 1, which becomes a one-hot row. With
- * target_is_input the targets are the inputs (bytes / 255 or the floats as
- * stored) and must have outputs values; no raw targets are needed.
- * value_range (NULL: none) bounds every float target ([0, 1] for bce).
- * split names the split in messages ("train", "test"). */
-int nn_dataset_bind(nn_dataset *set, nn_loss_target target, int outputs, bool target_is_input,
-                    const double *value_range, const char *split, nn_error *err);
+ * NN_LOSS_CLASSES needs one integer in [0, outputs) per sample (or the
+ * loss's ignore_index); NN_LOSS_VALUES needs outputs values per sample, or
+ * one class index per sample when outputs > 1, which becomes a one-hot row.
+ * With target_is_input the targets are the inputs (bytes / 255 or the
+ * floats as stored) and must have outputs values; no raw targets are
+ * needed. The loss's target_range bounds every float target ([0, 1] for
+ * bce). split names the split in messages ("train", "test"). */
+int nn_dataset_bind(nn_dataset *set, const nn_loss *loss, int outputs, bool target_is_input, const char *split,
+                    nn_error *err);
 
 /* Moves the samples [first, first + count) into a new set out (for
  * test_split: the tail of the training file), shrinking set. */

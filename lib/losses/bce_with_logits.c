@@ -41,10 +41,15 @@ static void compute(const nn_loss *loss, const float *output, const nn_targets *
     }
 }
 
+/* Targets are probabilities, as for bce (torch does not check; a target of
+ * 2 is always a data error). */
+static const double unit_range[2] = {0.0, 1.0};
+
 const nn_loss_kind nn_bce_with_logits_kind = {
     .name = "bce_with_logits",
     .alias = "BCEWithLogitsLoss",
     .target = NN_LOSS_VALUES,
+    .target_range = unit_range,
     .vector_arg = "pos_weight",
     .check = check,
     .compute = compute,

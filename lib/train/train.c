@@ -16,11 +16,6 @@ static double now_seconds(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-const double *nn_loss_target_range(const nn_loss_kind *kind) {
-    static const double unit[2] = {0.0, 1.0};
-    return !strcmp(kind->name, "bce") || !strcmp(kind->name, "bce_with_logits") ? unit : NULL;
-}
-
 int nn_config_transform(const nn_config *config, nn_shape input_shape, nn_input_transform *transform,
                         nn_error *err) {
     memset(transform, 0, sizeof *transform);
@@ -61,9 +56,7 @@ static int input_shape_for(const nn_config *config, const nn_dataset *set, nn_sh
 }
 
 static int bind(const nn_config *config, nn_dataset *set, int outputs, const char *split, nn_error *err) {
-    const nn_loss_kind *kind = config->loss.kind;
-    return nn_dataset_bind(set, kind->target, outputs, config->data.target_is_input, nn_loss_target_range(kind),
-                           split, err);
+    return nn_dataset_bind(set, &config->loss, outputs, config->data.target_is_input, split, err);
 }
 
 static int model_outputs(const nn_model *model) { return (int)nn_shape_size(nn_model_output_shape(model)); }

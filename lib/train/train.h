@@ -77,10 +77,6 @@ void nn_trainer_free(nn_trainer *trainer);
 int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_fn progress,
                      void *progress_user, nn_error *err);
 
-/* The value range a loss needs of its targets ([0, 1] for bce and
- * bce_with_logits), NULL when any value will do. */
-const double *nn_loss_target_range(const nn_loss_kind *kind);
-
 /* Reads a split for a model trained with config: files in config's format
  * (NULL: the config's test split, which may be the tail of the training
  * file under data.test_split), checked against the model's input and bound
