@@ -1,12 +1,14 @@
 /* IDX files: a magic of four bytes (0, 0, element type, rank), rank sizes as
- * big-endian uint32, then the elements. Raw and gzip files both go through
- * zlib's gz* functions, which pass content that is not gzip through
- * unchanged: a file is recognised by its first bytes, never by its name. */
+ * big-endian uint32, then the elements, big-endian. Raw and gzip files both
+ * go through zlib's gz* functions, which pass content that is not gzip
+ * through unchanged: a file is recognised by its first bytes, never by its
+ * name. */
 #include "data/idx.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <float.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,18 +18,36 @@
 
 #include "io/file_kind.h"
 
-#define IDX_UNSIGNED_BYTE 0x08
+/* The rank byte allows up to 255 sizes. */
+#define IDX_RANK_LIMIT 255
 /* gzread and gzwrite take an unsigned length and return an int. */
 #define IO_CHUNK ((size_t)1 << 30)
 #define FIRST_CAPACITY ((size_t)1 << 20)
 #define ZLIB_BUFFER (128u * 1024u)
 /* A pipe may never end: the stream reader stops counting extra bytes here. */
 #define STREAM_EXTRA_LIMIT ((size_t)1 << 20)
+/* The stream converts, and the writer byte-swaps, through this many bytes
+ * at a time (a multiple of every element size). */
+#define PIECE ((size_t)1 << 16)
+
+static const struct idx_type {
+    uint8_t code;
+    nn_dtype dtype;
+} idx_types[] = {
+    {0x08, NN_U8}, {0x09, NN_I8}, {0x0B, NN_I16}, {0x0C, NN_I32}, {0x0D, NN_F32}, {0x0E, NN_F64},
+};
+
+#define IDX_ACCEPTED \
+    "0x08 (uint8), 0x09 (int8), 0x0b (int16), 0x0c (int32), 0x0d (float32) or 0x0e (float64)"
 
 typedef struct idx_header {
-    int rank;
-    int dims[NN_IDX_MAX_RANK];
-    size_t item_size;
+    nn_dtype dtype;
+    size_t value_size;
+    int file_rank;                      /* as in the file */
+    uint32_t file_dims[IDX_RANK_LIMIT];
+    int rank;                           /* folded */
+    int64_t dims[NN_MAX_RANK];
+    size_t item_size;                   /* bytes of one item (dims[1..]) */
     size_t data_size;
 } idx_header;
 
@@ -35,30 +55,118 @@ struct nn_idx_stream {
     gzFile file;
     char *name;
     idx_header header;
-    int remaining; /* items not yet handed out */
+    int64_t remaining; /* items not yet handed out */
+    size_t item_values;
     bool failed;
+    uint8_t piece[PIECE];
 };
 
-static const char *type_name(int type) {
-    switch (type) {
-    case 0x08: return "unsigned byte";
-    case 0x09: return "signed byte";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "unknown";
-    }
+static const struct idx_type *type_of_code(int code) {
+    for (size_t i = 0; i < sizeof idx_types / sizeof *idx_types; i++)
+        if (idx_types[i].code == code) return &idx_types[i];
+    return NULL;
+}
+
+static const struct idx_type *type_of_dtype(nn_dtype dtype) {
+    for (size_t i = 0; i < sizeof idx_types / sizeof *idx_types; i++)
+        if (idx_types[i].dtype == dtype) return &idx_types[i];
+    return NULL;
 }
 
 /* "60000 x 28 x 28", for messages. */
-static const char *format_dims(char *buffer, size_t size, int rank, const int *dims) {
+static const char *format_dims(char *buffer, size_t size, int rank, const uint32_t *dims) {
     size_t used = 0;
     buffer[0] = '\0';
     for (int i = 0; i < rank && used < size; i++)
-        used += (size_t)snprintf(buffer + used, size - used, i ? " x %d" : "%d", dims[i]);
+        used += (size_t)snprintf(buffer + used, size - used, i ? " x %lu" : "%lu", (unsigned long)dims[i]);
     return buffer;
 }
+
+/* ------------------------------------------------------------ values */
+
+static uint64_t load_be(const uint8_t *bytes, size_t size) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < size; i++) value = value << 8 | bytes[i];
+    return value;
+}
+
+static void store_be(uint8_t *bytes, uint64_t value, size_t size) {
+    for (size_t i = size; i-- > 0; value >>= 8) bytes[i] = (uint8_t)value;
+}
+
+/* Big-endian values as stored into host order, in place. Done by shifts,
+ * so it is right on any host. */
+static void to_host_order(uint8_t *data, size_t value_size, size_t count) {
+    for (size_t i = 0; i < count; i++, data += value_size) {
+        uint64_t value = load_be(data, value_size);
+        if (value_size == 2) {
+            uint16_t v = (uint16_t)value;
+            memcpy(data, &v, 2);
+        } else if (value_size == 4) {
+            uint32_t v = (uint32_t)value;
+            memcpy(data, &v, 4);
+        } else if (value_size == 8) {
+            memcpy(data, &value, 8);
+        }
+    }
+}
+
+/* Host-order values into big-endian bytes (out must not overlap in). */
+static void to_file_order(uint8_t *out, const uint8_t *in, size_t value_size, size_t count) {
+    for (size_t i = 0; i < count; i++, in += value_size, out += value_size) {
+        uint64_t value = 0;
+        if (value_size == 1) {
+            value = in[0];
+        } else if (value_size == 2) {
+            uint16_t v;
+            memcpy(&v, in, 2);
+            value = v;
+        } else if (value_size == 4) {
+            uint32_t v;
+            memcpy(&v, in, 4);
+            value = v;
+        } else {
+            memcpy(&value, in, 8);
+        }
+        store_be(out, value, value_size);
+    }
+}
+
+/* C leaves a double outside float's range undefined when converted: such
+ * values become infinities, as IEEE rounding would make them. */
+static float narrow(double value) {
+    if (value > FLT_MAX) return INFINITY;
+    if (value < -FLT_MAX) return -INFINITY;
+    return (float)value;
+}
+
+/* Big-endian values as stored into float32 (u8 not scaled). */
+static void to_float(float *out, const uint8_t *bytes, nn_dtype dtype, size_t count) {
+    size_t size = nn_dtype_size(dtype);
+    for (size_t i = 0; i < count; i++, bytes += size) {
+        uint64_t raw = load_be(bytes, size);
+        float f32;
+        double f64;
+        uint32_t bits;
+        switch (dtype) {
+        case NN_I8: out[i] = (float)(int8_t)(uint8_t)raw; break;
+        case NN_I16: out[i] = (float)(int16_t)(uint16_t)raw; break;
+        case NN_I32: out[i] = (float)(int32_t)(uint32_t)raw; break;
+        case NN_F32:
+            bits = (uint32_t)raw;
+            memcpy(&f32, &bits, sizeof f32);
+            out[i] = f32;
+            break;
+        case NN_F64:
+            memcpy(&f64, &raw, sizeof f64);
+            out[i] = narrow(f64);
+            break;
+        default: out[i] = (float)raw; break; /* NN_U8, the only other IDX type */
+        }
+    }
+}
+
+/* -------------------------------------------------------------- zlib I/O */
 
 static gzFile open_input(const char *path, const char *name, bool stdin_allowed, nn_error *err) {
     int fd = stdin_allowed && strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY);
@@ -103,82 +211,10 @@ static int report_read_error(nn_error *err, const char *name, gzFile file, const
     int saved_errno = errno, zlib_status;
     const char *text = gzerror(file, &zlib_status);
     if (zlib_status == Z_ERRNO)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: read failed %s: %s", name, where,
-                            strerror(saved_errno));
+        return nn_error_set(err, NN_ERR_INPUT, "%s: read failed %s: %s", name, where, strerror(saved_errno));
     if (zlib_status == Z_BUF_ERROR)
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: truncated: the gzip stream ends unexpectedly %s", name, where);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: the gzip stream ends unexpectedly %s", name, where);
     return nn_error_set(err, NN_ERR_INPUT, "%s: damaged gzip data %s: %s", name, where, text);
-}
-
-static int check_magic(const uint8_t magic[4], const char *name, nn_error *err) {
-    const char *kind = nn_file_kind(magic, 4);
-    if ((magic[0] != 0 || magic[1] != 0) && kind)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: not an IDX file: it looks like %s", name, kind);
-    if (magic[0] != 0 || magic[1] != 0)
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: not an IDX file: magic is %02x %02x %02x %02x, expected 00 00 08 "
-                            "and the rank (01 to 04)",
-                            name, magic[0], magic[1], magic[2], magic[3]);
-    if (magic[2] != IDX_UNSIGNED_BYTE)
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: unsupported IDX element type 0x%02x (%s), expected 0x08 (unsigned byte)",
-                            name, magic[2], type_name(magic[2]));
-    if (magic[3] < 1 || magic[3] > NN_IDX_MAX_RANK)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: unsupported IDX rank %d, expected 1 to %d",
-                            name, magic[3], NN_IDX_MAX_RANK);
-    return 0;
-}
-
-/* Checks each size and that the products fit, before anything trusts them. */
-static int parse_dims(idx_header *header, const uint8_t *bytes, const char *name, nn_error *err) {
-    for (int i = 0; i < header->rank; i++) {
-        const uint8_t *b = bytes + 4 * i;
-        unsigned long dim = (unsigned long)b[0] << 24 | (unsigned long)b[1] << 16 |
-                            (unsigned long)b[2] << 8 | (unsigned long)b[3];
-        if (dim == 0)
-            return nn_error_set(err, NN_ERR_INPUT,
-                                "%s: size %d of %d in the header is 0, expected at least 1", name, i + 1,
-                                header->rank);
-        if (dim > INT_MAX)
-            return nn_error_set(err, NN_ERR_INPUT,
-                                "%s: size %d in the header is %lu, more than the %d supported", name, i + 1,
-                                dim, INT_MAX);
-        header->dims[i] = (int)dim;
-    }
-    size_t size = 1;
-    for (int i = 0; i < header->rank; i++) {
-        if (size > SIZE_MAX / (size_t)header->dims[i]) {
-            char text[128];
-            return nn_error_set(err, NN_ERR_INPUT, "%s: header sizes %s overflow a byte count", name,
-                                format_dims(text, sizeof text, header->rank, header->dims));
-        }
-        size *= (size_t)header->dims[i];
-    }
-    header->data_size = size;
-    header->item_size = size / (size_t)header->dims[0];
-    return 0;
-}
-
-static int read_header(gzFile file, const char *name, idx_header *header, nn_error *err) {
-    uint8_t bytes[4 + 4 * NN_IDX_MAX_RANK];
-    size_t got;
-    if (read_fully(file, bytes, 4, &got) < 0) return report_read_error(err, name, file, "in the header");
-    if (got == 0) return nn_error_set(err, NN_ERR_INPUT, "%s: empty file, expected an IDX header", name);
-    if (got < 4)
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: truncated header: expected a 4-byte magic, file has %zu bytes", name, got);
-    if (check_magic(bytes, name, err) < 0) return -1;
-    memset(header, 0, sizeof *header);
-    header->rank = bytes[3];
-    size_t sizes_bytes = 4 * (size_t)header->rank;
-    if (read_fully(file, bytes + 4, sizes_bytes, &got) < 0)
-        return report_read_error(err, name, file, "in the header");
-    if (got < sizes_bytes)
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: truncated header: expected %zu bytes (magic and %d sizes), file has %zu",
-                            name, 4 + sizes_bytes, header->rank, 4 + got);
-    return parse_dims(header, bytes + 4, name, err);
 }
 
 /* Counts the bytes left, up to limit. Returns -1 on a read error. */
@@ -193,6 +229,83 @@ static int count_remaining(gzFile file, size_t limit, size_t *count) {
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------- header */
+
+static int check_magic(const uint8_t magic[4], const char *name, nn_error *err) {
+    const char *kind = nn_file_kind(magic, 4);
+    if ((magic[0] != 0 || magic[1] != 0) && kind)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: not an IDX file: it looks like %s", name, kind);
+    if (magic[0] != 0 || magic[1] != 0)
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: not an IDX file: magic is %02x %02x %02x %02x, expected 00 00, the element type "
+                            "(08, 09, 0b, 0c, 0d or 0e) and the rank",
+                            name, magic[0], magic[1], magic[2], magic[3]);
+    if (!type_of_code(magic[2]))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: unsupported IDX element type 0x%02x, expected " IDX_ACCEPTED,
+                            name, magic[2]);
+    if (magic[3] < 1)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: unsupported IDX rank 0, expected 1 to %d", name, IDX_RANK_LIMIT);
+    return 0;
+}
+
+/* Checks each size and that every product fits a byte count (and an
+ * int64 dim once folded), before anything trusts them. */
+static int parse_dims(idx_header *header, const uint8_t *bytes, const char *name, nn_error *err) {
+    const uint64_t limit = (uint64_t)INT64_MAX < (uint64_t)SIZE_MAX ? (uint64_t)INT64_MAX : (uint64_t)SIZE_MAX;
+    for (int i = 0; i < header->file_rank; i++) {
+        header->file_dims[i] = (uint32_t)load_be(bytes + 4 * i, 4);
+        if (header->file_dims[i] == 0)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: size %d of %d in the header is 0, expected at least 1", name,
+                                i + 1, header->file_rank);
+    }
+    uint64_t size = header->value_size;
+    for (int i = 0; i < header->file_rank; i++) {
+        uint32_t dim = header->file_dims[i];
+        if (size > limit / dim) {
+            char text[128];
+            return nn_error_set(err, NN_ERR_INPUT, "%s: header sizes %s overflow a byte count", name,
+                                format_dims(text, sizeof text, header->file_rank, header->file_dims));
+        }
+        size *= dim;
+    }
+    /* Dims beyond NN_MAX_RANK fold into the last kept one (their product,
+     * which the check above bounds). */
+    header->rank = header->file_rank < NN_MAX_RANK ? header->file_rank : NN_MAX_RANK;
+    for (int i = 0; i < header->file_rank; i++) {
+        if (i < NN_MAX_RANK)
+            header->dims[i] = header->file_dims[i];
+        else
+            header->dims[NN_MAX_RANK - 1] *= header->file_dims[i];
+    }
+    header->data_size = (size_t)size;
+    header->item_size = header->data_size / header->file_dims[0];
+    return 0;
+}
+
+static int read_header(gzFile file, const char *name, idx_header *header, nn_error *err) {
+    uint8_t magic[4], sizes[4 * IDX_RANK_LIMIT];
+    size_t got;
+    if (read_fully(file, magic, 4, &got) < 0) return report_read_error(err, name, file, "in the header");
+    if (got == 0) return nn_error_set(err, NN_ERR_INPUT, "%s: empty file, expected an IDX header", name);
+    if (got < 4)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: truncated header: expected a 4-byte magic, file has %zu bytes",
+                            name, got);
+    if (check_magic(magic, name, err) < 0) return -1;
+    memset(header, 0, sizeof *header);
+    header->dtype = type_of_code(magic[2])->dtype;
+    header->value_size = nn_dtype_size(header->dtype);
+    header->file_rank = magic[3];
+    size_t sizes_bytes = 4 * (size_t)header->file_rank;
+    if (read_fully(file, sizes, sizes_bytes, &got) < 0) return report_read_error(err, name, file, "in the header");
+    if (got < sizes_bytes)
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: truncated header: expected %zu bytes (magic and %d sizes), file has %zu", name,
+                            4 + sizes_bytes, header->file_rank, 4 + got);
+    return parse_dims(header, sizes, name, err);
+}
+
+/* ------------------------------------------------------------ whole file */
 
 /* Grows towards the promised size instead of allocating it up front, so that
  * a damaged header cannot make a short file allocate gigabytes. */
@@ -215,8 +328,8 @@ static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_
         size_t got;
         if (read_fully(file, data + filled, capacity - filled, &got) < 0) {
             free(data);
-            snprintf(where, sizeof where, "after %zu of the %zu bytes of data the header promises",
-                     filled + got, size);
+            snprintf(where, sizeof where, "after %zu of the %zu bytes of data the header promises", filled + got,
+                     size);
             return report_read_error(err, name, file, where);
         }
         filled += got;
@@ -224,9 +337,8 @@ static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_
     }
     if (filled < size) {
         free(data);
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: truncated: header promises %zu bytes of data, file has %zu", name, size,
-                            filled);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: header promises %zu bytes of data, file has %zu", name,
+                            size, filled);
     }
     size_t extra;
     int status = count_remaining(file, SIZE_MAX, &extra);
@@ -234,88 +346,32 @@ static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_
         free(data);
         snprintf(where, sizeof where, "after all %zu bytes of data", size);
         if (status < 0) return report_read_error(err, name, file, where);
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: %zu trailing bytes after the %zu bytes of data the header promises", name,
-                            extra, size);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: %zu trailing bytes after the %zu bytes of data the header promises",
+                            name, extra, size);
     }
     *data_out = data;
     return 0;
 }
 
-int nn_idx_read(nn_idx *idx, const char *path, nn_error *err) {
-    memset(idx, 0, sizeof *idx);
+int nn_idx_read(const char *path, nn_array *out, nn_error *err) {
+    memset(out, 0, sizeof *out);
     gzFile file = open_input(path, path, false, err);
     if (!file) return -1;
     idx_header header;
+    uint8_t *data = NULL;
     int status = read_header(file, path, &header, err);
-    if (status == 0) status = read_data(file, path, header.data_size, &idx->data, err);
+    if (status == 0) status = read_data(file, path, header.data_size, &data, err);
     gzclose(file);
     if (status < 0) return -1;
-    idx->rank = header.rank;
-    memcpy(idx->dims, header.dims, sizeof idx->dims);
-    idx->item_size = header.item_size;
+    to_host_order(data, header.value_size, header.data_size / header.value_size);
+    out->dtype = header.dtype;
+    out->rank = header.rank;
+    memcpy(out->dims, header.dims, sizeof out->dims);
+    out->data = data;
     return 0;
 }
 
-void nn_idx_free(nn_idx *idx) {
-    if (!idx) return;
-    free(idx->data);
-    memset(idx, 0, sizeof *idx);
-}
-
-static int check_dataset(const nn_dataset *set, const char *images_path, const char *labels_path,
-                         int classes, nn_error *err) {
-    char text[128];
-    const nn_idx *images = &set->images, *labels = &set->labels;
-    if (images->rank != 3 && images->rank != 4) {
-        format_dims(text, sizeof text, images->rank, images->dims);
-        return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: images must have rank 3 (N, H, W) or 4 (N, C, H, W), got rank %d (%s)",
-                            images_path, images->rank, text);
-    }
-    if (labels->rank != 1) {
-        format_dims(text, sizeof text, labels->rank, labels->dims);
-        return nn_error_set(err, NN_ERR_INPUT, "%s: labels must have rank 1 (N), got rank %d (%s)",
-                            labels_path, labels->rank, text);
-    }
-    if (images->dims[0] != labels->dims[0])
-        return nn_error_set(err, NN_ERR_INPUT, "%s has %d images but %s has %d labels: the counts must agree",
-                            images_path, images->dims[0], labels_path, labels->dims[0]);
-    /* Labels are bytes: with 256 classes or more none can be out of range. */
-    if (classes == 0 || classes >= 256) return 0;
-    for (int i = 0; i < labels->dims[0]; i++)
-        if (labels->data[i] >= classes)
-            return nn_error_set(err, NN_ERR_INPUT,
-                                "%s: label %d at index %d is out of range: expected 0 to %d for %d classes",
-                                labels_path, labels->data[i], i, classes - 1, classes);
-    return 0;
-}
-
-int nn_dataset_load(nn_dataset *set, const char *images_path, const char *labels_path, int classes,
-                    nn_error *err) {
-    memset(set, 0, sizeof *set);
-    if (classes < 0) return nn_error_set(err, NN_ERR_INPUT, "classes must be >= 0 (0: no check), got %d", classes);
-    if (nn_idx_read(&set->images, images_path, err) < 0) return -1;
-    if (nn_idx_read(&set->labels, labels_path, err) < 0 ||
-        check_dataset(set, images_path, labels_path, classes, err) < 0) {
-        nn_dataset_free(set);
-        return -1;
-    }
-    const int *dims = set->images.dims;
-    bool has_channels = set->images.rank == 4;
-    set->count = dims[0];
-    set->channels = has_channels ? dims[1] : 1;
-    set->height = dims[has_channels ? 2 : 1];
-    set->width = dims[has_channels ? 3 : 2];
-    return 0;
-}
-
-void nn_dataset_free(nn_dataset *set) {
-    if (!set) return;
-    nn_idx_free(&set->images);
-    nn_idx_free(&set->labels);
-    memset(set, 0, sizeof *set);
-}
+/* ---------------------------------------------------------------- stream */
 
 nn_idx_stream *nn_idx_stream_open(const char *path, nn_error *err) {
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
@@ -334,14 +390,17 @@ nn_idx_stream *nn_idx_stream_open(const char *path, nn_error *err) {
         return NULL;
     }
     stream->remaining = stream->header.dims[0];
+    stream->item_values = stream->header.item_size / stream->header.value_size;
     return stream;
 }
 
 int nn_idx_stream_rank(const nn_idx_stream *stream) { return stream->header.rank; }
 
-const int *nn_idx_stream_dims(const nn_idx_stream *stream) { return stream->header.dims; }
+const int64_t *nn_idx_stream_dims(const nn_idx_stream *stream) { return stream->header.dims; }
 
-size_t nn_idx_stream_item_size(const nn_idx_stream *stream) { return stream->header.item_size; }
+nn_dtype nn_idx_stream_dtype(const nn_idx_stream *stream) { return stream->header.dtype; }
+
+size_t nn_idx_stream_item_values(const nn_idx_stream *stream) { return stream->item_values; }
 
 /* Once the promised items are in, anything more is an error: a stream is
  * checked as strictly as a file. */
@@ -350,39 +409,56 @@ static int check_stream_end(nn_idx_stream *stream, nn_error *err) {
     if (count_remaining(stream->file, STREAM_EXTRA_LIMIT, &extra) < 0)
         return report_read_error(err, stream->name, stream->file, "after the last item");
     if (extra == 0) return 0;
-    return nn_error_set(err, NN_ERR_INPUT, "%s: %s%zu trailing bytes after the %d items the header promises",
+    return nn_error_set(err, NN_ERR_INPUT, "%s: %s%zu trailing bytes after the %lld items the header promises",
                         stream->name, extra >= STREAM_EXTRA_LIMIT ? "at least " : "", extra,
-                        stream->header.dims[0]);
+                        (long long)stream->header.dims[0]);
 }
 
 static int report_short_stream(nn_idx_stream *stream, size_t got, nn_error *err) {
     const idx_header *header = &stream->header;
-    int done = header->dims[0] - stream->remaining + (int)(got / header->item_size);
+    int64_t total = header->dims[0];
+    int64_t done = total - stream->remaining + (int64_t)(got / header->item_size);
     size_t partial = got % header->item_size;
     if (partial)
         return nn_error_set(err, NN_ERR_INPUT,
-                            "%s: truncated: the stream ends inside item %d of %d (%zu of its %zu bytes)",
-                            stream->name, done + 1, header->dims[0], partial, header->item_size);
+                            "%s: truncated: the stream ends inside item %lld of %lld (%zu of its %zu bytes)",
+                            stream->name, (long long)done + 1, (long long)total, partial, header->item_size);
     return nn_error_set(err, NN_ERR_INPUT,
-                        "%s: truncated: the stream ends after %d of the %d items the header promises",
-                        stream->name, done, header->dims[0]);
+                        "%s: truncated: the stream ends after %lld of the %lld items the header promises",
+                        stream->name, (long long)done, (long long)total);
 }
 
-int nn_idx_stream_read(nn_idx_stream *stream, uint8_t *buffer, int max_items, nn_error *err) {
+/* Reads want bytes a piece at a time, converting each into out; *got says
+ * how many bytes came. */
+static int read_converting(nn_idx_stream *stream, float *out, size_t want, size_t *got) {
+    size_t value_size = stream->header.value_size;
+    *got = 0;
+    while (*got < want) {
+        size_t piece = want - *got < PIECE ? want - *got : PIECE, count;
+        int status = read_fully(stream->file, stream->piece, piece, &count);
+        to_float(out + *got / value_size, stream->piece, stream->header.dtype, count / value_size);
+        *got += count;
+        if (status < 0) return -1;
+        if (count < piece) return 0;
+    }
+    return 0;
+}
+
+int nn_idx_stream_read(nn_idx_stream *stream, float *out, int max_items, nn_error *err) {
     if (stream->failed)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: the stream failed earlier and cannot be read on",
-                            stream->name);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: the stream failed earlier and cannot be read on", stream->name);
     if (max_items < 1)
-        return nn_error_set(err, NN_ERR_RUNTIME, "%s: max_items must be at least 1, got %d", stream->name,
-                            max_items);
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: max_items must be at least 1, got %d", stream->name, max_items);
     if (stream->remaining == 0) return 0;
-    int count = max_items < stream->remaining ? max_items : stream->remaining;
+    int count = max_items < stream->remaining ? max_items : (int)stream->remaining;
     size_t want = (size_t)count * stream->header.item_size, got;
     int status = 0;
-    if (read_fully(stream->file, buffer, want, &got) < 0) {
+    if (read_converting(stream, out, want, &got) < 0) {
         char where[96];
-        snprintf(where, sizeof where, "in item %d of %d",
-                 stream->header.dims[0] - stream->remaining + 1, stream->header.dims[0]);
+        snprintf(where, sizeof where, "in item %lld of %lld",
+                 (long long)(stream->header.dims[0] - stream->remaining + 1 +
+                             (int64_t)(got / stream->header.item_size)),
+                 (long long)stream->header.dims[0]);
         status = report_read_error(err, stream->name, stream->file, where);
     } else if (got < want) {
         status = report_short_stream(stream, got, err);
@@ -404,19 +480,28 @@ void nn_idx_stream_close(nn_idx_stream *stream) {
     free(stream);
 }
 
-static int check_write_shape(const char *path, int rank, const int *dims, size_t *size, nn_error *err) {
-    if (rank < 1 || rank > NN_IDX_MAX_RANK)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write IDX rank %d, expected 1 to %d", path, rank,
-                            NN_IDX_MAX_RANK);
-    *size = 1;
-    for (int i = 0; i < rank; i++) {
-        if (dims[i] < 1)
-            return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write size %d of %d: %d, expected at least 1",
-                                path, i + 1, rank, dims[i]);
-        if (*size > SIZE_MAX / (size_t)dims[i])
+/* --------------------------------------------------------------- writing */
+
+static int check_write_array(const char *path, const nn_array *array, size_t *size, nn_error *err) {
+    if (!type_of_dtype(array->dtype))
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: cannot write dtype %s to IDX, expected uint8, int8, int16, int32, float32 or "
+                            "float64",
+                            path, nn_dtype_name(array->dtype));
+    if (array->rank < 1 || array->rank > NN_MAX_RANK)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write IDX rank %d, expected 1 to %d", path, array->rank,
+                            NN_MAX_RANK);
+    *size = nn_dtype_size(array->dtype);
+    for (int i = 0; i < array->rank; i++) {
+        int64_t dim = array->dims[i];
+        if (dim < 1 || dim > (int64_t)UINT32_MAX)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write size %d of %d: %lld, expected 1 to %lu", path,
+                                i + 1, array->rank, (long long)dim, (unsigned long)UINT32_MAX);
+        if (*size > SIZE_MAX / (size_t)dim)
             return nn_error_set(err, NN_ERR_INPUT, "%s: sizes overflow a byte count", path);
-        *size *= (size_t)dims[i];
+        *size *= (size_t)dim;
     }
+    if (!array->data) return nn_error_set(err, NN_ERR_INPUT, "%s: the array to write has no data", path);
     return 0;
 }
 
@@ -429,33 +514,60 @@ static int write_fully(gzFile file, const uint8_t *data, size_t size) {
     return 0;
 }
 
-int nn_idx_write(const char *path, int rank, const int *dims, const uint8_t *data, int gzip,
-                 nn_error *err) {
-    size_t size = 0;
-    if (check_write_shape(path, rank, dims, &size, err) < 0) return -1;
-    uint8_t header[4 + 4 * NN_IDX_MAX_RANK] = {0, 0, IDX_UNSIGNED_BYTE, (uint8_t)rank};
-    for (int i = 0; i < rank; i++) {
-        uint32_t dim = (uint32_t)dims[i];
-        for (int byte = 0; byte < 4; byte++) header[4 + 4 * i + byte] = (uint8_t)(dim >> (24 - 8 * byte));
+/* The values in file order through a piece-sized buffer, so the caller's
+ * array is never changed and no second copy of it is made. */
+static int write_values(gzFile file, const nn_array *array, size_t size, uint8_t *piece) {
+    size_t value_size = nn_dtype_size(array->dtype);
+    if (value_size == 1) return write_fully(file, array->data, size);
+    const uint8_t *data = array->data;
+    int status = 0;
+    for (size_t done = 0; status == 0 && done < size;) {
+        size_t chunk = size - done < PIECE ? size - done : PIECE;
+        to_file_order(piece, data + done, value_size, chunk / value_size);
+        status = write_fully(file, piece, chunk);
+        done += chunk;
     }
+    return status;
+}
+
+int nn_idx_write_array(const char *path, const nn_array *array, int gzip, nn_error *err) {
+    size_t size = 0;
+    if (check_write_array(path, array, &size, err) < 0) return -1;
+    uint8_t header[4 + 4 * NN_MAX_RANK] = {0, 0, type_of_dtype(array->dtype)->code, (uint8_t)array->rank};
+    for (int i = 0; i < array->rank; i++) store_be(header + 4 + 4 * i, (uint64_t)array->dims[i], 4);
+    uint8_t *piece = malloc(PIECE);
+    if (!piece) return nn_error_oom(err, "an IDX write buffer");
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
+    if (fd < 0) {
+        free(piece);
         return nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot open for writing: %s", path, strerror(errno));
+    }
     /* "T" asks zlib for a plain copy, so both kinds share one path. */
     gzFile file = gzdopen(fd, gzip ? "wb" : "wbT");
     if (!file) {
+        free(piece);
         close(fd);
         unlink(path);
         return nn_error_oom(err, "a zlib writer");
     }
     errno = 0;
-    int status = write_fully(file, header, 4 + 4 * (size_t)rank);
-    if (status == 0) status = write_fully(file, data, size);
+    int status = write_fully(file, header, 4 + 4 * (size_t)array->rank);
+    if (status == 0) status = write_values(file, array, size, piece);
     if (gzclose(file) != Z_OK) status = -1;
+    free(piece);
     if (status < 0) {
         int saved_errno = errno ? errno : EIO;
         unlink(path);
         return nn_error_set(err, NN_ERR_RUNTIME, "%s: write failed: %s", path, strerror(saved_errno));
     }
     return 0;
+}
+
+int nn_idx_write(const char *path, int rank, const int *dims, const uint8_t *data, int gzip, nn_error *err) {
+    if (rank < 1 || rank > NN_MAX_RANK)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: cannot write IDX rank %d, expected 1 to %d", path, rank,
+                            NN_MAX_RANK);
+    nn_array array = {.dtype = NN_U8, .rank = rank, .data = (void *)data};
+    for (int i = 0; i < rank; i++) array.dims[i] = dims[i];
+    return nn_idx_write_array(path, &array, gzip, err);
 }

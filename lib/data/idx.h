@@ -14,10 +14,12 @@
 #include "core/shape.h"
 
 /* Reads the whole file into out (dtype NN_U8, NN_I8, NN_I16, NN_I32, NN_F32
- * or NN_F64; dims[0] items; data owned by the caller). Errors
- * (NN_ERR_INPUT) name the path and what was wrong: missing file, bad
- * magic, unknown type, zero rank or size, fewer or more bytes than the
- * header promises. */
+ * or NN_F64; dims[0] items, folded as above; data in host order, owned by
+ * the caller; out is zeroed on failure). Errors (NN_ERR_INPUT) name the
+ * path and what was wrong: missing file, bad magic, unknown type (the
+ * accepted ones listed), zero rank or size, sizes whose byte count
+ * overflows, fewer or more bytes than the header promises, a damaged or
+ * truncated gzip stream. */
 int nn_idx_read(const char *path, nn_array *out, nn_error *err);
 
 /* Streaming reader for `nnseq predict` and `nnseq print`: header first,
@@ -31,16 +33,18 @@ int nn_idx_stream_rank(const nn_idx_stream *stream);          /* folded, <= NN_M
 const int64_t *nn_idx_stream_dims(const nn_idx_stream *stream);
 nn_dtype nn_idx_stream_dtype(const nn_idx_stream *stream);
 size_t nn_idx_stream_item_values(const nn_idx_stream *stream); /* product of dims[1..] (1 for rank 1) */
-/* Reads up to max_items items as float32 (uint8 not scaled) into out;
- * returns how many (0 at the end), or -1 with err set if the stream ends
- * inside an item or before the count the header promised, or has bytes
- * left over after it. */
+/* Reads up to max_items items as float32 (uint8 not scaled; float64
+ * beyond float's range becomes an infinity) into out, which holds
+ * max_items * item_values floats; returns how many (0 at the end), or -1
+ * with err set if the stream ends inside an item or before the count the
+ * header promised, or has bytes left over after it. */
 int nn_idx_stream_read(nn_idx_stream *stream, float *out, int max_items, nn_error *err);
 void nn_idx_stream_close(nn_idx_stream *stream);
 
 /* Writes an IDX file of any of the types above (gzip-compressed when gzip
- * is true), for tests and tools: rank 1..NN_MAX_RANK, dims[0] items, data
- * in host order. */
+ * is true), for tests and tools: rank 1..NN_MAX_RANK, dims 1..UINT32_MAX,
+ * dims[0] items, data in host order (left unchanged). A bad array is
+ * NN_ERR_INPUT, a failed write NN_ERR_RUNTIME (the partial file removed). */
 int nn_idx_write_array(const char *path, const nn_array *array, int gzip, nn_error *err);
 /* The unsigned-byte case: rank 1..4 with int dims. */
 int nn_idx_write(const char *path, int rank, const int *dims, const uint8_t *data, int gzip, nn_error *err);

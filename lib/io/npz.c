@@ -1,14 +1,20 @@
 /* numpy .npz files: a zip archive (PKWARE APPNOTE 6.3) of .npy arrays
- * (numpy/lib/format.py), read and written with zlib alone.
+ * (numpy/lib/format.py), read and written with zlib alone. The .npy inside
+ * each entry is parsed by io/npy_format.c, which the .npy data reader
+ * shares.
  *
  * The reader trusts nothing: the end-of-central-directory record is searched
  * for, every offset and length is checked against the file size before it is
  * used, sizes are taken from the central directory only (local headers may
  * carry zeros under the data-descriptor flag, or ZIP64 extras that np.savez
- * adds with force_zip64), and every entry's CRC-32 is verified. */
+ * adds with force_zip64), and every entry's CRC-32 is verified.
+ *
+ * The writer stores what checkpoints and exports hold: float32, int64 and
+ * uint8; the reader takes every dtype io/npy_format.h accepts. */
 #include "io/npz.h"
 
 #include "io/atomic_file.h"
+#include "io/npy_format.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -44,21 +50,18 @@ enum {
     DOS_DATE_1980 = 0x0021,     /* 1980-01-01, numpy's fixed timestamp */
     DEFLATE_MAX_RATIO = 1032,   /* zlib's bound on inflated / deflated bytes */
     NPY_PREFIX_V1 = 10,         /* magic (6), version (2), u16 header length */
-    NPY_PREFIX_V2 = 12,         /* ... u32 header length */
     NPY_ALIGN = 64,
     NPY_GROWTH_DIGITS = 21,     /* numpy's spare room for growing the first axis */
     ZLIB_PIECE = 1 << 20,       /* bytes handed to zlib at once (its lengths are uInt) */
 };
 
-static const char NPY_MAGIC[6] = "\x93NUMPY";
 static const char NPY_SUFFIX[] = ".npy";
 
+/* What the writer stores. */
 static const struct npy_dtype {
     const char *descr;
     nn_dtype dtype;
 } npy_dtypes[] = {{"<f4", NN_F32}, {"<i8", NN_I64}, {"|u1", NN_U8}};
-
-#define NPY_ACCEPTED "'<f4' (float32), '<i8' (int64), '|u1' (uint8)"
 
 static uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t get32(const unsigned char *p) { return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16; }
@@ -89,224 +92,6 @@ static const char *dtype_descr(nn_dtype dtype) {
     for (size_t i = 0; i < sizeof npy_dtypes / sizeof *npy_dtypes; i++)
         if (npy_dtypes[i].dtype == dtype) return npy_dtypes[i].descr;
     return NULL;
-}
-
-/* Python's repr of a shape tuple: "()", "(5,)", "(3, 4)". */
-static void format_shape(char *buffer, size_t size, int rank, const int64_t *dims) {
-    size_t used = (size_t)snprintf(buffer, size, "(");
-    for (int i = 0; i < rank && used < size; i++)
-        used += (size_t)snprintf(buffer + used, size - used, "%s%lld", i ? ", " : "", (long long)dims[i]);
-    if (used < size) snprintf(buffer + used, size - used, rank == 1 ? ",)" : ")");
-}
-
-/* ------------------------------------------------------------------ .npy */
-
-typedef struct npy_header {
-    char descr[16];
-    int fortran_order;
-    int rank;
-    int64_t dims[NN_MAX_RANK];
-} npy_header;
-
-/* A position in the header text, which is a Python dict literal. */
-typedef struct text_cursor {
-    const char *at, *end;
-} text_cursor;
-
-static void skip_space(text_cursor *text) {
-    while (text->at < text->end && (*text->at == ' ' || *text->at == '\t' || *text->at == '\n' || *text->at == '\r'))
-        text->at++;
-}
-
-static int accept_char(text_cursor *text, char expected) {
-    skip_space(text);
-    if (text->at < text->end && *text->at == expected) {
-        text->at++;
-        return 1;
-    }
-    return 0;
-}
-
-static int header_error(nn_error *err, const text_cursor *text, const char *expected) {
-    int remaining = (int)(text->end - text->at);
-    return nn_error_set(err, NN_ERR_INPUT, "bad .npy header: expected %s at \"%.*s\"", expected,
-                        remaining < 24 ? remaining : 24, text->at);
-}
-
-/* A quoted Python string without escapes (all that dtype strings and our
- * keys need). */
-static int parse_string(text_cursor *text, char *out, size_t size, nn_error *err) {
-    skip_space(text);
-    if (text->at >= text->end || (*text->at != '\'' && *text->at != '"')) return header_error(err, text, "a string");
-    char quote = *text->at;
-    const char *start = text->at + 1, *stop = start;
-    while (stop < text->end && *stop != quote && *stop != '\\') stop++;
-    if (stop >= text->end || *stop != quote) return header_error(err, text, "a simple quoted string");
-    if ((size_t)(stop - start) >= size) return header_error(err, text, "a shorter string");
-    memcpy(out, start, (size_t)(stop - start));
-    out[stop - start] = '\0';
-    text->at = stop + 1;
-    return 0;
-}
-
-static int parse_bool(text_cursor *text, int *value, nn_error *err) {
-    skip_space(text);
-    size_t remaining = (size_t)(text->end - text->at);
-    if (remaining >= 4 && memcmp(text->at, "True", 4) == 0) {
-        *value = 1;
-        text->at += 4;
-    } else if (remaining >= 5 && memcmp(text->at, "False", 5) == 0) {
-        *value = 0;
-        text->at += 5;
-    } else {
-        return header_error(err, text, "True or False");
-    }
-    return 0;
-}
-
-static int parse_dimension(text_cursor *text, int64_t *value, nn_error *err) {
-    skip_space(text);
-    if (text->at >= text->end || *text->at < '0' || *text->at > '9') return header_error(err, text, "a dimension");
-    int64_t result = 0;
-    while (text->at < text->end && *text->at >= '0' && *text->at <= '9') {
-        int digit = *text->at - '0';
-        if (result > (INT64_MAX - digit) / 10) return header_error(err, text, "a smaller dimension");
-        result = result * 10 + digit;
-        text->at++;
-    }
-    if (text->at < text->end && *text->at == 'L') text->at++; /* Python 2's long suffix */
-    *value = result;
-    return 0;
-}
-
-/* A tuple of ints; "(5)" is an int in Python, not a tuple, so numpy rejects
- * it and so do we. */
-static int parse_shape(text_cursor *text, npy_header *header, nn_error *err) {
-    if (!accept_char(text, '(')) return header_error(err, text, "a shape tuple");
-    header->rank = 0;
-    if (accept_char(text, ')')) return 0;
-    for (;;) {
-        if (header->rank == NN_MAX_RANK)
-            return nn_error_set(err, NN_ERR_INPUT, "shape has more than %d dimensions", NN_MAX_RANK);
-        if (parse_dimension(text, &header->dims[header->rank++], err)) return -1;
-        int comma = accept_char(text, ',');
-        if (accept_char(text, ')')) {
-            if (header->rank == 1 && !comma) return header_error(err, text, "\",)\" ending a 1-d shape");
-            return 0;
-        }
-        if (!comma) return header_error(err, text, "',' or ')' in the shape");
-    }
-}
-
-static int parse_header_value(text_cursor *text, const char *key, npy_header *header, nn_error *err) {
-    if (strcmp(key, "descr") == 0) {
-        if (parse_string(text, header->descr, sizeof header->descr, err))
-            return nn_error_prefix(err, "descr must be a simple dtype string (structured dtypes are not supported)");
-        return 0;
-    }
-    if (strcmp(key, "fortran_order") == 0) return parse_bool(text, &header->fortran_order, err);
-    if (strcmp(key, "shape") == 0) return parse_shape(text, header, err);
-    return nn_error_set(err, NN_ERR_INPUT,
-                        "bad .npy header: unknown key '%s' (expected 'descr', 'fortran_order', 'shape')", key);
-}
-
-static int parse_npy_header(const char *start, size_t length, npy_header *header, nn_error *err) {
-    static const char *const keys[] = {"descr", "fortran_order", "shape"};
-    text_cursor text = {start, start + length};
-    int seen[3] = {0, 0, 0};
-    if (!accept_char(&text, '{')) return header_error(err, &text, "'{'");
-    int closed = accept_char(&text, '}');
-    while (!closed) {
-        char key[32];
-        if (parse_string(&text, key, sizeof key, err)) return -1;
-        if (!accept_char(&text, ':')) return header_error(err, &text, "':'");
-        if (parse_header_value(&text, key, header, err)) return -1;
-        for (int i = 0; i < 3; i++)
-            if (strcmp(key, keys[i]) == 0 && seen[i]++)
-                return nn_error_set(err, NN_ERR_INPUT, "bad .npy header: key '%s' given twice", key);
-        int comma = accept_char(&text, ',');
-        closed = accept_char(&text, '}');
-        if (!comma && !closed) return header_error(err, &text, "',' or '}'");
-    }
-    skip_space(&text);
-    if (text.at != text.end) return header_error(err, &text, "only spaces after the header dict");
-    for (int i = 0; i < 3; i++)
-        if (!seen[i]) return nn_error_set(err, NN_ERR_INPUT, "bad .npy header: no '%s' key", keys[i]);
-    return 0;
-}
-
-static int npy_dtype_of(const npy_header *header, const char *key, nn_dtype *dtype, nn_error *err) {
-    for (size_t i = 0; i < sizeof npy_dtypes / sizeof *npy_dtypes; i++) {
-        if (strcmp(header->descr, npy_dtypes[i].descr) == 0) {
-            *dtype = npy_dtypes[i].dtype;
-            return 0;
-        }
-    }
-    return nn_error_set(err, NN_ERR_INPUT, "array '%s' has dtype '%s'; accepted: " NPY_ACCEPTED, key,
-                        header->descr);
-}
-
-/* Checks that data_size bytes hold exactly the array the header describes. */
-static int npy_check_size(const npy_header *header, nn_dtype dtype, size_t data_size, nn_error *err) {
-    uint64_t expected = nn_dtype_size(dtype);
-    for (int i = 0; i < header->rank; i++) {
-        uint64_t dim = (uint64_t)header->dims[i];
-        expected = dim != 0 && expected > UINT64_MAX / dim ? UINT64_MAX : expected * dim;
-    }
-    if (expected == data_size) return 0;
-    char shape[128];
-    format_shape(shape, sizeof shape, header->rank, header->dims);
-    return nn_error_set(err, NN_ERR_INPUT, "shape %s of '%s' needs %llu bytes of data, the entry holds %zu",
-                        shape, header->descr, (unsigned long long)expected, data_size);
-}
-
-/* Locates the header text and the data in a .npy file of any version. */
-static int npy_split(const unsigned char *bytes, size_t size, size_t *header_start, size_t *data_start,
-                     nn_error *err) {
-    if (size < NPY_PREFIX_V1 || memcmp(bytes, NPY_MAGIC, sizeof NPY_MAGIC) != 0)
-        return nn_error_set(err, NN_ERR_INPUT, "not a .npy array (no \\x93NUMPY magic)");
-    int major = bytes[6], minor = bytes[7];
-    uint64_t header_size;
-    if (major == 1) {
-        *header_start = NPY_PREFIX_V1;
-        header_size = get16(bytes + 8);
-    } else if ((major == 2 || major == 3) && size >= NPY_PREFIX_V2) {
-        *header_start = NPY_PREFIX_V2;
-        header_size = get32(bytes + 8);
-    } else if (major == 2 || major == 3) {
-        return nn_error_set(err, NN_ERR_INPUT, "truncated .npy header");
-    } else {
-        return nn_error_set(err, NN_ERR_INPUT, "unsupported .npy format version %d.%d (expected 1.0, 2.0 or 3.0)",
-                            major, minor);
-    }
-    if (header_size > size - *header_start)
-        return nn_error_set(err, NN_ERR_INPUT, ".npy header of %llu bytes runs past the entry's %zu bytes",
-                            (unsigned long long)header_size, size);
-    *data_start = *header_start + (size_t)header_size;
-    return 0;
-}
-
-/* Turns one .npy file into array (its name already set). On success the
- * buffer becomes array->data and *bytes is set to NULL. */
-static int npy_decode(nn_array *array, unsigned char **bytes, size_t size, nn_error *err) {
-    size_t header_start = 0, data_start = 0;
-    npy_header header = {.rank = -1};
-    if (npy_split(*bytes, size, &header_start, &data_start, err)) return -1;
-    if (parse_npy_header((const char *)*bytes + header_start, data_start - header_start, &header, err)) return -1;
-    if (npy_dtype_of(&header, array->name, &array->dtype, err)) return -1;
-    if (header.fortran_order)
-        return nn_error_set(err, NN_ERR_INPUT, "array '%s' is in Fortran order; only C order is supported",
-                            array->name);
-    size_t data_size = size - data_start;
-    if (npy_check_size(&header, array->dtype, data_size, err)) return -1;
-    array->rank = header.rank;
-    memcpy(array->dims, header.dims, sizeof header.dims);
-    /* Reuse the entry's buffer rather than hold two copies of a large array. */
-    memmove(*bytes, *bytes + data_start, data_size);
-    unsigned char *shrunk = realloc(*bytes, data_size ? data_size : 1);
-    array->data = shrunk ? shrunk : *bytes;
-    *bytes = NULL;
-    return 0;
 }
 
 /* ------------------------------------------------------------- zip reader */
@@ -667,22 +452,105 @@ static int read_arrays(const npz_reader *reader, nn_array **arrays, size_t *coun
     return 0;
 }
 
-int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err) {
-    *arrays = NULL;
-    *count = 0;
-    npz_reader reader = {.path = path, .err = err};
-    reader.file = fopen(path, "rb");
-    if (!reader.file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+/* The entry that key names ("KEY" or "KEY.npy"), or NULL. */
+static const zip_entry *find_entry(const zip_directory *directory, const char *key) {
+    size_t key_length = strlen(key), suffix = sizeof NPY_SUFFIX - 1;
+    for (size_t i = 0; i < directory->count; i++) {
+        const zip_entry *entry = &directory->entries[i];
+        size_t stem = entry->name_length - suffix; /* check_entry made sure of the suffix */
+        if ((key_length == stem || key_length == entry->name_length) && memcmp(entry->name, key, key_length) == 0)
+            return entry;
+    }
+    return NULL;
+}
+
+/* "'a', 'b', 'c'": the keys, for messages (cut short with "..." when there
+ * are too many to fit). */
+static void list_keys(char *buffer, size_t size, const zip_directory *directory) {
+    size_t used = 0, suffix = sizeof NPY_SUFFIX - 1;
+    buffer[0] = '\0';
+    for (size_t i = 0; i < directory->count; i++) {
+        const zip_entry *entry = &directory->entries[i];
+        int stem = (int)(entry->name_length - suffix);
+        int length = snprintf(buffer + used, size - used, "%s'%.*s'", i ? ", " : "", stem, entry->name);
+        if (length < 0 || (size_t)length >= size - used - 4) {
+            snprintf(buffer + used, size - used, "%s...", i ? ", " : "");
+            return;
+        }
+        used += (size_t)length;
+    }
+}
+
+static int read_keyed(const npz_reader *reader, const char *key, nn_array *out) {
+    zip_directory directory;
+    if (read_directory(reader, &directory)) {
+        directory_free(&directory);
+        return -1;
+    }
+    char keys[600];
+    list_keys(keys, sizeof keys, &directory);
+    const zip_entry *entry = NULL;
+    int status = 0;
+    if (key) {
+        entry = find_entry(&directory, key);
+        if (!entry && directory.count == 0)
+            status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: no array '%s': the archive holds no arrays",
+                                  reader->path, key);
+        else if (!entry)
+            status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: no array '%s'; the archive holds %s", reader->path,
+                                  key, keys);
+    } else if (directory.count == 1) {
+        entry = &directory.entries[0];
+    } else if (directory.count == 0) {
+        status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: the archive holds no arrays, expected one",
+                              reader->path);
+    } else {
+        status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: the archive holds %zu arrays (%s): name the one to read",
+                              reader->path, directory.count, keys);
+    }
+    if (!status) status = read_array(reader, entry, out);
+    directory_free(&directory);
+    return status;
+}
+
+/* Opens path as a zip for reading: a regular file, since the end record is
+ * searched for from the end. */
+static int open_reader(npz_reader *reader, const char *path, nn_error *err) {
+    *reader = (npz_reader){.path = path, .err = err};
+    reader->file = fopen(path, "rb");
+    if (!reader->file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat info;
     int status = 0;
-    if (fstat(fileno(reader.file), &info) != 0)
+    if (fstat(fileno(reader->file), &info) != 0)
         status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot stat: %s", path, strerror(errno));
     else if (!S_ISREG(info.st_mode))
         status = nn_error_set(err, NN_ERR_INPUT, "%s: not a regular file", path);
     else
-        reader.file_size = (uint64_t)info.st_size;
-    if (!status) status = read_arrays(&reader, arrays, count);
+        reader->file_size = (uint64_t)info.st_size;
+    if (status) fclose(reader->file);
+    return status;
+}
+
+int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err) {
+    *arrays = NULL;
+    *count = 0;
+    npz_reader reader;
+    if (open_reader(&reader, path, err)) return -1;
+    int status = read_arrays(&reader, arrays, count);
     fclose(reader.file);
+    return status;
+}
+
+int nn_npz_read_key(const char *path, const char *key, nn_array *out, nn_error *err) {
+    memset(out, 0, sizeof *out);
+    npz_reader reader;
+    if (open_reader(&reader, path, err)) return -1;
+    int status = read_keyed(&reader, key, out);
+    fclose(reader.file);
+    if (status) {
+        free(out->data);
+        memset(out, 0, sizeof *out);
+    }
     return status;
 }
 
@@ -720,14 +588,14 @@ static int write_bytes(npz_writer *writer, const void *data, size_t length) {
  * spaces and a newline so that the data starts at a multiple of 64. */
 static size_t npy_encode_header(unsigned char *out, const nn_array *array) {
     char shape[NN_MAX_RANK * 24 + 8], dict[sizeof shape + 64];
-    format_shape(shape, sizeof shape, array->rank, array->dims);
+    npy_format_shape(shape, sizeof shape, array->rank, array->dims);
     size_t dict_length = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
                                           dtype_descr(array->dtype), shape);
     int first_digits = array->rank > 0 ? snprintf(NULL, 0, "%lld", (long long)array->dims[0]) : NPY_GROWTH_DIGITS;
     size_t growth = (size_t)(NPY_GROWTH_DIGITS - first_digits);
     size_t text_length = dict_length + growth + 1;
     size_t padding = NPY_ALIGN - (NPY_PREFIX_V1 + text_length) % NPY_ALIGN;
-    memcpy(out, NPY_MAGIC, sizeof NPY_MAGIC);
+    memcpy(out, npy_magic, sizeof npy_magic);
     out[6] = 1;
     out[7] = 0;
     put16(out + 8, (uint32_t)(text_length + padding));
