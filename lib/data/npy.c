@@ -16,6 +16,7 @@
 
 #include "io/file_kind.h"
 #include "io/npy_format.h"
+#include "io/npz.h"
 
 /* numpy reads at most 10000 header bytes unless told otherwise; a shape of
  * 64 long dims needs under 2000. More is a damaged file, not an array. */

@@ -68,11 +68,5 @@ void npy_format_shape(char *buffer, size_t size, int rank, const int64_t *dims);
  * success the buffer becomes array->data and *bytes is set to NULL. */
 int npy_decode(nn_array *array, unsigned char **bytes, size_t size, nn_error *err);
 
-/* From io/npz.c: the array named key of the .npz at path (key NULL: the
- * archive must hold exactly one array; "KEY" and "KEY.npy" both name it),
- * inflating that entry alone. Errors name the path and list the keys the
- * archive holds when key is missing or not given. out->data is the
- * caller's. */
-int nn_npz_read_key(const char *path, const char *key, nn_array *out, nn_error *err);
 
 #endif

@@ -3,9 +3,11 @@
  *
  * The reader accepts what np.savez (stored entries) and np.savez_compressed
  * (deflated entries) write: .npy format versions 1.0, 2.0 and 3.0, C order,
- * little-endian float32 ('<f4'), int64 ('<i8') and uint8 ('|u1'); any other
- * dtype, Fortran order, a damaged zip, a CRC mismatch or a truncated file is
- * an NN_ERR_INPUT error naming the file, the key and what was expected. */
+ * little-endian (or byte-sized) f4 f8 u1 i1 i2 u2 i4 u4 i8 u8 b1 of any rank
+ * (ranks above NN_MAX_RANK fold into the last dim; the .npy code is
+ * io/npy_format.c); big-endian or Fortran order, a damaged zip, a CRC
+ * mismatch or a truncated file is an NN_ERR_INPUT error naming the file, the
+ * key and what was expected. The writer writes f4, i8 and u1. */
 #ifndef NNSEQ_NPZ_H
 #define NNSEQ_NPZ_H
 
@@ -21,5 +23,12 @@ int nn_npz_write(const char *path, const nn_array *arrays, size_t count, nn_erro
 /* Reads every array; *arrays (and each data) is owned by the caller: free
  * with nn_arrays_free. Names are the keys without ".npy". */
 int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err);
+
+/* The array named key of the .npz at path (key NULL: the
+ * archive must hold exactly one array; "KEY" and "KEY.npy" both name it),
+ * inflating that entry alone. Errors name the path and list the keys the
+ * archive holds when key is missing or not given. out->data is the
+ * caller's. */
+int nn_npz_read_key(const char *path, const char *key, nn_array *out, nn_error *err);
 
 #endif
