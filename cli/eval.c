@@ -184,14 +184,16 @@ int command_eval(int argc, char **argv) {
         nn_checkpoint_free(&ck);
         return EXIT_USAGE;
     }
+    const char *options_hint = cfg->data.format == NN_FORMAT_IDX   ? "--images and --labels"
+                               : cfg->data.format == NN_FORMAT_CSV ? "--file (or --features and --targets)"
+                                                                   : "--features and --targets";
     if (!any_given) {
         /* The stored paths are absolute: if they fail, the data moved. */
         const nn_data_files *stored = cfg->data.has_test ? &cfg->data.test : &cfg->data.train;
         const char *gone = cfg->data.has_test || cfg->data.test_split > 0 ? unreadable(stored) : NULL;
         if (gone) {
             nn_error_set(&err, NN_ERR_INPUT, "%s: cannot read %s (%s), the test data %s was trained with: if it "
-                         "has moved, give the files (nnseq eval --help)", positionals[0], gone, strerror(errno),
-                         positionals[0]);
+                         "has moved, give %s", positionals[0], gone, strerror(errno), positionals[0], options_hint);
             nn_checkpoint_free(&ck);
             return cli_fail(&err);
         }
@@ -203,8 +205,7 @@ int command_eval(int argc, char **argv) {
     nn_dataset set = {0};
     nn_metrics metrics;
     if (!any_given && !cfg->data.has_test && !(cfg->data.test_split > 0)) {
-        nn_error_set(&err, NN_ERR_INPUT, "%s: its config has no test split: give the files (nnseq eval --help)",
-                     positionals[0]);
+        nn_error_set(&err, NN_ERR_INPUT, "%s: its config has no test split: give %s", positionals[0], options_hint);
         status = cli_fail(&err);
     } else if (with_confusion && !confusion) {
         nn_error_oom(&err, "the confusion matrix");

@@ -109,7 +109,7 @@ void output_test(train_output *out, const nn_metrics *m, const char *checkpoint)
     } else if (out->format == FORMAT_TSV) {
         tsv_header_once(out);
         printf("test\t");
-        for (int i = 0; i < 2 * count + 2; i++) putchar('\t');
+        for (int i = 0; i < 2 * count + 3; i++) putchar('\t');
         for (int i = 0; i < count; i++) {
             tsv_number(nn_metrics_value(m, names[i]));
             putchar('\t');

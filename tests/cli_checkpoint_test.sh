@@ -128,14 +128,14 @@ check "...at once" test $(($(date +%s) - start)) -le 5
 check "...with no checkpoint written" test ! -e "$work/bt.ckpt"
 sed 's|test: {images: test-images.idx, labels: test-labels.idx.gz}|test: {images: test-images.idx, labels: train-labels.idx.gz}|' \
     "$work/conf/m.yaml" >"$work/conf/count.yaml"
-expect_error "test images and labels of different counts" 2 'has 100 images but .* has 300 labels' \
+expect_error "test images and labels of different counts" 2 'test-images.idx has 100 samples but .*train-labels.idx.gz has 300 targets' \
     "$NNSEQ" train "$work/conf/count.yaml" --out "$work/bt.ckpt"
 # 100 labels, all 7: beyond a 4-output model (the training labels are 0..3).
 { printf '\000\000\010\001\000\000\000\144'; head -c 100 /dev/zero | tr '\000' '\007'; } >"$work/conf/sevens.idx"
 sed 's|test-labels.idx.gz}|sevens.idx}|' "$work/conf/m.yaml" >"$work/conf/labels.yaml"
 start=$(date +%s)
 expect_error "test labels beyond the model's outputs, before training" 2 \
-    'sevens.idx: label 7 at index 0 is out of range: expected 0 to 3 for 4 classes' \
+    'sevens.idx: item 0: test label 7 is beyond the model.s 4 outputs \(expected 0 to 3\)' \
     "$NNSEQ" train "$work/conf/labels.yaml" --epochs 50 --out "$work/bt.ckpt"
 check "...at once" test $(($(date +%s) - start)) -le 5
 sed 's/out_features: 4}/out_features: 300}/' "$work/conf/m.yaml" >"$work/conf/w300.yaml"

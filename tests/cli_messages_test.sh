@@ -67,8 +67,10 @@ bad "Dropout rate" "unknown argument 'rate' for Dropout \(Keras's rate is torch'
 bad "ELU is not suggested GELU" "bad\.yaml:9:7: 'ELU' is a torch\.nn layer that nnseq does not have yet \(nnseq has: Linear, ReLU, .*\)$" \
     's/    - ReLU/    - ELU/'
 bad "Relu suggests ReLU" "bad\.yaml:9:7: unknown layer 'Relu' \(did you mean 'ReLU'\?\)$" 's/    - ReLU/    - Relu/'
-bad "bce is not suggested mse" "'bce' means torch\.nn\.BCELoss, a loss that nnseq does not have yet \(nnseq has: cross_entropy, nll, mse\)$" \
-    's/loss: cross_entropy/loss: bce/'
+bad "kl_div is not suggested nll" "'kl_div' means torch\.nn\.KLDivLoss, a loss that nnseq does not have yet \(nnseq has: cross_entropy, nll, bce, .*\)$" \
+    's/loss: cross_entropy/loss: kl_div/'
+bad "Keras's binary_crossentropy" "unknown loss 'binary_crossentropy' \(Keras's binary_crossentropy is bce \(bce_with_logits for logits\)\)$" \
+    's/loss: cross_entropy/loss: binary_crossentropy/'
 bad "Keras's loss" "unknown loss 'sparse_categorical_crossentropy' \(Keras's sparse_categorical_crossentropy is cross_entropy\)$" \
     's/loss: cross_entropy/loss: sparse_categorical_crossentropy/'
 bad "RMSprop" "'RMSprop' is a torch\.optim optimizer that nnseq does not have yet \(nnseq has: sgd, adam, adamw\)$" \

@@ -142,7 +142,8 @@ if command -v python3 >/dev/null; then
 import json, sys
 j = json.load(open(sys.argv[1]))
 rows = {tuple(r.split("\t")[:3]): float(r.split("\t")[3]) for r in open(sys.argv[2]).read().splitlines()[1:]}
-assert list(j) == ["checkpoint", "samples", "loss", "accuracy", "classes", "confusion"], list(j)
+assert list(j) == ["checkpoint", "task", "samples", "loss", "accuracy", "classes", "confusion"], list(j)
+assert j["task"] == "classification"
 for key in ("samples", "loss", "accuracy"):
     assert abs(j[key] - rows[(key, "all", "")]) < 1e-6, key
 for c in j["classes"]:

@@ -123,7 +123,7 @@ assert abs(a[:, 0] - t[:, 2]).max() < 1e-6
 "
 # The same table gzip'd, ';'-delimited, no header, by index.
 cfg binary_gz "data:" "  format: csv" "  train: {file: binary_semicolon.csv.gz}" \
-    "  csv: {delimiter: \";\", features: \"0:4\", target: -1}" "  test_split: 0.25" "  shuffle_split: true" \
+    "  csv: {delimiter: \";\", features: \"0:4\", target: -1}" "  test_split: 0.25" "  val_split: 0.1" "  shuffle_split: true" \
     "  normalize: auto" "model:" "  layers:" "    - Linear: {out_features: 8}" "    - ReLU" \
     "    - Linear: {out_features: 1}" "loss: bce_with_logits" "optimizer: {name: adam, lr: 0.01}" \
     "train: {epochs: 15, batch_size: 16}"

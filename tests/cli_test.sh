@@ -135,7 +135,7 @@ head -c 100 "$work/runs/model.ckpt" >"$work/short.ckpt"
 expect_error "truncated checkpoint" 2 "short.ckpt.*truncated" "$NNSEQ" eval "$work/short.ckpt"
 expect_error "foreign file as checkpoint" 2 "good.yaml.*not an nnseq checkpoint" "$NNSEQ" eval "$work/good.yaml"
 expect_error "predict: truncated stream" 2 "(truncated|ends)" sh -c "head -c 1000 '$work/test-images.idx' | '$NNSEQ' predict '$work/runs/model.ckpt' - >/dev/null"
-expect_error "predict: images of the wrong size" 2 "fit" "$NNSEQ" predict "$work/runs/model.ckpt" "$work/test-labels.idx.gz"
+expect_error "predict: images of the wrong size" 2 "test-labels.idx.gz: samples are \(1,\) \(1 values\) but the model takes \(1, 6, 6\) \(36 values\)" "$NNSEQ" predict "$work/runs/model.ckpt" "$work/test-labels.idx.gz"
 cp "$work/runs/model.ckpt" "$work/keep.ckpt"
 "$NNSEQ" train "$work/bad.yaml" --out "$work/keep.ckpt" >/dev/null 2>&1
 check "a failed run leaves the old checkpoint alone" cmp -s "$work/keep.ckpt" "$work/runs/model.ckpt"

@@ -100,8 +100,19 @@ def table_rows(lines):
     return rows, total
 
 
+def print_shape(cfg):
+    """The input nnseq print assumes without data files at hand: input_shape,
+    else a first Linear's in_features (the tabular configs), else (1, 28, 28)."""
+    if "input_shape" in cfg["model"]:
+        return tuple(cfg["model"]["input_shape"])
+    name, args = torch_ref.layer_name_and_args(cfg["model"]["layers"][0])
+    if name == "Linear" and "in_features" in args:
+        return (int(args["in_features"]),)
+    return (1, 28, 28)
+
+
 def check_table(name, cfg, lines):
-    shape = tuple(cfg["model"].get("input_shape", [1, 28, 28]))
+    shape = print_shape(cfg)
     model = torch_ref.build(cfg["model"]["layers"], shape)
     rows, total = table_rows(lines)
     x, problems = torch.zeros((2,) + shape), []

@@ -757,7 +757,8 @@ START_TEST(the_table_has_every_loss_by_name_and_alias) {
         ck_assert(want[i].vector_arg ? kinds[i]->vector_arg && strcmp(kinds[i]->vector_arg, want[i].vector_arg) == 0
                                      : kinds[i]->vector_arg == NULL);
         ck_assert(kinds[i]->check && kinds[i]->compute && kinds[i]->arg_count <= NN_MAX_ARGS);
-        bool bce = strcmp(kinds[i]->name, "bce") == 0;
+        /* Both BCE losses take probabilities as targets. */
+        bool bce = strcmp(kinds[i]->name, "bce") == 0 || strcmp(kinds[i]->name, "bce_with_logits") == 0;
         ck_assert(bce ? kinds[i]->target_range && kinds[i]->target_range[0] == 0 && kinds[i]->target_range[1] == 1
                       : kinds[i]->target_range == NULL);
     }

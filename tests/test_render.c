@@ -168,7 +168,7 @@ START_TEST(differ_names_the_first_difference) {
     ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, target: input"),
                      "data.target: labels in the checkpoint, input now");
     ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, test_split: 0.5"),
-                     "data.test_split: 0 in the checkpoint, 0.5 now");
+                     "data.test_split: 0.0 in the checkpoint, 0.5 now");
     ck_assert_str_eq(difference_after("val_split: 0.1", "val_split: 0.1, shuffle_split: true"),
                      "data.shuffle_split: false in the checkpoint, true now");
     ck_assert_str_eq(difference_after("train: {", "loss: {name: cross_entropy, label_smoothing: 0.2}\ntrain: {"),
