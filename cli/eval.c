@@ -110,7 +110,7 @@ static void print_tsv(const nn_metrics *m, const int64_t *confusion, int classes
     for (int i = 0; i < count; i++) {
         double value = nn_metrics_value(m, names[i]);
         if (isfinite(value)) printf("%s\tall\t\t%.6f\n", names[i], value);
-        else printf("%s\tall\t\tnan\n", names[i]);
+        else printf("%s\tall\t\t\n", names[i]);   /* undefined: an empty field */
     }
     if (!confusion) return;
     for (int c = 0; c < classes; c++) {

@@ -18,9 +18,10 @@ static void print_json_number(double value) {
     else fputs("null", stdout);   /* JSON has no NaN: an AUC of one class, an R^2 of constant targets */
 }
 
+/* An undefined metric (the AUC of one class) is an empty field, as
+ * docs/output.md promises TSV readers. */
 static void tsv_number(double value) {
     if (isfinite(value)) printf("%.6f", value);
-    else fputs("nan", stdout);
 }
 
 /* One table for the whole run: the epoch rows leave the test columns empty
@@ -71,9 +72,24 @@ static void epoch_tsv(const train_output *out, const nn_epoch_report *r) {
     putchar('\n');
 }
 
+/* The text line keeps to the task's headline metrics, so that it fits a
+ * terminal; the machine formats and the test line have them all. */
+static int text_names(nn_task task, const char *const **names) {
+    static const char *const classification[] = {"loss", "accuracy"};
+    static const char *const binary[] = {"loss", "accuracy", "f1", "roc_auc"};
+    static const char *const multilabel[] = {"loss", "accuracy", "micro_f1"};
+    static const char *const regression[] = {"loss", "rmse", "r2"};
+    switch (task) {
+    case NN_TASK_BINARY: *names = binary; return 4;
+    case NN_TASK_MULTILABEL: *names = multilabel; return 3;
+    case NN_TASK_REGRESSION: *names = regression; return 3;
+    default: *names = classification; return 2;
+    }
+}
+
 static void epoch_text(const train_output *out, const nn_epoch_report *r) {
     const char *const *names;
-    int count = nn_metrics_names(out->task, &names);
+    int count = text_names(out->task, &names);
     printf("epoch %*d/%d", r->epochs >= 10 ? 2 : 1, r->epoch, r->epochs);
     for (int i = 0; i < count; i++) printf("  train_%s %.4f", short_name(names[i]), nn_metrics_value(&r->train, names[i]));
     for (int i = 0; r->has_val && i < count; i++)

@@ -65,4 +65,26 @@ head -c 300 "$work/out.ckpt" >"$work/short.ckpt"
 clean "truncated checkpoint" 2 eval "$work/short.ckpt"
 head -c 500 "$work/train-images.idx" >"$work/short.idx"
 clean "truncated images" 2 predict "$work/out.ckpt" "$work/short.idx"
+# A CSV table: normalize: auto, test_split, bce_with_logits; predict to an .npy; bad cells.
+awk 'BEGIN { srand(3); print "a,b,c,y"; for (i = 0; i < 90; i++) { x = rand(); y = rand(); printf "%.4f,%.4f,%.4f,%d\n", x, y, rand(), (x > y) } }' >"$work/t.csv"
+cat >"$work/t.yaml" <<'YAML'
+seed: 1
+data:
+  format: csv
+  train: {file: t.csv}
+  csv: {header: true, features: "a:c", target: y}
+  test_split: 0.2
+  val_split: 0.2
+  shuffle_split: true
+  normalize: auto
+model: {layers: [{Linear: {out_features: 4}}, ReLU, {Linear: {out_features: 1}}]}
+loss: {name: bce_with_logits, pos_weight: [2]}
+train: {epochs: 2, batch_size: 8}
+checkpoint: {path: t.ckpt}
+YAML
+clean "train csv" 0 train "$work/t.yaml"
+clean "eval csv" 0 eval "$work/t.ckpt" --format tsv
+clean "predict csv to npy" 0 predict "$work/t.ckpt" "$work/t.csv" --output "$work/p.npy"
+printf 'a,b,c,y\n1,2,3,0\n1,x,3,1\n' >"$work/bad.csv"
+clean "bad csv cell" 2 eval "$work/t.ckpt" --file "$work/bad.csv"
 finish valgrind
