@@ -24,23 +24,10 @@ static char tmpdir[256];
 
 static void make_tmpdir(void) { ck_assert_ptr_nonnull(testutil_tmpdir(tmpdir, sizeof tmpdir)); }
 
-static void remove_tmpdir(void) {
-    DIR *dir = opendir(tmpdir);
-    if (!dir) return;
-    struct dirent *entry;
-    char path[512];
-    while ((entry = readdir(dir)))
-        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
-            snprintf(path, sizeof path, "%s/%s", tmpdir, entry->d_name);
-            unlink(path);
-        }
-    closedir(dir);
-    rmdir(tmpdir);
-}
+static void remove_tmpdir(void) { testutil_remove_tmpdir(tmpdir); }
 
 static const char *temp_path(char *buffer, size_t size, const char *name) {
-    snprintf(buffer, size, "%s/%s", tmpdir, name);
-    return buffer;
+    return testutil_path(buffer, size, tmpdir, name);
 }
 
 /* ------------------------------------------------------------- the bytes */

@@ -1,6 +1,8 @@
 #include "testutil.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -23,4 +25,22 @@ int testutil_write_file(const char *path, const void *data, size_t size) {
     if (!f) return -1;
     size_t written = size ? fwrite(data, 1, size, f) : 0;
     return fclose(f) == 0 && written == size ? 0 : -1;
+}
+
+void testutil_remove_tmpdir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[4096];
+    for (struct dirent *entry; (entry = readdir(d));)
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+const char *testutil_path(char *buffer, size_t size, const char *dir, const char *name) {
+    snprintf(buffer, size, "%s/%s", dir, name);
+    return buffer;
 }

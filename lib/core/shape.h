@@ -43,6 +43,10 @@ typedef struct nn_array {
 size_t nn_dtype_size(nn_dtype dtype);
 /* numpy's name: "float32", "int64", "uint8", ... */
 const char *nn_dtype_name(nn_dtype dtype);
+/* One value of dtype as float32, from its bits in the low nn_dtype_size
+ * bytes of raw (the readers load them in the file's byte order); float64
+ * beyond float32's range becomes an infinity, uint8 is not scaled. */
+float nn_dtype_bits_to_float(nn_dtype dtype, uint64_t raw);
 size_t nn_array_count(const nn_array *array);   /* product of dims, 1 for rank 0 */
 size_t nn_array_bytes(const nn_array *array);
 

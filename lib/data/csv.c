@@ -22,10 +22,10 @@
 #include <zlib.h>
 
 #include "io/file_kind.h"
+#include "io/gz_input.h"
 
 /* What one gzread asks for; the buffer starts this big. */
 #define READ_CHUNK ((size_t)1 << 20)
-#define ZLIB_BUFFER (128u * 1024u)
 /* Rows that nn_csv_read allocates first; it doubles from there. */
 #define FIRST_ROWS 1024
 /* Header names listed in a message before "and N more". */
@@ -284,32 +284,6 @@ static const char *describe_delimiter(char delimiter, char *buffer, size_t size)
 
 /* ---- reading lines ---- */
 
-static gzFile open_input(const char *path, const char *name, bool *regular_file, nn_error *err) {
-    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY);
-    if (fd < 0) {
-        nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", name, strerror(errno));
-        return NULL;
-    }
-    struct stat status;
-    *regular_file = fstat(fd, &status) == 0 && S_ISREG(status.st_mode);
-    gzFile file = gzdopen(fd, "rb");
-    if (!file) {
-        close(fd);
-        nn_error_oom(err, "a zlib reader");
-        return NULL;
-    }
-    gzbuffer(file, ZLIB_BUFFER);
-    return file;
-}
-
-/* gzread returns 0, as at a clean end, when a gzip stream is cut short
- * (Z_BUF_ERROR is no "serious" error to zlib): only gzerror tells them apart. */
-static bool at_clean_end(gzFile file) {
-    int zlib_status;
-    gzerror(file, &zlib_status);
-    return zlib_status == Z_OK;
-}
-
 static int report_read_error(const csv_reader *reader, nn_error *err) {
     int saved_errno = errno, zlib_status;
     const char *text = gzerror(reader->input.file, &zlib_status);
@@ -342,7 +316,7 @@ static int fill(csv_reader *reader, nn_error *err) {
         in->capacity = capacity;
     }
     int got = gzread(in->file, in->buffer + in->end, (unsigned)(in->capacity - in->end));
-    if (got < 0 || (got == 0 && !at_clean_end(in->file))) {
+    if (got < 0 || (got == 0 && !nn_gz_clean_end(in->file))) {
         in->read_failed = true;
         return report_read_error(reader, err);
     }
@@ -620,7 +594,7 @@ static int blame_damage(csv_reader *reader, nn_error *err) {
     if (!err || !in->file || in->at_end || in->read_failed || !in->regular_file || gzdirect(in->file)) return -1;
     int got;
     while ((got = gzread(in->file, in->buffer, (unsigned)in->capacity)) > 0) continue;
-    if (got == 0 && at_clean_end(in->file)) return -1;
+    if (got == 0 && nn_gz_clean_end(in->file)) return -1;
     in->read_failed = true;
     /* The row's message without its "PATH:LINE: ". */
     char row[sizeof err->message];
@@ -896,7 +870,7 @@ static int reader_open(csv_reader *reader, const char *path, const nn_csv_option
     if (!reader->name) return nn_error_oom(err, "a file name");
     if (check_options(options, reader->name, err) < 0) return -1;
     reader->delimiter = options->delimiter;
-    reader->input.file = open_input(path, reader->name, &reader->input.regular_file, err);
+    reader->input.file = nn_gz_open(path, reader->name, true, &reader->input.regular_file, err);
     if (!reader->input.file || check_start(reader, err) < 0) return -1;
     const char *text;
     size_t length;

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,13 +16,13 @@
 #include <zlib.h>
 
 #include "io/file_kind.h"
+#include "io/gz_input.h"
 
 /* The rank byte allows up to 255 sizes. */
 #define IDX_RANK_LIMIT 255
 /* gzread and gzwrite take an unsigned length and return an int. */
 #define IO_CHUNK ((size_t)1 << 30)
 #define FIRST_CAPACITY ((size_t)1 << 20)
-#define ZLIB_BUFFER (128u * 1024u)
 /* A pipe may never end: the stream reader stops counting extra bytes here. */
 #define STREAM_EXTRA_LIMIT ((size_t)1 << 20)
 /* The stream converts, and the writer byte-swaps, through this many bytes
@@ -132,65 +131,13 @@ static void to_file_order(uint8_t *out, const uint8_t *in, size_t value_size, si
     }
 }
 
-/* C leaves a double outside float's range undefined when converted: such
- * values become infinities, as IEEE rounding would make them. */
-static float narrow(double value) {
-    if (value > FLT_MAX) return INFINITY;
-    if (value < -FLT_MAX) return -INFINITY;
-    return (float)value;
-}
-
 /* Big-endian values as stored into float32 (u8 not scaled). */
 static void to_float(float *out, const uint8_t *bytes, nn_dtype dtype, size_t count) {
     size_t size = nn_dtype_size(dtype);
-    for (size_t i = 0; i < count; i++, bytes += size) {
-        uint64_t raw = load_be(bytes, size);
-        float f32;
-        double f64;
-        uint32_t bits;
-        switch (dtype) {
-        case NN_I8: out[i] = (float)(int8_t)(uint8_t)raw; break;
-        case NN_I16: out[i] = (float)(int16_t)(uint16_t)raw; break;
-        case NN_I32: out[i] = (float)(int32_t)(uint32_t)raw; break;
-        case NN_F32:
-            bits = (uint32_t)raw;
-            memcpy(&f32, &bits, sizeof f32);
-            out[i] = f32;
-            break;
-        case NN_F64:
-            memcpy(&f64, &raw, sizeof f64);
-            out[i] = narrow(f64);
-            break;
-        default: out[i] = (float)raw; break; /* NN_U8, the only other IDX type */
-        }
-    }
+    for (size_t i = 0; i < count; i++, bytes += size) out[i] = nn_dtype_bits_to_float(dtype, load_be(bytes, size));
 }
 
 /* -------------------------------------------------------------- zlib I/O */
-
-static gzFile open_input(const char *path, const char *name, bool stdin_allowed, nn_error *err) {
-    int fd = stdin_allowed && strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY);
-    if (fd < 0) {
-        nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", name, strerror(errno));
-        return NULL;
-    }
-    gzFile file = gzdopen(fd, "rb");
-    if (!file) {
-        close(fd);
-        nn_error_oom(err, "a zlib reader");
-        return NULL;
-    }
-    gzbuffer(file, ZLIB_BUFFER);
-    return file;
-}
-
-/* gzread returns 0, as at a clean end, when a gzip stream is cut short
- * (Z_BUF_ERROR is no "serious" error to zlib): only gzerror tells them apart. */
-static int at_clean_end(gzFile file) {
-    int zlib_status;
-    gzerror(file, &zlib_status);
-    return zlib_status == Z_OK;
-}
 
 /* Reads until size bytes or the end of the input; *got says how many.
  * Returns -1 when zlib reports damage or the read itself fails. */
@@ -200,7 +147,7 @@ static int read_fully(gzFile file, uint8_t *buffer, size_t size, size_t *got) {
         size_t want = size - *got < IO_CHUNK ? size - *got : IO_CHUNK;
         int count = gzread(file, buffer + *got, (unsigned)want);
         if (count < 0) return -1;
-        if (count == 0) return at_clean_end(file) ? 0 : -1;
+        if (count == 0) return nn_gz_clean_end(file) ? 0 : -1;
         *got += (size_t)count;
     }
     return 0;
@@ -224,7 +171,7 @@ static int count_remaining(gzFile file, size_t limit, size_t *count) {
     while (*count < limit) {
         int got = gzread(file, buffer, sizeof buffer);
         if (got < 0) return -1;
-        if (got == 0) return at_clean_end(file) ? 0 : -1;
+        if (got == 0) return nn_gz_clean_end(file) ? 0 : -1;
         *count += (size_t)got;
     }
     return 0;
@@ -355,7 +302,7 @@ static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_
 
 int nn_idx_read(const char *path, nn_array *out, nn_error *err) {
     memset(out, 0, sizeof *out);
-    gzFile file = open_input(path, path, false, err);
+    gzFile file = nn_gz_open(path, path, false, NULL, err);
     if (!file) return -1;
     idx_header header;
     uint8_t *data = NULL;
@@ -384,7 +331,7 @@ nn_idx_stream *nn_idx_stream_open(const char *path, nn_error *err) {
         return NULL;
     }
     stream->name = strcpy(name_copy, name);
-    stream->file = open_input(path, name, true, err);
+    stream->file = nn_gz_open(path, name, true, NULL, err);
     if (!stream->file || read_header(stream->file, name, &stream->header, err) < 0) {
         nn_idx_stream_close(stream);
         return NULL;

@@ -6,7 +6,6 @@
  * need Python to evaluate. */
 #include "io/npy_format.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,14 +268,6 @@ void npy_format_shape(char *buffer, size_t size, int rank, const int64_t *dims) 
 
 /* ---------------------------------------------------------------- values */
 
-/* C leaves a double outside float's range undefined when converted: such
- * values become infinities, as IEEE rounding would make them. */
-static float narrow(double value) {
-    if (value > FLT_MAX) return INFINITY;
-    if (value < -FLT_MAX) return -INFINITY;
-    return (float)value;
-}
-
 static uint64_t load_le(const unsigned char *bytes, size_t size) {
     uint64_t value = 0;
     for (size_t i = size; i-- > 0;) value = value << 8 | bytes[i];
@@ -302,29 +293,7 @@ void npy_to_host(void *data, nn_dtype dtype, size_t count) {
 
 void npy_to_float(float *out, const unsigned char *bytes, nn_dtype dtype, size_t count) {
     size_t size = nn_dtype_size(dtype);
-    for (size_t i = 0; i < count; i++, bytes += size) {
-        uint64_t raw = load_le(bytes, size);
-        float f32;
-        double f64;
-        switch (dtype) {
-        case NN_F32: {
-            uint32_t bits = (uint32_t)raw;
-            memcpy(&f32, &bits, sizeof f32);
-            out[i] = f32;
-            break;
-        }
-        case NN_F64:
-            memcpy(&f64, &raw, sizeof f64);
-            out[i] = narrow(f64);
-            break;
-        case NN_U8: case NN_U16: case NN_U32: case NN_U64: out[i] = (float)raw; break;
-        case NN_I8: out[i] = (float)(int8_t)(uint8_t)raw; break;
-        case NN_I16: out[i] = (float)(int16_t)(uint16_t)raw; break;
-        case NN_I32: out[i] = (float)(int32_t)(uint32_t)raw; break;
-        case NN_I64: out[i] = (float)(int64_t)raw; break;
-        case NN_BOOL: out[i] = raw != 0; break;
-        }
-    }
+    for (size_t i = 0; i < count; i++, bytes += size) out[i] = nn_dtype_bits_to_float(dtype, load_le(bytes, size));
 }
 
 /* ------------------------------------------------------ a whole .npy entry */
