@@ -121,6 +121,18 @@ a = np.load('$work/p.npy'); t = np.loadtxt('$work/binary_predict.out')
 assert a.shape == (50, 1) and a.dtype == np.float32, a.shape
 assert abs(a[:, 0] - t[:, 2]).max() < 1e-6
 "
+# Resume: 15 epochs straight equal 7 and then 8 more from the checkpoint
+# (the split, the normalize: auto statistics and the shuffle all recomputed
+# or restored the same), weights bit for bit.
+"$NNSEQ" train "$work/binary.yaml" --epochs 7 --out "$work/half.ckpt" --format json >/dev/null 2>&1
+"$NNSEQ" train "$work/binary.yaml" --resume "$work/half.ckpt" --out "$work/resumed.ckpt" --format json >"$work/resumed.out" 2>/dev/null
+"$NNSEQ" export "$work/runs/binary.ckpt" "$work/straight.npz" 2>/dev/null
+"$NNSEQ" export "$work/resumed.ckpt" "$work/resumed.npz" 2>/dev/null
+check "binary csv: a resumed run ends with the straight run's weights" "$PYTHON" -c "
+import numpy as np
+a, b = np.load('$work/straight.npz'), np.load('$work/resumed.npz')
+assert sorted(a.files) == sorted(b.files) and all((a[k] == b[k]).all() for k in a.files)"
+check "binary csv: and with its test accuracy" test "$(json_field test_accuracy <"$work/resumed.out")" = "$acc"
 # The same table gzip'd, ';'-delimited, no header, by index.
 cfg binary_gz "data:" "  format: csv" "  train: {file: binary_semicolon.csv.gz}" \
     "  csv: {delimiter: \";\", features: \"0:4\", target: -1}" "  test_split: 0.25" "  val_split: 0.1" "  shuffle_split: true" \
