@@ -239,7 +239,7 @@ expect_error "csv: a label beyond the outputs" 2 "label2.csv:3: train label 2 is
 bad_csv half half_label.csv cross_entropy 2
 expect_error "csv: a fractional class index" 2 "half_label.csv:3: train target 0.5 is not a class index" "$NNSEQ" train "$work/half.yaml"
 bad_csv bce_range label2.csv bce 1
-expect_error "csv: a bce target outside [0, 1]" 2 "label2.csv:3: train target 1 is 2, outside \[0, 1\]" "$NNSEQ" train "$work/bce_range.yaml"
+expect_error "csv: a bce target outside [0, 1]" 2 "label2.csv:3: train target is 2, outside \[0, 1\], which loss bce takes" "$NNSEQ" train "$work/bce_range.yaml"
 cfg npy_nan "data:" "  format: npy" "  train: {features: nan_x.npy, targets: ml_y.npy}" "model:" "  layers:" \
     "    - Linear: {out_features: 3}" "loss: bce_with_logits"
 expect_error "npy: a NaN in the features" 2 "nan_x.npy: item 12: value 4 of the sample is NaN" "$NNSEQ" train "$work/npy_nan.yaml"
@@ -248,7 +248,7 @@ cfg npy_wide "data:" "  format: npy" "  train: {features: ml_x.npy, targets: wid
 expect_error "npy: a target width that does not match the outputs" 2 "wide_y.npy: 2 targets per sample, but the model has 3 outputs" "$NNSEQ" train "$work/npy_wide.yaml"
 cfg npy_bce "data:" "  format: npy" "  train: {features: ml_x.npy, targets: bce_bad_y.npy}" "model:" "  layers:" \
     "    - Linear: {out_features: 3}" "loss: bce_with_logits"
-expect_error "npy: a bce target of 2" 2 "bce_bad_y.npy: item 30: train target 2 is 2, outside \[0, 1\]" "$NNSEQ" train "$work/npy_bce.yaml"
+expect_error "npy: a bce target of 2" 2 "bce_bad_y.npy: item 30: train target 2 of 3 is 2, outside \[0, 1\], which loss bce_with_logits takes" "$NNSEQ" train "$work/npy_bce.yaml"
 cfg npy_be "data:" "  format: npy" "  train: {features: big_endian.npy, targets: ml_y.npy}" "model:" "  layers:" \
     "    - Linear: {out_features: 3}" "loss: bce_with_logits"
 expect_error "npy: big-endian" 2 "big_endian.npy.*big-endian" "$NNSEQ" train "$work/npy_be.yaml"

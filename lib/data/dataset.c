@@ -95,6 +95,10 @@ int nn_dataset_set_inputs(nn_dataset *set, nn_array *array, const char *path, in
         return nn_error_set(err, NN_ERR_INPUT, "%s: %.0f values per sample (expected at most %d)", path, size,
                             INT_MAX);
     }
+    free(set->bytes);
+    free(set->floats);
+    set->bytes = NULL;
+    set->floats = NULL;
     set->count = array->dims[0];
     set->shape.rank = rank;
     for (int i = 0; i < 3; i++) set->shape.dims[i] = i < rank ? (int)dims[i] : 0;
@@ -124,9 +128,11 @@ int nn_dataset_set_inputs(nn_dataset *set, nn_array *array, const char *path, in
             nn_dataset_where(set, false, (int64_t)(i / set->input_size), where, sizeof where);
             free(floats);
             release(array);
-            return nn_error_set(err, NN_ERR_INPUT, "%s: value %zu of the sample is %s%s (expected finite numbers)",
-                                where, i % set->input_size + 1, isnan(v) ? "NaN" : "Inf",
-                                isfinite(v) ? ", too large for float32" : "");
+            if (isfinite(v))
+                return nn_error_set(err, NN_ERR_INPUT, "%s: value %zu of the sample is %.9g, too large for float32",
+                                    where, i % set->input_size + 1, v);
+            return nn_error_set(err, NN_ERR_INPUT, "%s: value %zu of the sample is %s (expected finite numbers)",
+                                where, i % set->input_size + 1, isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf");
         }
         floats[i] = f;
     }
@@ -141,7 +147,7 @@ int nn_dataset_set_targets(nn_dataset *set, nn_array *array, const char *path, i
         int64_t got = array->rank < 1 ? 0 : array->dims[0];
         release(array);
         return nn_error_set(err, NN_ERR_INPUT, "%s has %" PRId64 " samples but %s has %" PRId64 " targets",
-                            set->input_origin.path, set->count, path, got);
+                            set->input_origin.path ? set->input_origin.path : "the inputs", set->count, path, got);
     }
     double width = 1;
     for (int i = 1; i < array->rank; i++) width *= (double)array->dims[i];
@@ -168,7 +174,7 @@ int nn_dataset_set_targets(nn_dataset *set, nn_array *array, const char *path, i
             free(targets);
             release(array);
             return nn_error_set(err, NN_ERR_INPUT, "%s: target %zu is %s (expected finite numbers)", where,
-                                i % (size_t)width + 1, isnan(v) ? "NaN" : "Inf");
+                                i % (size_t)width + 1, isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf");
         }
     }
     set->targets_integer = dtype_is_integer(array->dtype);
@@ -185,15 +191,32 @@ static int check_label(const nn_dataset *set, const nn_loss *loss, int64_t i, do
     if (v == floor(v) && v >= 0 && v < outputs) return 0;
     if (loss && v == floor(v) && v >= INT32_MIN && v <= INT32_MAX && nn_loss_ignores_label(loss, (int32_t)v)) return 0;
     nn_dataset_where(set, true, i, where, sizeof where);
-    if (v != floor(v))
+    if (v != floor(v) || v < 0)
         return nn_error_set(err, NN_ERR_INPUT, "%s: %s target %.9g is not a class index (expected an integer 0 to %d)",
                             where, split, v, outputs - 1);
     return nn_error_set(err, NN_ERR_INPUT, "%s: %s label %.0f is beyond the model's %d outputs (expected 0 to %d)",
                         where, split, v, outputs, outputs - 1);
 }
 
+static int bind_targets(nn_dataset *set, const nn_loss *loss, int outputs, bool target_is_input, const char *split,
+                        nn_error *err);
+
+/* On failure nothing half-bound is left: no labels or values, the raw
+ * targets as they were. */
 int nn_dataset_bind(nn_dataset *set, const nn_loss *loss, int outputs, bool target_is_input, const char *split,
                     nn_error *err) {
+    if (bind_targets(set, loss, outputs, target_is_input, split, err) == 0) return 0;
+    free(set->labels);
+    free(set->values);
+    set->labels = NULL;
+    set->values = NULL;
+    set->value_width = 0;
+    set->target_is_input = false;
+    return -1;
+}
+
+static int bind_targets(nn_dataset *set, const nn_loss *loss, int outputs, bool target_is_input, const char *split,
+                        nn_error *err) {
     nn_loss_target target = loss->kind->target;
     const double *value_range = loss->kind->target_range;
     free(set->labels);
@@ -266,8 +289,11 @@ int nn_dataset_bind(nn_dataset *set, const nn_loss *loss, int outputs, bool targ
                 if (value_range && (v < value_range[0] || v > value_range[1])) {
                     char where[4200];
                     nn_dataset_where(set, true, i, where, sizeof where);
-                    return nn_error_set(err, NN_ERR_INPUT, "%s: %s target %d is %.9g, outside [%g, %g] as the loss "
-                                        "needs", where, split, j + 1, v, value_range[0], value_range[1]);
+                    char which[32] = "";
+                    if (outputs > 1) snprintf(which, sizeof which, " %d of %d", j + 1, outputs);
+                    return nn_error_set(err, NN_ERR_INPUT, "%s: %s target%s is %.9g, outside [%g, %g], which loss %s "
+                                        "takes", where, split, which, v, value_range[0], value_range[1],
+                                        loss->kind->name);
                 }
                 row[j] = (float)v;
                 if (!isfinite(row[j])) {
@@ -335,19 +361,16 @@ int nn_dataset_split_tail(nn_dataset *set, int64_t count, nn_dataset *out, nn_er
 }
 
 /* Reorders a count x width table of size-byte rows by order (row k of the
- * result is row order[k]). */
-static int permute_rows(void *table, size_t width, size_t size, const uint32_t *order, int64_t count) {
-    if (!table) return 0;
+ * result is row order[k]), through copy (room for the largest table). */
+static void permute_rows(void *table, size_t width, size_t size, const uint32_t *order, int64_t count, char *copy) {
+    if (!table) return;
     size_t row = width * size;
-    char *copy = malloc((size_t)count * row);
-    if (!copy) return -1;
     for (int64_t k = 0; k < count; k++) memcpy(copy + (size_t)k * row, (const char *)table + (size_t)order[k] * row, row);
     memcpy(table, copy, (size_t)count * row);
-    free(copy);
-    return 0;
 }
 
 int nn_dataset_permute(nn_dataset *set, uint64_t seed, nn_error *err) {
+    if (set->count < 2) return 0;   /* nothing to reorder (and no malloc(0)) */
     if (set->count > UINT32_MAX) return nn_error_set(err, NN_ERR_INPUT, "%s: too many samples to shuffle", set->input_origin.path);
     uint32_t *order = malloc((size_t)set->count * sizeof *order);
     if (!order) return nn_error_oom(err, "the split order");
@@ -360,13 +383,26 @@ int nn_dataset_permute(nn_dataset *set, uint64_t seed, nn_error *err) {
         order[i] = order[j];
         order[j] = swap;
     }
-    int failed = permute_rows(set->bytes, set->input_size, 1, order, set->count) ||
-                 permute_rows(set->floats, set->input_size, sizeof(float), order, set->count) ||
-                 permute_rows(set->raw_targets, (size_t)set->target_width, sizeof(double), order, set->count) ||
-                 permute_rows(set->labels, 1, sizeof(int32_t), order, set->count) ||
-                 permute_rows(set->values, (size_t)set->value_width, sizeof(float), order, set->count);
+    /* One scratch table for all, allocated first: out of memory leaves
+     * every table in its old order, never some moved and some not. */
+    size_t rows[] = {set->bytes ? set->input_size : 0, set->floats ? set->input_size * sizeof(float) : 0,
+                     set->raw_targets ? (size_t)set->target_width * sizeof(double) : 0,
+                     set->labels ? sizeof(int32_t) : 0, set->values ? (size_t)set->value_width * sizeof(float) : 0};
+    size_t largest = 1;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) largest = rows[i] > largest ? rows[i] : largest;
+    char *copy = malloc((size_t)set->count * largest);
+    if (!copy) {
+        free(order);
+        return nn_error_oom(err, "shuffling the data");
+    }
+    permute_rows(set->bytes, set->input_size, 1, order, set->count, copy);
+    permute_rows(set->floats, set->input_size, sizeof(float), order, set->count, copy);
+    permute_rows(set->raw_targets, (size_t)set->target_width, sizeof(double), order, set->count, copy);
+    permute_rows(set->labels, 1, sizeof(int32_t), order, set->count, copy);
+    permute_rows(set->values, (size_t)set->value_width, sizeof(float), order, set->count, copy);
+    free(copy);
     free(order);
-    return failed ? nn_error_oom(err, "shuffling the data") : 0;
+    return 0;
 }
 
 void nn_input_transform_free(nn_input_transform *transform) {
@@ -398,9 +434,11 @@ int nn_input_transform_from_lists(nn_input_transform *t, nn_shape shape, const d
     if (!per) {
         char text[64];
         nn_shape_format(shape, text, sizeof text);
+        char channels[48] = "";
+        if (shape.rank == 3) snprintf(channels, sizeof channels, ", %d (one per channel)", shape.dims[0]);
         return nn_error_set(err, NN_ERR_INPUT,
                             "data.normalize has %d values, but inputs of shape %s take 1%s or %zu (one per value)",
-                            count, text, shape.rank == 3 ? ", one per channel" : "", size);
+                            count, text, channels, size);
     }
     if (transform_alloc(t, size, err) != 0) return -1;
     for (size_t i = 0; i < size; i++) {
