@@ -654,7 +654,7 @@ START_TEST(unknown_layers_and_arguments_suggest_the_nearest) {
     expect_message("model: {layers: [relu]}\n", 1, 18, "unknown layer 'relu' (did you mean 'ReLU'?)");
     /* Nothing near: the whole list, from the registry. */
     int count;
-    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
+    const nn_layer_kind *const *kinds = nn_layer_kind_list(&count);
     char message[1024] = "unknown layer 'Quux' (expected one of: ";
     for (int i = 0; i < count; i++)
         snprintf(message + strlen(message), sizeof message - strlen(message), "%s%s", i ? ", " : "",
@@ -948,7 +948,7 @@ START_TEST(nearest_name_examples) {
     ck_assert_str_eq(nn_nearest_name("crossentropy", losses, 3), "cross_entropy");
     ck_assert_str_eq(nn_nearest_name("MSE", losses, 3), "mse");
     int count;
-    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
+    const nn_layer_kind *const *kinds = nn_layer_kind_list(&count);
     const char *layers[64];
     for (int i = 0; i < count; i++) layers[i] = kinds[i]->name;
     ck_assert_str_eq(nn_nearest_name("Relu", layers, count), "ReLU");
@@ -999,7 +999,7 @@ END_TEST
 /* "nnseq has: ..." for a kind's names. */
 static void layer_list(char *list, size_t size) {
     int count;
-    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
+    const nn_layer_kind *const *kinds = nn_layer_kind_list(&count);
     list[0] = '\0';
     for (int i = 0; i < count; i++)
         snprintf(list + strlen(list), size - strlen(list), "%s%s", i ? ", " : "", kinds[i]->name);
@@ -1065,16 +1065,16 @@ END_TEST
 /* The table of what nnseq lacks must lose a name when nnseq gains it. */
 START_TEST(unsupported_table_names_nothing_nnseq_has) {
     int count;
-    const nn_layer_kind *const *layers = nn_layer_kinds(&count);
+    const nn_layer_kind *const *layers = nn_layer_kind_list(&count);
     for (int i = 0; i < count; i++) ck_assert_ptr_null(nn_unsupported_name(NN_NAME_LAYER, layers[i]->name));
-    const nn_loss_kind *const *losses = nn_loss_kinds(&count);
+    const nn_loss_kind *const *losses = nn_loss_kind_list(&count);
     for (int i = 0; i < count; i++) {
         ck_assert_ptr_null(nn_unsupported_name(NN_NAME_LOSS, losses[i]->name));
         if (losses[i]->alias) ck_assert_ptr_null(nn_unsupported_name(NN_NAME_LOSS, losses[i]->alias));
     }
-    const nn_optimizer_kind *const *optimizers = nn_optimizer_kinds(&count);
+    const nn_optimizer_kind *const *optimizers = nn_optimizer_kind_list(&count);
     for (int i = 0; i < count; i++) ck_assert_ptr_null(nn_unsupported_name(NN_NAME_OPTIMIZER, optimizers[i]->name));
-    const nn_scheduler_kind *const *schedulers = nn_scheduler_kinds(&count);
+    const nn_scheduler_kind *const *schedulers = nn_scheduler_kind_list(&count);
     for (int i = 0; i < count; i++) {
         ck_assert_ptr_null(nn_unsupported_name(NN_NAME_SCHEDULER, schedulers[i]->name));
         if (schedulers[i]->alias) ck_assert_ptr_null(nn_unsupported_name(NN_NAME_SCHEDULER, schedulers[i]->alias));

@@ -746,7 +746,7 @@ START_TEST(the_table_has_every_loss_by_name_and_alias) {
         {"huber", "HuberLoss", NULL, NN_LOSS_VALUES},
     };
     int count = 0;
-    const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
+    const nn_loss_kind *const *kinds = nn_loss_kind_list(&count);
     ck_assert_int_eq(count, 8);
     for (int i = 0; i < count; i++) {
         ck_assert_str_eq(kinds[i]->name, want[i].name);

@@ -227,7 +227,7 @@ START_TEST(optimizer_state_is_named_and_starts_at_zero) {
     ck_assert_str_eq(find_kind("adam")->buffer_names[0], "exp_avg");
     ck_assert_str_eq(find_kind("adamw")->buffer_names[1], "exp_avg_sq");
     int count = 0;
-    const nn_optimizer_kind *const *kinds = nn_optimizer_kinds(&count);
+    const nn_optimizer_kind *const *kinds = nn_optimizer_kind_list(&count);
     ck_assert_int_eq(count, 3);
     for (int i = 0; i < count; i++) ck_assert_ptr_eq(nn_optimizer_kind_find(kinds[i]->name), kinds[i]);
     ck_assert_ptr_null(nn_optimizer_kind_find("rmsprop"));

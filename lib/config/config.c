@@ -358,7 +358,7 @@ static const char *activation_note(const parser *p, const node *key, char *buffe
     if (strcmp(key->text, "activation") || !value || value->type != NODE_SCALAR || is_null(value)) return NULL;
     if (!strcasecmp(value->text, "linear")) return "Keras's activation 'linear' means none: leave it out";
     int count;
-    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
+    const nn_layer_kind *const *kinds = nn_layer_kind_list(&count);
     for (int i = 0; i < count; i++)
         if (same_loose_name(value->text, kinds[i]->name)) {
             snprintf(buffer, size, "write the activation as a separate layer after it: - %s", kinds[i]->name);
@@ -420,13 +420,18 @@ static int parse_args(const parser *p, const node *args, const node *missing_at,
 
 /* --- Layers ---------------------------------------------------------------- */
 
+/* An unknown name of a registry's kind: names_fn is the registry's
+ * NAME_names (core/registry.h), listing nnseq's names and suggesting
+ * torch's aliases too. */
+#define UNKNOWN_KIND(p, at, name_kind, what, names_fn)                                            \
+    do {                                                                                          \
+        const char *names_[MAX_NAMES];                                                            \
+        int shown_, total_ = names_fn(names_, MAX_NAMES, &shown_);                                \
+        return unknown_name(p, at, name_kind, what, "", names_, shown_, total_);                 \
+    } while (0)
+
 static int unknown_layer(const parser *p, const node *at) {
-    int count;
-    const nn_layer_kind *const *kinds = nn_layer_kinds(&count);
-    const char *names[MAX_NAMES];
-    if (count > MAX_NAMES) count = MAX_NAMES;
-    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    return unknown_name(p, at, NN_NAME_LAYER, "layer", "", names, count, count);
+    UNKNOWN_KIND(p, at, NN_NAME_LAYER, "layer", nn_layer_kind_names);
 }
 
 /* An item of model.layers: "ReLU" or {Linear: {out_features: 10}}. */
@@ -498,17 +503,7 @@ static int parse_input_shape(parser *p, const node *key, const node *value) {
 
 /* --- Loss, optimiser, scheduler -------------------------------------------- */
 
-static int unknown_loss(const parser *p, const node *at) {
-    int count;
-    const nn_loss_kind *const *kinds = nn_loss_kinds(&count);
-    const char *names[MAX_NAMES];
-    if (count > MAX_NAMES / 2) count = MAX_NAMES / 2;
-    int total = count;
-    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    for (int i = 0; i < count; i++)
-        if (kinds[i]->alias) names[total++] = kinds[i]->alias;
-    return unknown_name(p, at, NN_NAME_LOSS, "loss", "", names, count, total);
-}
+static int unknown_loss(const parser *p, const node *at) { UNKNOWN_KIND(p, at, NN_NAME_LOSS, "loss", nn_loss_kind_names); }
 
 /* A loss's list argument (weight, pos_weight): a list of numbers, one per
  * class or output (the trainer checks the count against the model), or one
@@ -588,45 +583,12 @@ static int parse_loss(parser *p, const node *key, const node *value) {
     return 0;
 }
 
-/* torch_ref.py lowercases the optimiser's name, so "Adam" is adam there and here. */
-static const nn_optimizer_kind *find_optimizer(const char *name) {
-    const nn_optimizer_kind *kind = nn_optimizer_kind_find(name);
-    int count;
-    const nn_optimizer_kind *const *kinds = nn_optimizer_kinds(&count);
-    for (int i = 0; !kind && i < count; i++)
-        if (!strcasecmp(kinds[i]->name, name)) kind = kinds[i];
-    return kind;
-}
-
 static int unknown_optimizer(const parser *p, const node *at) {
-    int count;
-    const nn_optimizer_kind *const *kinds = nn_optimizer_kinds(&count);
-    const char *names[MAX_NAMES];
-    if (count > MAX_NAMES) count = MAX_NAMES;
-    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    return unknown_name(p, at, NN_NAME_OPTIMIZER, "optimizer", "", names, count, count);
-}
-
-/* A scheduler by nnseq's name or torch's class name (StepLR). */
-static const nn_scheduler_kind *find_scheduler(const char *name) {
-    const nn_scheduler_kind *kind = nn_scheduler_kind_find(name);
-    int count;
-    const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
-    for (int i = 0; !kind && i < count; i++)
-        if (kinds[i]->alias && !strcmp(kinds[i]->alias, name)) kind = kinds[i];
-    return kind;
+    UNKNOWN_KIND(p, at, NN_NAME_OPTIMIZER, "optimizer", nn_optimizer_kind_names);
 }
 
 static int unknown_scheduler(const parser *p, const node *at) {
-    int count;
-    const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
-    const char *names[MAX_NAMES];
-    if (count > MAX_NAMES / 2) count = MAX_NAMES / 2;
-    int total = count;
-    for (int i = 0; i < count; i++) names[i] = kinds[i]->name;
-    for (int i = 0; i < count; i++)
-        if (kinds[i]->alias) names[total++] = kinds[i]->alias;
-    return unknown_name(p, at, NN_NAME_SCHEDULER, "scheduler", "", names, count, total);
+    UNKNOWN_KIND(p, at, NN_NAME_SCHEDULER, "scheduler", nn_scheduler_kind_names);
 }
 
 /* The mapping of a {name: KIND, args...} section, NULL when it is null. */
@@ -646,7 +608,7 @@ static int parse_optimizer(parser *p, const node *key, const node *value) {
     const nn_optimizer_kind *kind = nn_optimizer_kind_find("sgd");
     if ((name = lookup(p, map, "name"))) {
         if (require_text(p, name, "an optimizer name", "name")) return -1;
-        if (!(kind = find_optimizer(name->text))) return unknown_optimizer(p, name);
+        if (!(kind = nn_optimizer_kind_find(name->text))) return unknown_optimizer(p, name);
     }
     if (!kind) return nn_error_set(p->err, NN_ERR_RUNTIME, "no sgd optimizer is registered");
     char owner[96];
@@ -669,7 +631,7 @@ static int parse_scheduler(parser *p, const node *key, const node *value) {
     if (!map) return 0;
     if (!(name = lookup(p, map, "name"))) {
         int count;
-        const nn_scheduler_kind *const *kinds = nn_scheduler_kinds(&count);
+        const nn_scheduler_kind *const *kinds = nn_scheduler_kind_list(&count);
         char list[256] = "";
         size_t used = 0;
         for (int i = 0; i < count && used < sizeof list; i++)
@@ -677,7 +639,7 @@ static int parse_scheduler(parser *p, const node *key, const node *value) {
         return fail(p, map, "missing key 'name' in scheduler (expected one of: %s)", list);
     }
     if (require_text(p, name, "a scheduler name", "name")) return -1;
-    const nn_scheduler_kind *kind = find_scheduler(name->text);
+    const nn_scheduler_kind *kind = nn_scheduler_kind_find(name->text);
     if (!kind) return unknown_scheduler(p, name);
     char owner[96];
     snprintf(owner, sizeof owner, "scheduler %s", kind->name);
@@ -1093,11 +1055,11 @@ static const char *elsewhere_note(const char *key, const section *skip, const ch
     places found = {.count = 0};
     find_in_section(&top_section, key, skip, skip_prefix, &found);
     int count;
-    const nn_optimizer_kind *const *optimizers = nn_optimizer_kinds(&count);
+    const nn_optimizer_kind *const *optimizers = nn_optimizer_kind_list(&count);
     for (int i = 0; i < count; i++)
         if (nn_arg_find(optimizers[i]->args, optimizers[i]->arg_count, key) >= 0)
             add_place(&found, "optimizer", key, skip_prefix);
-    const nn_scheduler_kind *const *schedulers = nn_scheduler_kinds(&count);
+    const nn_scheduler_kind *const *schedulers = nn_scheduler_kind_list(&count);
     for (int i = 0; i < count; i++)
         if (nn_arg_find(schedulers[i]->args, schedulers[i]->arg_count, key) >= 0)
             add_place(&found, "scheduler", key, skip_prefix);

@@ -57,6 +57,7 @@ typedef struct nn_mode {
 
 struct nn_layer_kind {
     const char *name;            /* torch.nn's class name: "Linear" */
+    const char *alias;           /* another name accepted in configs; NULL (layers have torch's names) */
     const nn_arg_spec *args;     /* torch.nn's keyword arguments and defaults */
     int arg_count;
 
@@ -86,10 +87,10 @@ struct nn_layer_kind {
     void (*destroy)(nn_layer *layer);
 };
 
-/* The registry (lib/layers/registry.c). */
+/* The registry (lib/layers/registry.c; core/registry.h says what each does). */
 const nn_layer_kind *nn_layer_kind_find(const char *name);
-/* All kinds, for listing and for "did you mean" suggestions. */
-const nn_layer_kind *const *nn_layer_kinds(int *count);
+const nn_layer_kind *const *nn_layer_kind_list(int *count);
+int nn_layer_kind_names(const char **names, int max, int *shown);
 
 /* Helpers for layer files. */
 

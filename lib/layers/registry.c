@@ -1,5 +1,4 @@
-#include <string.h>
-
+#include "core/registry.h"
 #include "layers/layers.h"
 
 static const nn_layer_kind *const kinds[] = {
@@ -9,13 +8,4 @@ static const nn_layer_kind *const kinds[] = {
     &nn_avg_pool2d_kind, &nn_batch_norm1d_kind, &nn_batch_norm2d_kind,
 };
 
-const nn_layer_kind *nn_layer_kind_find(const char *name) {
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(kinds[i]->name, name) == 0) return kinds[i];
-    return NULL;
-}
-
-const nn_layer_kind *const *nn_layer_kinds(int *count) {
-    *count = (int)(sizeof kinds / sizeof kinds[0]);
-    return kinds;
-}
+NN_REGISTRY(nn_layer_kind, nn_layer_kind, kinds, false)

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/registry.h"
 #include "losses/loss.h"
 #include "losses/losses.h"
 
@@ -18,17 +19,7 @@ static const nn_loss_kind *const kinds[] = {
     &nn_huber_kind,
 };
 
-const nn_loss_kind *nn_loss_kind_find(const char *name) {
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(kinds[i]->name, name) == 0 || (kinds[i]->alias && strcmp(kinds[i]->alias, name) == 0))
-            return kinds[i];
-    return NULL;
-}
-
-const nn_loss_kind *const *nn_loss_kinds(int *count) {
-    *count = (int)(sizeof kinds / sizeof kinds[0]);
-    return kinds;
-}
+NN_REGISTRY(nn_loss_kind, nn_loss_kind, kinds, false)
 
 double nn_loss_batch(const nn_loss *loss, const float *output, const nn_targets *targets, int batch, int outputs,
                      float *grad, double *numerator, double *denominator) {

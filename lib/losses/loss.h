@@ -82,8 +82,10 @@ struct nn_loss {
     int vector_count;
 };
 
+/* The registry (loss.c; core/registry.h says what each does). */
 const nn_loss_kind *nn_loss_kind_find(const char *name);   /* by name or alias */
-const nn_loss_kind *const *nn_loss_kinds(int *count);
+const nn_loss_kind *const *nn_loss_kind_list(int *count);
+int nn_loss_kind_names(const char **names, int max, int *shown);
 
 /* The loss of a batch, the gradient divided by the batch's denominator as
  * torch's mean does: returns sum(numerator) / sum(denominator), 0 (and a

@@ -94,9 +94,9 @@ static void adamw_step(nn_optimizer *opt, float *params, const float *grads) {
 
 
 const nn_optimizer_kind nn_adam_kind = {
-    "adam", adam_args, COUNT_OF(adam_args), 2, {"exp_avg", "exp_avg_sq"}, adam_check, adam_step,
+    "adam", "Adam", adam_args, COUNT_OF(adam_args), 2, {"exp_avg", "exp_avg_sq"}, adam_check, adam_step,
 };
 const nn_optimizer_kind nn_adamw_kind = {
-    "adamw", adamw_args, COUNT_OF(adamw_args), 2, {"exp_avg", "exp_avg_sq"}, adam_check, adamw_step,
+    "adamw", "AdamW", adamw_args, COUNT_OF(adamw_args), 2, {"exp_avg", "exp_avg_sq"}, adam_check, adamw_step,
 };
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/registry.h"
 #include "optim/optimizer.h"
 #include "optim/optimizers.h"
 
@@ -20,16 +21,9 @@ int nn_check_not_negative(const char *name, double value, nn_error *err) {
 
 static const nn_optimizer_kind *const kinds[] = {&nn_sgd_kind, &nn_adam_kind, &nn_adamw_kind};
 
-const nn_optimizer_kind *nn_optimizer_kind_find(const char *name) {
-    for (int i = 0; i < COUNT_OF(kinds); i++)
-        if (strcmp(kinds[i]->name, name) == 0) return kinds[i];
-    return NULL;
-}
-
-const nn_optimizer_kind *const *nn_optimizer_kinds(int *count) {
-    *count = COUNT_OF(kinds);
-    return kinds;
-}
+/* Names ignore case: torch_ref.py lowercases the optimiser's name, so "Adam"
+ * is adam there and here. */
+NN_REGISTRY(nn_optimizer_kind, nn_optimizer_kind, kinds, true)
 
 int nn_optimizer_init(nn_optimizer *opt, const nn_optimizer_kind *kind, const nn_arg_value *args,
                       size_t param_count, nn_error *err) {

@@ -30,6 +30,7 @@ typedef struct nn_optimizer {
 
 struct nn_optimizer_kind {
     const char *name;                 /* "sgd", "adam", "adamw" */
+    const char *alias;                /* torch's class name: "SGD" */
     const nn_arg_spec *args;
     int arg_count;
     int buffer_count;
@@ -40,8 +41,10 @@ struct nn_optimizer_kind {
     void (*step)(nn_optimizer *opt, float *params, const float *grads);
 };
 
+/* The registry (optimizer.c; core/registry.h says what each does). */
 const nn_optimizer_kind *nn_optimizer_kind_find(const char *name);
-const nn_optimizer_kind *const *nn_optimizer_kinds(int *count);
+const nn_optimizer_kind *const *nn_optimizer_kind_list(int *count);
+int nn_optimizer_kind_names(const char **names, int max, int *shown);
 
 /* Allocates the state for param_count parameters; lr from args. */
 int nn_optimizer_init(nn_optimizer *opt, const nn_optimizer_kind *kind, const nn_arg_value *args,

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/registry.h"
 #include "optim/scheduler.h"
 
 #define COUNT_OF(array) ((int)(sizeof(array) / sizeof((array)[0])))
@@ -88,13 +89,4 @@ static const nn_scheduler_kind cosine_kind = {"cosine", "CosineAnnealingLR", cos
 
 static const nn_scheduler_kind *const kinds[] = {&step_kind, &multistep_kind, &cosine_kind};
 
-const nn_scheduler_kind *nn_scheduler_kind_find(const char *name) {
-    for (int i = 0; i < COUNT_OF(kinds); i++)
-        if (strcmp(kinds[i]->name, name) == 0) return kinds[i];
-    return NULL;
-}
-
-const nn_scheduler_kind *const *nn_scheduler_kinds(int *count) {
-    *count = COUNT_OF(kinds);
-    return kinds;
-}
+NN_REGISTRY(nn_scheduler_kind, nn_scheduler_kind, kinds, false)

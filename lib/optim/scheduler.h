@@ -19,7 +19,9 @@ typedef struct nn_scheduler_kind {
     double (*lr_at)(const nn_arg_value *args, double base_lr, int epoch);
 } nn_scheduler_kind;
 
+/* The registry (scheduler.c; core/registry.h says what each does). */
 const nn_scheduler_kind *nn_scheduler_kind_find(const char *name);
-const nn_scheduler_kind *const *nn_scheduler_kinds(int *count);
+const nn_scheduler_kind *const *nn_scheduler_kind_list(int *count);
+int nn_scheduler_kind_names(const char **names, int max, int *shown);
 
 #endif

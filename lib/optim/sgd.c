@@ -85,5 +85,5 @@ static void sgd_step(nn_optimizer *opt, float *params, const float *grads) {
 }
 
 const nn_optimizer_kind nn_sgd_kind = {
-    "sgd", sgd_args, COUNT_OF(sgd_args), 1, {"momentum_buffer", NULL}, sgd_check, sgd_step,
+    "sgd", "SGD", sgd_args, COUNT_OF(sgd_args), 1, {"momentum_buffer", NULL}, sgd_check, sgd_step,
 };
