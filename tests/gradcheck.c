@@ -23,17 +23,15 @@ void gradcheck_args_set(const nn_layer_kind *kind, nn_arg_value *args, const cha
 
 typedef struct harness {
     nn_layer *layer;
-    nn_mode mode;
-    nn_rng rng_start;
-    nn_rng rng;
+    void *context;
+    nn_mode mode;   /* fixed Dropout keys: every forward draws the same masks */
     int batch;
     size_t in_count, out_count;
     float *out, *r;
 } harness;
 
 static double loss_at(harness *h, const float *in) {
-    h->rng = h->rng_start;
-    h->layer->kind->forward(h->layer, h->out, in, h->batch, h->mode);
+    h->layer->kind->forward(h->layer, h->context, h->out, in, h->batch, &h->mode);
     double loss = 0;
     for (size_t i = 0; i < h->out_count; i++) loss += (double)h->out[i] * h->r[i];
     return loss;
@@ -82,8 +80,7 @@ gradcheck_result gradcheck_layer(const nn_layer_kind *kind, const nn_arg_value *
     h.layer->kind = kind;
     nn_rng data_rng;
     nn_rng_seed(&data_rng, o.seed);
-    nn_rng_seed(&h.rng_start, o.seed + 1);
-    h.mode = (nn_mode){o.training, &h.rng};
+    h.mode = (nn_mode){.training = o.training};
     h.batch = o.batch;
     h.in_count = (size_t)o.batch * nn_shape_size(in_shape);
     h.out_count = (size_t)o.batch * nn_shape_size(h.layer->out_shape);
@@ -94,7 +91,7 @@ gradcheck_result gradcheck_layer(const nn_layer_kind *kind, const nn_arg_value *
     h.out = malloc(h.out_count * sizeof *h.out);
     h.r = malloc(h.out_count * sizeof *h.r);
     float *out_saved = malloc(h.out_count * sizeof *out_saved);
-    nn_layer_bind(h.layer, params, grads);
+    nn_layer_bind(h.layer, params);
     if (kind->init) kind->init(h.layer, &data_rng);
     /* Perturb parameters off their init so e.g. BatchNorm's weight=1, bias=0 are not special. */
     for (size_t i = 0; i < param_count; i++) params[i] += nn_rng_uniform_range(&data_rng, -0.5f, 0.5f);
@@ -104,13 +101,13 @@ gradcheck_result gradcheck_layer(const nn_layer_kind *kind, const nn_arg_value *
         in[i] = x;
     }
     for (size_t i = 0; i < h.out_count; i++) h.r[i] = nn_rng_uniform_range(&data_rng, -1, 1);
-    if (kind->reserve && kind->reserve(h.layer, o.batch, &err) != 0) {
-        snprintf(result.message, sizeof result.message, "reserve failed: %s", err.message);
+    if (kind->context_create && !(h.context = kind->context_create(h.layer, o.batch, &err))) {
+        snprintf(result.message, sizeof result.message, "context_create failed: %s", err.message);
         goto done;
     }
     loss_at(&h, in);
     memcpy(out_saved, h.out, h.out_count * sizeof *out_saved);
-    kind->backward(h.layer, din, h.r, in, out_saved, o.batch);
+    kind->backward(h.layer, h.context, din, h.r, in, out_saved, o.batch, grads, &h.mode);
     /* Copy the analytic gradients before finite differences run more forwards. */
     float *analytic_params = malloc((param_count + 1) * sizeof *analytic_params);
     memcpy(analytic_params, grads, param_count * sizeof *grads);
@@ -129,6 +126,7 @@ gradcheck_result gradcheck_layer(const nn_layer_kind *kind, const nn_arg_value *
     free(analytic_params);
     result.ok = result.worst_excess <= 0;
 done:
+    if (kind->context_free) kind->context_free(h.context);
     kind->destroy(h.layer);
     free(params);
     free(grads);

@@ -12,7 +12,7 @@
 
 typedef struct gradcheck_options {
     int batch;
-    bool training;      /* nn_mode.training; the rng is reset before every forward */
+    bool training;      /* nn_mode.training; Dropout draws the same masks in every forward (fixed keys) */
     double step;        /* finite-difference step; 0: 1e-3 */
     double rtol, atol;  /* |analytic - numeric| <= atol + rtol * |numeric|; 0: 2e-2, 2e-3 */
     uint64_t seed;      /* inputs, parameters, r */

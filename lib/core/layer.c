@@ -29,14 +29,15 @@ size_t nn_layer_param_count(const nn_layer *layer) {
     return count;
 }
 
-void nn_layer_bind(nn_layer *layer, float *params, float *grads) {
+void nn_layer_bind(nn_layer *layer, float *params) {
     for (int i = 0; i < layer->state_count; i++) {
         nn_state *state = &layer->state[i];
         if (!state->trainable) continue;
-        size_t count = nn_array_count(&state->array);
         state->array.data = params;
-        state->grad = grads;
-        params += count;
-        grads += count;
+        params += nn_array_count(&state->array);
     }
+}
+
+void nn_mode_allreduce(const nn_mode *mode, double *values, int count) {
+    if (mode->allreduce) mode->allreduce(mode->group, values, count);
 }

@@ -3,16 +3,24 @@
  * lib/layers/registry.c. The Sequential model and the trainer only call
  * through this table; they never switch on the kind.
  *
+ * A layer is shared by every replica of the model (threads now, MPI ranks
+ * later): its arguments, shapes, parameters and buffers. What one batch
+ * needs between forward and backward (Dropout's mask, MaxPool's argmax,
+ * BatchNorm's statistics, Conv2d's im2col buffer) lives in a context, one
+ * per replica, so replicas run the same layer on different slices of a
+ * batch at once. Gradients go to the replica's own buffer.
+ *
  * Life of a layer:
  *   create   checks the arguments against the per-sample input shape, infers
  *            the sizes left out, sets out_shape and declares its state (the
  *            state_dict entries: trainable parameters and buffers);
- *   (model)  points every trainable entry's data and grad into the model's
- *            flat parameter and gradient buffers;
+ *   (model)  points every trainable entry's data into the model's flat
+ *            parameter buffer;
  *   init     PyTorch's default initialisation of the trainable entries;
- *   reserve  allocates per-batch caches for up to max_batch samples, once;
- *   forward / backward, any number of times, batch <= max_batch;
- *   destroy  frees the layer and everything it allocated.
+ *   context_create, per replica: caches for up to max_batch samples;
+ *   forward / backward, any number of times, batch <= max_batch, each with
+ *            a replica's context;
+ *   context_free, destroy.
  */
 #ifndef NNSEQ_LAYER_H
 #define NNSEQ_LAYER_H
@@ -33,7 +41,6 @@ typedef struct nn_layer_kind nn_layer_kind;
 typedef struct nn_state {
     nn_array array;   /* array.name is the local name: "weight" */
     bool trainable;   /* in the model's flat parameter buffer, updated by the optimiser */
-    float *grad;      /* trainable only: the entry's gradient, same count as array */
 } nn_state;
 
 typedef struct nn_layer {
@@ -49,11 +56,28 @@ typedef struct nn_layer {
     nn_state state[NN_MAX_STATE];
 } nn_layer;
 
-/* What forward needs besides its input. */
+/* What forward and backward need besides their data: the phase and, when
+ * a batch is split across replicas, how this replica takes part in it. */
 typedef struct nn_mode {
-    bool training;  /* Dropout and BatchNorm behave differently in eval */
-    nn_rng *rng;    /* for Dropout masks; owned by the model */
+    bool training;   /* Dropout and BatchNorm behave differently in eval */
+    /* Dropout: sample b of this slice draws from the stream keyed by
+     * nn_key_mix(sample_keys[b], layer_index), so the masks are the same
+     * whatever the split. NULL: the keys 0, 1, 2, ... of the slice (tests). */
+    const uint64_t *sample_keys;
+    int layer_index; /* the layer's place in the model (the model sets it) */
+    /* BatchNorm: sums count doubles over every replica of the batch, in
+     * replica order, in place, so every replica gets the same totals and the
+     * statistics are the whole batch's. NULL: this replica has the whole
+     * batch (then the sums are its own). group is allreduce's own. */
+    void (*allreduce)(void *group, double *values, int count);
+    void *group;
+    /* Whether this replica writes the layer's buffers (BatchNorm's running
+     * statistics): exactly one replica of a batch does. */
+    bool update_buffers;
 } nn_mode;
+
+/* Sums values over the replicas of mode (a no-op for one replica). */
+void nn_mode_allreduce(const nn_mode *mode, double *values, int count);
 
 struct nn_layer_kind {
     const char *name;            /* torch.nn's class name: "Linear" */
@@ -69,17 +93,24 @@ struct nn_layer_kind {
     /* PyTorch's default initialisation of the trainable state. NULL: none. */
     void (*init)(nn_layer *layer, nn_rng *rng);
 
-    /* Allocate caches for batches of up to max_batch samples. NULL: none. */
-    int (*reserve)(nn_layer *layer, int max_batch, nn_error *err);
+    /* A replica's caches for batches of up to max_batch samples, or NULL
+     * with err set. NULL function: the kind keeps nothing between forward
+     * and backward (context is NULL then). */
+    void *(*context_create)(const nn_layer *layer, int max_batch, nn_error *err);
+    void (*context_free)(void *context);
 
-    /* out = layer(in) for batch samples. */
-    void (*forward)(nn_layer *layer, float *out, const float *in, int batch, nn_mode mode);
+    /* out = layer(in) for batch samples. The layer is written only when
+     * mode->update_buffers (BatchNorm's running statistics). */
+    void (*forward)(nn_layer *layer, void *context, float *out, const float *in, int batch,
+                    const nn_mode *mode);
 
-    /* Given dout = dLoss/dout, writes (overwrites, does not add) each
-     * trainable entry's grad and, unless din is NULL, din = dLoss/din.
-     * in and out are what the last forward read and wrote. */
-    void (*backward)(nn_layer *layer, float *din, const float *dout, const float *in,
-                     const float *out, int batch);
+    /* Given dout = dLoss/dout, writes (overwrites, does not add) grad, this
+     * layer's trainable gradients in the replica's flat buffer (entries in
+     * state order, nn_layer_param_count floats) and, unless din is NULL,
+     * din = dLoss/din. in and out are what the last forward with this
+     * context read and wrote; mode is that forward's. */
+    void (*backward)(const nn_layer *layer, void *context, float *din, const float *dout, const float *in,
+                     const float *out, int batch, float *grad, const nn_mode *mode);
 
     /* PyTorch's repr of the module: "Linear(in_features=784, out_features=10, bias=True)". */
     int (*describe)(const nn_layer *layer, char *buffer, size_t size);
@@ -107,9 +138,9 @@ void nn_init_uniform_fan_in(float *data, size_t count, int fan_in, nn_rng *rng);
 
 /* Floats of trainable state the layer needs in the flat buffers. */
 size_t nn_layer_param_count(const nn_layer *layer);
-/* Points the trainable entries, in order, at consecutive slices of params and
- * grads (each nn_layer_param_count floats long). */
-void nn_layer_bind(nn_layer *layer, float *params, float *grads);
+/* Points the trainable entries, in order, at consecutive slices of params
+ * (nn_layer_param_count floats long). */
+void nn_layer_bind(nn_layer *layer, float *params);
 
 /* One item of a layer list: its kind and arguments (what the config parser
  * produces and the model is built from), and where the item stood in the

@@ -45,3 +45,19 @@ float nn_rng_uniform(nn_rng *rng) { return (float)(nn_rng_next(rng) >> 40) * 0x1
 float nn_rng_uniform_range(nn_rng *rng, float low, float high) {
     return low + (high - low) * nn_rng_uniform(rng);
 }
+
+/* splitmix64's finaliser: a bijection of the 64-bit integers that mixes
+ * every input bit into every output bit. */
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t nn_key_mix(uint64_t a, uint64_t b) { return mix64(mix64(a) ^ (b + 0x9e3779b97f4a7c15ULL)); }
+
+void nn_stream_start(nn_stream *stream, uint64_t key) { stream->counter = mix64(key); }
+
+uint64_t nn_stream_next(nn_stream *stream) { return mix64(stream->counter += 0x9e3779b97f4a7c15ULL); }
+
+float nn_stream_uniform(nn_stream *stream) { return (float)(nn_stream_next(stream) >> 40) * 0x1.0p-24f; }

@@ -19,4 +19,19 @@ float nn_rng_uniform(nn_rng *rng);
 /* Uniform float in [low, high). */
 float nn_rng_uniform_range(nn_rng *rng, float low, float high);
 
+/* Counter-based streams (splitmix64): value i of the stream keyed by key
+ * is a hash of key and i alone, so any sample's draws can be made by any
+ * thread in any order and come out the same. Dropout keys a stream per
+ * sample and layer with nn_key_mix. */
+typedef struct nn_stream {
+    uint64_t counter;
+} nn_stream;
+
+/* A key from two: order matters, nn_key_mix(a, b) != nn_key_mix(b, a). */
+uint64_t nn_key_mix(uint64_t a, uint64_t b);
+void nn_stream_start(nn_stream *stream, uint64_t key);
+uint64_t nn_stream_next(nn_stream *stream);
+/* Uniform float in [0, 1) with 24 random bits, as nn_rng_uniform. */
+float nn_stream_uniform(nn_stream *stream);
+
 #endif
