@@ -34,8 +34,9 @@ int cli_parse(const char *command, int argc, char **argv, int first, const cli_o
 int cli_int(const char *command, const char *name, const char *text, long min, long max, long *out);
 int cli_double(const char *command, const char *name, const char *text, double min, double *out);
 int cli_format(const char *command, const char *text, output_format *out);
-/* --threads N: sets OpenBLAS's thread count (default: every core). */
-int cli_threads(const char *command, const char *text);
+/* --threads N: nnseq's threads (default: every core this process may
+ * use), into *threads; OpenBLAS is set to one thread. */
+int cli_threads(const char *command, const char *text, int *threads);
 
 /* Prints text as a JSON string literal (quotes, escapes) on stdout. */
 void cli_print_json_string(const char *text);

@@ -155,7 +155,9 @@ int command_eval(int argc, char **argv) {
         fprintf(stderr, "nnseq eval: expected one CKPT\n%s", eval_help);
         return EXIT_USAGE;
     }
-    if ((format_text && cli_format("eval", format_text, &format)) || cli_threads("eval", threads)) return EXIT_USAGE;
+    int thread_count;
+    if ((format_text && cli_format("eval", format_text, &format)) || cli_threads("eval", threads, &thread_count))
+        return EXIT_USAGE;
     nn_error err = {0};
     nn_checkpoint ck;
     if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
@@ -211,10 +213,10 @@ int command_eval(int argc, char **argv) {
         nn_error_oom(&err, "the confusion matrix");
         status = cli_fail(&err);
     } else if (nn_load_split(cfg, any_given ? &given : NULL, ck.model, false, "test", &set, &err) != 0 ||
-               /* The batch size train evaluated with: the same sums, so the same numbers. */
-               nn_model_reserve(ck.model, cfg->train.batch_size, &err) != 0 ||
-               nn_evaluate(ck.model, &cfg->loss, task, &ck.transform, &set, 0, set.count, &metrics, confusion,
-                           &err) != 0) {
+               /* The batch size train evaluated with: the same sums, so the
+                * same numbers (with the same --threads). */
+               nn_evaluate(ck.model, thread_count, cfg->train.batch_size, &cfg->loss, task, &ck.transform, &set, 0,
+                           set.count, &metrics, confusion, &err) != 0) {
         status = cli_fail(&err);
     } else if (format == FORMAT_JSON) {
         print_json(&metrics, confusion, outputs, positionals[0]);

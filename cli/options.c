@@ -1,5 +1,7 @@
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include <cblas.h>
 #include <errno.h>
+#include <sched.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +95,17 @@ int cli_format(const char *command, const char *text, output_format *out) {
     return 0;
 }
 
-int cli_threads(const char *command, const char *text) {
+/* nnseq's own threads split each batch; OpenBLAS runs one thread in each,
+ * since its threads hurt on products this small (and collapse when another
+ * process holds a core). The default is every core the process may use. */
+int cli_threads(const char *command, const char *text, int *threads) {
+    openblas_set_num_threads(1);
+    cpu_set_t cpus;
+    *threads = sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0 ? CPU_COUNT(&cpus) : 1;
     if (!text) return 0;
-    long threads;
-    if (cli_int(command, "--threads", text, 1, 1024, &threads)) return EXIT_USAGE;
-    openblas_set_num_threads((int)threads);
+    long value;
+    if (cli_int(command, "--threads", text, 1, 1024, &value)) return EXIT_USAGE;
+    *threads = (int)value;
     return 0;
 }
 

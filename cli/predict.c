@@ -38,6 +38,7 @@ typedef struct predict_options {
     bool logits;
     output_format format;
     const char *output;     /* .npy path, or NULL */
+    int threads;
 } predict_options;
 
 /* Softmax of one output row into probabilities (the outputs are logits for
@@ -138,6 +139,7 @@ static int run_predict(nn_checkpoint *ck, const char *input, nn_data_format inpu
     int *best = malloc((size_t)k * sizeof *best);
     nn_atomic_file npy = {0};
     bool npy_open = false;
+    nn_engine *engine = NULL;
     if (values != nn_shape_size(ck->model->input_shape)) {
         char want[64], got[64];
         nn_shape_format(ck->model->input_shape, want, sizeof want);
@@ -150,7 +152,7 @@ static int run_predict(nn_checkpoint *ck, const char *input, nn_data_format inpu
         nn_error_oom(&err, "the batch");
         goto fail;
     }
-    if (nn_model_reserve(ck->model, batch_size, &err) != 0) goto fail;
+    if (!(engine = nn_engine_create(ck->model, o->threads, batch_size, &err))) goto fail;
     if (o->output) {
         if (nn_atomic_open(&npy, o->output, &err) != 0) goto fail;
         npy_open = true;
@@ -166,12 +168,12 @@ static int run_predict(nn_checkpoint *ck, const char *input, nn_data_format inpu
         int got = nn_sample_stream_read(stream, batch, batch_size, &err);
         if (got < 0) goto fail;
         if (got == 0) break;
-        float *input = nn_model_input(ck->model);
         size_t total = (size_t)got * values;
         /* The same arithmetic as training's gather: (x - mean) / std in float32. */
-        for (size_t i = 0; i < total; i++)
-            input[i] = t->normalize ? (batch[i] - t->mean[i % values]) / t->std[i % values] : batch[i];
-        const float *output = nn_model_forward(ck->model, got, false);
+        if (t->normalize)
+            for (size_t i = 0; i < total; i++) batch[i] = (batch[i] - t->mean[i % values]) / t->std[i % values];
+        const float *output = nn_engine_forward(engine, batch, got, &err);
+        if (!output) goto fail;
         for (int b = 0; b < got; b++, index++) {
             const float *raw = output + (size_t)b * outputs;
             if (o->logits) {
@@ -228,6 +230,7 @@ done:
     free(batch);
     free(row);
     free(best);
+    nn_engine_free(engine);
     nn_sample_stream_close(stream);
     return status;
 }
@@ -250,9 +253,9 @@ int command_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     long k = 1;
-    predict_options o = {1, logits, FORMAT_TEXT, output};
+    predict_options o = {1, logits, FORMAT_TEXT, output, 1};
     if ((top && cli_int("predict", "--top", top, 1, 1000, &k)) ||
-        (format_text && cli_format("predict", format_text, &o.format)) || cli_threads("predict", threads))
+        (format_text && cli_format("predict", format_text, &o.format)) || cli_threads("predict", threads, &o.threads))
         return EXIT_USAGE;
     o.top = (int)k;
     if (output) {

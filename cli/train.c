@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "io/atomic_file.h"
+#include "train/fit.h"
 #include "io/checkpoint.h"
 #include "config/config.h"
 #include "config/lint.h"
@@ -45,6 +46,7 @@ static void best_path(char *buffer, size_t size, const char *path) {
 typedef struct train_options {
     const char *epochs, *lr, *batch_size, *seed, *threads, *out, *resume, *init, *log, *format;
     bool no_checkpoint;
+    int thread_count;    /* --threads, or every core */
 } train_options;
 
 /* Applies the command-line overrides to the parsed config. */
@@ -93,6 +95,36 @@ static int check_outputs(const nn_config *cfg, const char *checkpoint, const cha
     return 0;
 }
 
+/* What the fit loop's callbacks write to: the progress bar, stdout, the
+ * log and the checkpoint files. */
+typedef struct run_outputs {
+    progress_bar bar;
+    train_output out;
+    FILE *log;
+    const char *checkpoint, *best;
+} run_outputs;
+
+static void epoch_start(void *user, int epoch) {
+    run_outputs *o = user;
+    o->bar.epoch = epoch;
+    o->bar.start = wall_seconds();
+}
+
+static void progress_to_bar(void *user, int done, int total, double running_loss) {
+    progress_draw(&((run_outputs *)user)->bar, done, total, running_loss);
+}
+
+static void epoch_end(void *user, const nn_epoch_report *report) {
+    run_outputs *o = user;
+    output_epoch(&o->out, report);
+    if (o->log) log_epoch(o->log, o->out.task, report);
+}
+
+static int save_checkpoint(void *user, const nn_trainer *t, bool best, nn_error *err) {
+    run_outputs *o = user;
+    return nn_checkpoint_save(best ? o->best : o->checkpoint, t, err);
+}
+
 static int run_training(nn_config *cfg, const train_options *o, output_format format) {
     nn_error err = {0};
     int status = EXIT_DONE;
@@ -102,7 +134,7 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     char best[4096] = "";
     if (checkpoint) best_path(best, sizeof best, checkpoint);
     if (check_outputs(cfg, checkpoint, best, log_path, &err) != 0) return cli_fail(&err);
-    nn_trainer *t = nn_trainer_create(cfg, &err);
+    nn_trainer *t = nn_trainer_create(cfg, o->thread_count, &err);
     if (!t) return cli_fail(&err);
     if (o->resume && nn_trainer_resume(t, o->resume, &err) != 0) goto fail;
     if (log_path) {
@@ -115,35 +147,17 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     }
     if (t->epoch >= cfg->train.epochs)
         fprintf(stderr, "nnseq: %s has already trained %d of %d epochs\n", o->resume, t->epoch, cfg->train.epochs);
-    progress_bar bar = {isatty(STDERR_FILENO) != 0, 0, 0, 0, cfg->train.epochs};
-    train_output out = {format, false, t->task};
-    bool first = true;
-    while (t->epoch < cfg->train.epochs) {
-        bar.epoch = t->epoch + 1;
-        bar.start = wall_seconds();
-        nn_epoch_report report;
-        if (nn_trainer_epoch(t, &report, bar.enabled ? progress_draw : NULL, &bar, &err) != 0) goto fail;
-        output_epoch(&out, &report);
-        first = false;
-        if (log) log_epoch(log, t->task, &report);
-        if (checkpoint && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
-        if (checkpoint && report.improved && cfg->train.early_stop && nn_checkpoint_save(best, t, &err) != 0)
-            goto fail;
-        if (report.stop) {
-            fprintf(stderr, "nnseq: early stop after epoch %d: no validation improvement for %d epochs%s%s%s\n",
-                    report.epoch, cfg->train.patience, checkpoint ? " (best in " : "", checkpoint ? best : "",
-                    checkpoint ? ")" : "");
-            break;
-        }
-    }
-    if (checkpoint && first && nn_checkpoint_save(checkpoint, t, &err) != 0) goto fail;
-    if (t->test.count > 0) {
-        nn_metrics metrics;
-        if (nn_evaluate(t->model, &cfg->loss, t->task, &t->transform, &t->test, 0, t->test.count, &metrics, NULL,
-                        &err) != 0)
-            goto fail;
-        output_test(&out, &metrics, checkpoint);
-    }
+    run_outputs outputs = {{isatty(STDERR_FILENO) != 0, 0, 0, 0, cfg->train.epochs}, {format, false, t->task}, log,
+                           checkpoint, best};
+    nn_fit_callbacks callbacks = {&outputs, epoch_start, outputs.bar.enabled ? progress_to_bar : NULL, epoch_end,
+                                  checkpoint ? save_checkpoint : NULL};
+    nn_fit_result result;
+    if (nn_fit(t, &callbacks, &result, &err) != 0) goto fail;
+    if (result.stopped_early)
+        fprintf(stderr, "nnseq: early stop after epoch %d: no validation improvement for %d epochs%s%s%s\n",
+                result.stop_epoch, cfg->train.patience, checkpoint ? " (best in " : "", checkpoint ? best : "",
+                checkpoint ? ")" : "");
+    if (result.has_test) output_test(&outputs.out, &result.test, checkpoint);
     fflush(stdout);
     if (checkpoint) fprintf(stderr, "nnseq: wrote %s\n", checkpoint);
     else fprintf(stderr, "nnseq: no checkpoint written (--no-checkpoint)\n");
@@ -223,7 +237,7 @@ int command_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     output_format format = FORMAT_TEXT;
-    if ((o.format && cli_format("train", o.format, &format)) || cli_threads("train", o.threads)) return EXIT_USAGE;
+    if ((o.format && cli_format("train", o.format, &format)) || cli_threads("train", o.threads, &o.thread_count)) return EXIT_USAGE;
     nn_config cfg;
     int status = effective_config(&cfg, count ? positionals[0] : NULL, &o);
     if (status != 0) return status;

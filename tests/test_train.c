@@ -50,9 +50,16 @@ static void make_config(nn_config *cfg, const char *optimizer, const char *lr, i
     ck_assert_msg(status == 0, "%s", err.message);
 }
 
+static nn_trainer *trainer_threads(nn_config *cfg, int threads) {
+    nn_error err = {0};
+    nn_trainer *t = nn_trainer_create(cfg, threads, &err);
+    ck_assert_msg(t != NULL, "%s", err.message);
+    return t;
+}
+
 static nn_trainer *trainer_for(nn_config *cfg) {
     nn_error err = {0};
-    nn_trainer *t = nn_trainer_create(cfg, &err);
+    nn_trainer *t = nn_trainer_create(cfg, 1, &err);
     ck_assert_msg(t != NULL, "%s", err.message);
     return t;
 }
@@ -152,6 +159,62 @@ static void check_resume(const char *optimizer, const char *lr) {
     nn_config_free(&two);
 }
 
+/* The weights after two epochs on threads replicas, with the base config
+ * or with a BatchNorm1d after the first Linear (whose statistics are the
+ * whole batch's across the replicas). */
+static float *weights_after(int threads, bool batch_norm, size_t *count) {
+    nn_config cfg;
+    make_config(&cfg, "adam", "0.01", 2);
+    if (batch_norm) {
+        char text[2048], path[512];
+        snprintf(text, sizeof text, "%s", cfg.text);
+        char *at = strstr(text, "    - ReLU\n");
+        ck_assert_ptr_nonnull(at);
+        char rest[2048];
+        snprintf(rest, sizeof rest, "%s", at);
+        snprintf(at, sizeof text - (size_t)(at - text), "    - BatchNorm1d\n%s", rest);
+        snprintf(path, sizeof path, "%s/test.yaml", dir);
+        nn_config_free(&cfg);
+        nn_error err = {0};
+        ck_assert_msg(nn_config_parse(&cfg, text, strlen(text), path, dir, &err) == 0, "%s", err.message);
+    }
+    nn_trainer *t = trainer_threads(&cfg, threads);
+    nn_epoch_report report;
+    run_epochs(t, &report);
+    *count = t->model->param_count;
+    float *weights = malloc(*count * sizeof *weights);
+    memcpy(weights, t->model->params, *count * sizeof *weights);
+    nn_trainer_free(t);
+    nn_config_free(&cfg);
+    return weights;
+}
+
+/* Same --threads, same bits; other thread counts split the sums
+ * differently, so they agree to float tolerance, Dropout and BatchNorm
+ * included (per-sample masks, whole-batch statistics). */
+START_TEST(thread_counts_agree) {
+    for (int bn = 0; bn < 2; bn++) {
+        size_t count, other;
+        float *one = weights_after(1, bn, &count);
+        float *two = weights_after(2, bn, &other);
+        float *again = weights_after(2, bn, &other);
+        float *three = weights_after(3, bn, &other);
+        ck_assert_msg(memcmp(two, again, count * sizeof *two) == 0, "two threads twice differ (batch norm %d)", bn);
+        double worst = 0;
+        for (size_t i = 0; i < count; i++) {
+            double scale = 1e-3 + fabs(one[i]);
+            worst = fmax(worst, fabs(two[i] - one[i]) / scale);
+            worst = fmax(worst, fabs(three[i] - one[i]) / scale);
+        }
+        ck_assert_msg(worst < 1e-3, "1 vs 2/3 threads: worst relative difference %g (batch norm %d)", worst, bn);
+        free(one);
+        free(two);
+        free(again);
+        free(three);
+    }
+}
+END_TEST
+
 START_TEST(resume_equals_straight_run_adam) { check_resume("adam", "0.01"); }
 END_TEST
 
@@ -193,8 +256,8 @@ START_TEST(checkpoint_round_trip_reproduces_evaluation) {
     nn_dataset test;
     ck_assert_msg(nn_load_split(&cfg, NULL, t->model, false, "test", &test, &err) == 0, "%s", err.message);
     nn_metrics before, after;
-    ck_assert_int_eq(nn_evaluate(t->model, &cfg.loss, t->task, &t->transform, &test, 0, test.count, &before, NULL,
-                                 &err), 0);
+    ck_assert_int_eq(nn_evaluate(t->model, 1, cfg.train.batch_size, &cfg.loss, t->task, &t->transform, &test, 0,
+                                 test.count, &before, NULL, &err), 0);
     nn_checkpoint ck;
     ck_assert_msg(nn_checkpoint_load(&ck, path, &err) == 0, "%s", err.message);
     ck_assert_int_eq(ck.epoch, 3);
@@ -202,8 +265,8 @@ START_TEST(checkpoint_round_trip_reproduces_evaluation) {
     /* Evaluated in the same batch size, a loaded model gives the same numbers. */
     ck_assert_int_eq(nn_model_reserve(ck.model, cfg.train.batch_size, &err), 0);
     int64_t confusion[16];
-    ck_assert_int_eq(nn_evaluate(ck.model, &ck.config.loss, t->task, &ck.transform, &test, 0, test.count, &after,
-                                 confusion, &err), 0);
+    ck_assert_int_eq(nn_evaluate(ck.model, 1, cfg.train.batch_size, &ck.config.loss, t->task, &ck.transform, &test,
+                                 0, test.count, &after, confusion, &err), 0);
     ck_assert(before.loss == after.loss && before.accuracy == after.accuracy);
     int64_t diagonal = 0, total = 0;
     for (int i = 0; i < 16; i++) total += confusion[i];
@@ -301,6 +364,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, training_learns_the_task);
     tcase_add_test(tc, same_seed_same_numbers);
+    tcase_add_test(tc, thread_counts_agree);
     tcase_add_test(tc, resume_equals_straight_run_adam);
     tcase_add_test(tc, resume_equals_straight_run_sgd);
     tcase_add_test(tc, resume_refuses_other_optimizer);

@@ -44,32 +44,38 @@ nn_model *nn_model_create(const nn_layer_spec *layers, int layer_count, nn_shape
     }
     nn_rng init_rng;
     nn_rng_seed(&init_rng, seed);
-    /* A separate stream for dropout, so adding a Dropout does not change the init. */
-    nn_rng_seed(&model->dropout_rng, seed ^ 0x5deece66dULL);
     size_t offset = 0;
     for (int i = 0; i < model->layer_count; i++) {
         nn_layer *layer = model->layers[i];
-        nn_layer_bind(layer, model->params + offset, model->grads + offset);
+        nn_layer_bind(layer, model->params + offset);
         offset += nn_layer_param_count(layer);
         if (layer->kind->init) layer->kind->init(layer, &init_rng);
     }
+    model->main.model = model;
+    model->main.grads = model->grads;
     return model;
 }
 
-static void free_buffers(nn_model *model) {
-    if (model->activations)
-        for (int i = 0; i <= model->layer_count; i++) free(model->activations[i]);
-    free(model->activations);
-    model->activations = NULL;
-    free(model->deltas[0]);
-    free(model->deltas[1]);
-    model->deltas[0] = model->deltas[1] = NULL;
-    model->max_batch = 0;
+static void free_buffers(nn_replica *r) {
+    const nn_model *model = r->model;
+    if (r->activations)
+        for (int i = 0; i <= model->layer_count; i++) free(r->activations[i]);
+    free(r->activations);
+    r->activations = NULL;
+    if (r->contexts)
+        for (int i = 0; i < model->layer_count; i++)
+            if (r->contexts[i]) model->layers[i]->kind->context_free(r->contexts[i]);
+    free(r->contexts);
+    r->contexts = NULL;
+    free(r->deltas[0]);
+    free(r->deltas[1]);
+    r->deltas[0] = r->deltas[1] = NULL;
+    r->max_batch = 0;
 }
 
 void nn_model_free(nn_model *model) {
     if (!model) return;
-    free_buffers(model);
+    if (model->main.model) free_buffers(&model->main);
     for (int i = 0; i < model->layer_count; i++) model->layers[i]->kind->destroy(model->layers[i]);
     free(model->layers);
     free(model->params);
@@ -77,65 +83,121 @@ void nn_model_free(nn_model *model) {
     free(model);
 }
 
-int nn_model_reserve(nn_model *model, int max_batch, nn_error *err) {
-    if (max_batch <= model->max_batch) return 0;
-    free_buffers(model);
-    model->activations = calloc((size_t)model->layer_count + 1, sizeof *model->activations);
-    if (!model->activations) return nn_error_oom(err, "activations");
+nn_replica *nn_replica_create(nn_model *model, float *grads, nn_error *err) {
+    nn_replica *r = calloc(1, sizeof *r);
+    if (!r) {
+        nn_error_oom(err, "a model replica");
+        return NULL;
+    }
+    r->model = model;
+    r->grads = grads;
+    if (!grads) {
+        r->owns_grads = true;
+        if (!(r->grads = calloc(model->param_count + 1, sizeof *r->grads))) {
+            free(r);
+            nn_error_oom(err, "a replica's gradients");
+            return NULL;
+        }
+    }
+    return r;
+}
+
+void nn_replica_free(nn_replica *r) {
+    if (!r) return;
+    free_buffers(r);
+    if (r->owns_grads) free(r->grads);
+    free(r);
+}
+
+int nn_replica_reserve(nn_replica *r, int max_batch, nn_error *err) {
+    if (max_batch <= r->max_batch) return 0;
+    const nn_model *model = r->model;
+    free_buffers(r);
+    r->activations = calloc((size_t)model->layer_count + 1, sizeof *r->activations);
+    r->contexts = calloc((size_t)model->layer_count + 1, sizeof *r->contexts);
+    if (!r->activations || !r->contexts) goto oom;
     size_t largest = nn_shape_size(model->input_shape);
-    model->activations[0] = malloc((size_t)max_batch * largest * sizeof(float));
-    if (!model->activations[0]) goto oom;
+    r->activations[0] = malloc((size_t)max_batch * largest * sizeof(float));
+    if (!r->activations[0]) goto oom;
     for (int i = 0; i < model->layer_count; i++) {
-        nn_layer *layer = model->layers[i];
+        const nn_layer *layer = model->layers[i];
         size_t size = nn_shape_size(layer->out_shape);
         if (size > largest) largest = size;
-        model->activations[i + 1] = malloc((size_t)max_batch * size * sizeof(float));
-        if (!model->activations[i + 1]) goto oom;
-        if (layer->kind->reserve && layer->kind->reserve(layer, max_batch, err) != 0) {
-            free_buffers(model);
+        r->activations[i + 1] = malloc((size_t)max_batch * size * sizeof(float));
+        if (!r->activations[i + 1]) goto oom;
+        if (layer->kind->context_create && !(r->contexts[i] = layer->kind->context_create(layer, max_batch, err))) {
+            free_buffers(r);
             return nn_error_prefix(err, "layer %d (%s)", i, layer->kind->name);
         }
     }
     for (int i = 0; i < 2; i++)
-        if (!(model->deltas[i] = malloc((size_t)max_batch * largest * sizeof(float)))) goto oom;
-    model->max_batch = max_batch;
+        if (!(r->deltas[i] = malloc((size_t)max_batch * largest * sizeof(float)))) goto oom;
+    r->max_batch = max_batch;
     return 0;
 oom:
-    free_buffers(model);
+    free_buffers(r);
     return nn_error_oom(err, "activations");
 }
 
-float *nn_model_input(nn_model *model) { return model->activations[0]; }
+float *nn_replica_input(nn_replica *r) { return r->activations[0]; }
 
-nn_shape nn_model_output_shape(const nn_model *model) {
-    return model->layer_count ? model->layers[model->layer_count - 1]->out_shape : model->input_shape;
-}
-
-const float *nn_model_forward(nn_model *model, int batch, bool training) {
-    nn_mode mode = {training, &model->dropout_rng};
+const float *nn_replica_forward(nn_replica *r, int batch, const nn_mode *mode) {
+    nn_model *model = r->model;
+    nn_mode layer_mode = *mode;
     for (int i = 0; i < model->layer_count; i++) {
         nn_layer *layer = model->layers[i];
-        layer->kind->forward(layer, model->activations[i + 1], model->activations[i], batch, mode);
+        layer_mode.layer_index = i;
+        layer->kind->forward(layer, r->contexts[i], r->activations[i + 1], r->activations[i], batch, &layer_mode);
     }
-    return model->activations[model->layer_count];
+    return r->activations[model->layer_count];
 }
 
 /* The output gradient goes in the delta buffer that the last layer's
  * backward reads from; layers then alternate between the two buffers. */
 static int output_delta_index(const nn_model *model) { return model->layer_count % 2; }
 
-float *nn_model_output_grad(nn_model *model) { return model->deltas[output_delta_index(model)]; }
+float *nn_replica_output_grad(nn_replica *r) { return r->deltas[output_delta_index(r->model)]; }
 
-void nn_model_backward(nn_model *model, int batch) {
+void nn_replica_backward(nn_replica *r, int batch, const nn_mode *mode) {
+    const nn_model *model = r->model;
+    nn_mode layer_mode = *mode;
     int current = output_delta_index(model);
+    size_t offset = model->param_count;
     for (int i = model->layer_count - 1; i >= 0; i--) {
-        nn_layer *layer = model->layers[i];
+        const nn_layer *layer = model->layers[i];
+        offset -= nn_layer_param_count(layer);
+        layer_mode.layer_index = i;
         /* The first layer's input gradient is never used: skip its product. */
-        float *din = i > 0 ? model->deltas[1 - current] : NULL;
-        layer->kind->backward(layer, din, model->deltas[current], model->activations[i],
-                              model->activations[i + 1], batch);
+        float *din = i > 0 ? r->deltas[1 - current] : NULL;
+        layer->kind->backward(layer, r->contexts[i], din, r->deltas[current], r->activations[i],
+                              r->activations[i + 1], batch, r->grads + offset, &layer_mode);
         current = 1 - current;
     }
+}
+
+int nn_model_reserve(nn_model *model, int max_batch, nn_error *err) {
+    int status = nn_replica_reserve(&model->main, max_batch, err);
+    model->max_batch = model->main.max_batch;
+    return status;
+}
+
+float *nn_model_input(nn_model *model) { return nn_replica_input(&model->main); }
+
+nn_shape nn_model_output_shape(const nn_model *model) {
+    return model->layer_count ? model->layers[model->layer_count - 1]->out_shape : model->input_shape;
+}
+
+const float *nn_model_forward(nn_model *model, int batch, bool training) {
+    nn_mode mode = {.training = training, .update_buffers = true};
+    model->main_training = training;
+    return nn_replica_forward(&model->main, batch, &mode);
+}
+
+float *nn_model_output_grad(nn_model *model) { return nn_replica_output_grad(&model->main); }
+
+void nn_model_backward(nn_model *model, int batch) {
+    nn_mode mode = {.training = model->main_training, .update_buffers = true};
+    nn_replica_backward(&model->main, batch, &mode);
 }
 
 nn_array *nn_model_state(const nn_model *model, size_t *count, nn_error *err) {

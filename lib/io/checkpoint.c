@@ -42,11 +42,10 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     arrays[n++] = text_array("config.yaml", effective);
     arrays[n++] = text_array("config.path", t->config->path);
     arrays[n++] = text_array("config.dir", t->config->dir);
-    int64_t epoch = t->epoch, steps = t->optimizer.steps, bad_epochs = t->bad_epochs, best_bits, shuffle[4], dropout[4];
+    int64_t epoch = t->epoch, steps = t->optimizer.steps, bad_epochs = t->bad_epochs, best_bits, shuffle[4];
     /* The double's bits, so that a resumed run compares against exactly the same best loss. */
     memcpy(&best_bits, &t->best_val_loss, sizeof best_bits);
     memcpy(shuffle, t->shuffle_rng.state, sizeof shuffle);
-    memcpy(dropout, t->model->dropout_rng.state, sizeof dropout);
     int64_t input_shape[3];
     for (int i = 0; i < t->model->input_shape.rank; i++) input_shape[i] = t->model->input_shape.dims[i];
     arrays[n++] = i64_array("train.input_shape", input_shape, t->model->input_shape.rank);
@@ -55,7 +54,6 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     arrays[n++] = i64_array("train.bad_epochs", &bad_epochs, 1);
     arrays[n++] = i64_array("train.best_val_loss_bits", &best_bits, 1);
     arrays[n++] = i64_array("rng.shuffle", shuffle, 4);
-    arrays[n++] = i64_array("rng.dropout", dropout, 4);
     arrays[n++] = i64_array("optimizer.steps", &steps, 1);
     if (t->transform.normalize) {
         /* What the inputs were normalised with, so that eval and predict
@@ -212,8 +210,10 @@ int nn_trainer_resume(nn_trainer *t, const char *path, nn_error *err) {
     const nn_array *bad = epoch ? require(arrays, count, "train.bad_epochs", NN_I64, 1, path, err) : NULL;
     const nn_array *best = bad ? require(arrays, count, "train.best_val_loss_bits", NN_I64, 1, path, err) : NULL;
     const nn_array *shuffle = best ? require(arrays, count, "rng.shuffle", NN_I64, 4, path, err) : NULL;
-    const nn_array *dropout = shuffle ? require(arrays, count, "rng.dropout", NN_I64, 4, path, err) : NULL;
-    const nn_array *steps = dropout ? require(arrays, count, "optimizer.steps", NN_I64, 1, path, err) : NULL;
+    /* Dropout draws from per-sample streams keyed by the seed, the epoch and
+     * the sample: no state to restore (an older checkpoint's rng.dropout is
+     * ignored). */
+    const nn_array *steps = shuffle ? require(arrays, count, "optimizer.steps", NN_I64, 1, path, err) : NULL;
     if (!steps) goto done;
     const nn_array *buffers[NN_OPTIMIZER_MAX_BUFFERS];
     for (int b = 0; b < t->optimizer.kind->buffer_count; b++) {
@@ -234,7 +234,6 @@ int nn_trainer_resume(nn_trainer *t, const char *path, nn_error *err) {
     t->bad_epochs = (int)*(const int64_t *)bad->data;
     memcpy(&t->best_val_loss, best->data, sizeof t->best_val_loss);
     memcpy(t->shuffle_rng.state, shuffle->data, sizeof t->shuffle_rng.state);
-    memcpy(t->model->dropout_rng.state, dropout->data, sizeof t->model->dropout_rng.state);
     status = 0;
 done:
     nn_arrays_free(arrays, count);

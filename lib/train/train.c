@@ -142,7 +142,7 @@ static int check_loss(const nn_config *config, const nn_model *model, nn_error *
 
 static bool logits_of(const nn_loss_kind *kind) { return !strcmp(kind->name, "bce_with_logits"); }
 
-nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
+nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *err) {
     const char *input_path = nn_data_input_path(&config->data.train);
     if (!input_path) {
         nn_error_set(err, NN_ERR_INPUT, "%s: no training data: add data.train (%s)", config->path,
@@ -208,19 +208,14 @@ nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err) {
     if (check_batch_sizes(t, err) != 0) goto fail;
     /* Validation and test run in training-sized batches too, so a run's
      * memory is the data plus what one batch needs. */
-    if (nn_model_reserve(t->model, config->train.batch_size, err) != 0) goto fail;
+    if (!(t->engine = nn_engine_create(t->model, threads, config->train.batch_size, err))) goto fail;
     if (config->init && load_init_weights(t->model, config->init, err) != 0) goto fail;
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)
         goto fail;
-    size_t batch = (size_t)config->train.batch_size;
     t->order = malloc((size_t)t->train_count * sizeof *t->order);
-    t->labels = malloc(batch * sizeof *t->labels);
-    t->values = malloc(batch * (size_t)t->outputs * sizeof *t->values);
-    t->numerator = malloc(batch * sizeof *t->numerator);
-    t->denominator = malloc(batch * sizeof *t->denominator);
-    if (!t->order || !t->labels || !t->values || !t->numerator || !t->denominator) {
-        nn_error_oom(err, "the batch buffers");
+    if (!t->order) {
+        nn_error_oom(err, "the sample order");
         goto fail;
     }
     if (!(t->train_metrics = nn_metrics_acc_create(t->task, t->outputs, logits_of(config->loss.kind), t->train_count,
@@ -236,6 +231,7 @@ fail:
 
 void nn_trainer_free(nn_trainer *t) {
     if (!t) return;
+    nn_engine_free(t->engine);   /* its replicas use the model */
     nn_model_free(t->model);
     nn_optimizer_free(&t->optimizer);
     nn_dataset_free(&t->data);
@@ -243,10 +239,6 @@ void nn_trainer_free(nn_trainer *t) {
     nn_input_transform_free(&t->transform);
     nn_metrics_acc_free(t->train_metrics);
     free(t->order);
-    free(t->labels);
-    free(t->values);
-    free(t->numerator);
-    free(t->denominator);
     free(t);
 }
 
@@ -265,6 +257,13 @@ static double learning_rate(const nn_trainer *t, int epoch_index) {
     return c->scheduler.kind ? c->scheduler.kind->lr_at(c->scheduler.args, base, epoch_index) : base;
 }
 
+/* The Dropout key of an epoch: each sample's draws are keyed by it and the
+ * sample's row, so they are the same whatever the split and need no state
+ * in a checkpoint. */
+static uint64_t epoch_key(const nn_trainer *t) {
+    return nn_key_mix(t->config->seed ^ 0x5deece66dULL, (uint64_t)t->epoch);
+}
+
 int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn progress, void *progress_user,
                      nn_error *err) {
     const nn_config *c = t->config;
@@ -273,30 +272,25 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     if (c->train.shuffle) shuffle(t->order, t->train_count, &t->shuffle_rng);
     t->optimizer.lr = learning_rate(t, t->epoch);
     nn_model *model = t->model;
-    int outputs = t->outputs, batch_size = c->train.batch_size;
+    int batch_size = c->train.batch_size;
     double numerator_sum = 0, denominator_sum = 0, start = now_seconds();
     nn_metrics_acc_reset(t->train_metrics);
+    uint64_t key = epoch_key(t);
     for (int first = 0; first < t->train_count; first += batch_size) {
-        int batch = t->train_count - first < batch_size ? t->train_count - first : batch_size;
-        nn_dataset_gather_inputs(&t->data, &t->transform, t->order, first, batch, nn_model_input(model));
-        nn_targets targets = nn_dataset_gather_targets(&t->data, t->order, first, batch, t->labels, t->values);
-        const float *output = nn_model_forward(model, batch, true);
-        double loss = nn_loss_batch(&c->loss, output, &targets, batch, outputs, nn_model_output_grad(model),
-                                    t->numerator, t->denominator);
-        if (!isfinite(loss))
+        nn_batch batch = {&t->data, &t->transform, t->order, first,
+                          t->train_count - first < batch_size ? t->train_count - first : batch_size, key};
+        nn_step_result step;
+        if (nn_engine_train_step(t->engine, &batch, &c->loss, t->train_metrics, NULL, NULL, &step, err) != 0)
+            return -1;
+        if (!isfinite(step.loss))
             return nn_error_set(err, NN_ERR_RUNTIME,
                                 "epoch %d: the training loss became %g (try a smaller learning rate)",
-                                t->epoch + 1, loss);
-        if (nn_metrics_acc_add(t->train_metrics, output, &targets, batch, t->numerator, t->denominator, err) != 0)
-            return -1;
-        for (int b = 0; b < batch; b++) {
-            numerator_sum += t->numerator[b];
-            denominator_sum += t->denominator[b];
-        }
-        nn_model_backward(model, batch);
+                                t->epoch + 1, step.loss);
+        numerator_sum += step.numerator;
+        denominator_sum += step.denominator;
         nn_optimizer_step(&t->optimizer, model->params, model->grads);
         if (progress)
-            progress(progress_user, first + batch, t->train_count,
+            progress(progress_user, first + batch.count, t->train_count,
                      denominator_sum > 0 ? numerator_sum / denominator_sum : 0);
     }
     report->seconds = now_seconds() - start;
@@ -308,9 +302,7 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     report->epochs = c->train.epochs;
     if (t->val_count > 0) {
         report->has_val = true;
-        if (nn_evaluate(model, &c->loss, t->task, &t->transform, &t->data, t->train_count, t->val_count, &report->val,
-                        NULL, err) != 0)
-            return -1;
+        if (nn_trainer_evaluate(t, &t->data, t->train_count, t->val_count, &report->val, err) != 0) return -1;
         if (report->val.loss < t->best_val_loss - c->train.min_delta) {
             t->best_val_loss = report->val.loss;
             t->bad_epochs = 0;
@@ -323,40 +315,31 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     return 0;
 }
 
-int nn_evaluate(nn_model *model, const nn_loss *loss, nn_task task, const nn_input_transform *transform,
-                const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics, int64_t *confusion,
-                nn_error *err) {
-    /* As many samples at a time as the model has room for. */
-    int batch_size = model->max_batch > 0 ? model->max_batch : NN_EVAL_BATCH;
-    if (nn_model_reserve(model, batch_size, err) != 0) return -1;
+static int evaluate_on(nn_engine *engine, const nn_model *model, const nn_loss *loss, nn_task task,
+                       const nn_input_transform *transform, const nn_dataset *set, int64_t first, int64_t count,
+                       nn_metrics *metrics, int64_t *confusion, nn_error *err) {
     int outputs = model_outputs(model);
-    int32_t *labels = malloc((size_t)batch_size * sizeof *labels);
-    float *values = malloc((size_t)batch_size * (size_t)outputs * sizeof *values);
-    double *numerator = malloc((size_t)batch_size * sizeof *numerator);
-    double *denominator = malloc((size_t)batch_size * sizeof *denominator);
-    nn_metrics_acc *acc = labels && values && numerator && denominator
-                              ? nn_metrics_acc_create(task, outputs, logits_of(loss->kind), count, err)
-                              : NULL;
-    int status = -1;
-    if (!acc) {
-        if (!labels || !values || !numerator || !denominator) nn_error_oom(err, "the evaluation buffers");
-        goto done;
-    }
-    for (int64_t done = 0; done < count; done += batch_size) {
-        int batch = count - done < batch_size ? (int)(count - done) : batch_size;
-        nn_dataset_gather_inputs(set, transform, NULL, first + done, batch, nn_model_input(model));
-        nn_targets targets = nn_dataset_gather_targets(set, NULL, first + done, batch, labels, values);
-        const float *output = nn_model_forward(model, batch, false);
-        nn_loss_batch(loss, output, &targets, batch, outputs, NULL, numerator, denominator);
-        if (nn_metrics_acc_add(acc, output, &targets, batch, numerator, denominator, err) != 0) goto done;
-    }
-    nn_metrics_acc_finish(acc, metrics, confusion);
-    status = 0;
-done:
+    nn_metrics_acc *acc = nn_metrics_acc_create(task, outputs, logits_of(loss->kind), count, err);
+    if (!acc) return -1;
+    int status = nn_engine_evaluate(engine, loss, transform, set, first, count, acc, err);
+    if (status == 0) nn_metrics_acc_finish(acc, metrics, confusion);
     nn_metrics_acc_free(acc);
-    free(labels);
-    free(values);
-    free(numerator);
-    free(denominator);
+    return status;
+}
+
+int nn_trainer_evaluate(nn_trainer *t, const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics,
+                        nn_error *err) {
+    return evaluate_on(t->engine, t->model, &t->config->loss, t->task, &t->transform, set, first, count, metrics,
+                       NULL, err);
+}
+
+int nn_evaluate(nn_model *model, int threads, int batch_size, const nn_loss *loss, nn_task task,
+                const nn_input_transform *transform, const nn_dataset *set, int64_t first, int64_t count,
+                nn_metrics *metrics, int64_t *confusion, nn_error *err) {
+    if (batch_size < 1) batch_size = model->max_batch > 0 ? model->max_batch : NN_EVAL_BATCH;
+    nn_engine *engine = nn_engine_create(model, threads, batch_size, err);
+    if (!engine) return -1;
+    int status = evaluate_on(engine, model, loss, task, transform, set, first, count, metrics, confusion, err);
+    nn_engine_free(engine);
     return status;
 }

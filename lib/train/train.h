@@ -20,6 +20,7 @@
 #include "data/dataset.h"
 #include "losses/loss.h"
 #include "optim/optimizer.h"
+#include "train/engine.h"
 #include "train/metrics.h"
 
 /* Samples per batch when evaluating a model that has no room reserved yet
@@ -60,8 +61,8 @@ typedef struct nn_trainer {
     uint32_t *order;           /* this epoch's sample order */
     int32_t *labels;           /* the current batch's targets */
     float *values;
-    double *numerator, *denominator;
     nn_metrics_acc *train_metrics;
+    nn_engine *engine;         /* the batch split across threads replicas */
 } nn_trainer;
 
 /* Loads the training data, builds the model (input shape from the config or
@@ -70,8 +71,13 @@ typedef struct nn_trainer {
  * normalize: auto, and sets up the optimiser. With config->init, starts
  * from those .npz weights. Every check of the data happens here, before
  * the first step. */
-nn_trainer *nn_trainer_create(const nn_config *config, nn_error *err);
+nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *err);
 void nn_trainer_free(nn_trainer *trainer);
+
+/* Evaluates samples [first, first + count) of set on the trainer's threads,
+ * in its batch size. */
+int nn_trainer_evaluate(nn_trainer *trainer, const nn_dataset *set, int64_t first, int64_t count,
+                        nn_metrics *metrics, nn_error *err);
 
 /* Trains one epoch and evaluates on the validation split. */
 int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_fn progress,
@@ -89,13 +95,14 @@ int nn_load_split(const nn_config *config, const nn_data_files *files, const nn_
  * sample); NN_ERR_INPUT naming the file and both shapes if not. */
 int nn_dataset_check_input(const nn_dataset *set, const nn_model *model, nn_error *err);
 
-/* Evaluates samples [first, first + count) of set (bound targets), in
- * batches of the model's reserved size (NN_EVAL_BATCH if none), with the
- * metrics of task. confusion, unless NULL, receives outputs x outputs
- * counts for classification (row = label, column = prediction). */
-int nn_evaluate(nn_model *model, const nn_loss *loss, nn_task task, const nn_input_transform *transform,
-                const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics, int64_t *confusion,
-                nn_error *err);
+/* Evaluates samples [first, first + count) of set (bound targets) on
+ * threads replicas, in batches of batch_size (0: the model's reserved size,
+ * else NN_EVAL_BATCH), with the metrics of task. confusion, unless NULL,
+ * receives outputs x outputs counts for classification (row = label,
+ * column = prediction). */
+int nn_evaluate(nn_model *model, int threads, int batch_size, const nn_loss *loss, nn_task task,
+                const nn_input_transform *transform, const nn_dataset *set, int64_t first, int64_t count,
+                nn_metrics *metrics, int64_t *confusion, nn_error *err);
 
 /* The input transform of a config without data: normalize given as
  * numbers, or none (normalize: auto needs the training data or a

@@ -1,0 +1,393 @@
+#include "train/engine.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a step asks of each replica. */
+typedef enum job_kind { JOB_TRAIN, JOB_EVAL, JOB_FORWARD, JOB_QUIT } job_kind;
+
+typedef struct worker {
+    nn_engine *engine;
+    int index;
+    nn_replica *replica;
+    pthread_t thread;
+    bool started;
+    /* The slice of the current job and its per-sample buffers. */
+    int first, count;
+    int32_t *labels;
+    float *values;
+    double *numerator, *denominator;
+    uint64_t *keys;
+    nn_targets targets;
+    const float *output;
+    double *scratch;          /* allreduce's sums */
+    int scratch_size;
+    int failed;
+    nn_error err;
+} worker;
+
+struct nn_engine {
+    nn_model *model;
+    int threads, max_batch, slice_capacity, outputs;
+    size_t input_size;
+    worker *workers;
+    /* The job, set by the caller's thread before it wakes the workers. */
+    job_kind job;
+    int active;                     /* replicas with rows in this job */
+    const nn_batch *batch;
+    const nn_loss *loss;
+    const float *raw_inputs;        /* JOB_FORWARD */
+    float *forward_out;             /* JOB_FORWARD: count x outputs */
+    /* The pool: workers wait for a new generation, the caller for pending
+     * to reach 0. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    unsigned long generation;
+    int pending;
+    bool sync_ready;
+    /* The barrier of the reductions inside a step. */
+    pthread_mutex_t barrier_lock;
+    pthread_cond_t barrier_cond;
+    int barrier_waiting;
+    unsigned long barrier_generation;
+    double **slots;                 /* per replica: its values in an allreduce */
+};
+
+int nn_engine_threads(const nn_engine *e) { return e->threads; }
+
+/* --- The reductions inside a step ------------------------------------------- */
+
+static void barrier_wait(nn_engine *e) {
+    pthread_mutex_lock(&e->barrier_lock);
+    unsigned long generation = e->barrier_generation;
+    if (++e->barrier_waiting == e->active) {
+        e->barrier_waiting = 0;
+        e->barrier_generation++;
+        pthread_cond_broadcast(&e->barrier_cond);
+    } else {
+        while (generation == e->barrier_generation) pthread_cond_wait(&e->barrier_cond, &e->barrier_lock);
+    }
+    pthread_mutex_unlock(&e->barrier_lock);
+}
+
+/* nn_mode.allreduce: every active replica publishes its values, then each
+ * sums all of them in replica order (so every replica gets the same bits),
+ * then all wait until everyone has read before anyone overwrites. */
+static void engine_allreduce(void *group, double *values, int count) {
+    worker *w = group;
+    nn_engine *e = w->engine;
+    if (w->scratch_size < count) {
+        double *grown = realloc(w->scratch, (size_t)count * sizeof *grown);
+        if (!grown) {
+            /* Still meet the others at both barriers (no one may wait
+             * forever); the step then fails with out of memory. */
+            w->failed = 1;
+            e->slots[w->index] = values;
+            barrier_wait(e);
+            barrier_wait(e);
+            return;
+        }
+        w->scratch = grown;
+        w->scratch_size = count;
+    }
+    e->slots[w->index] = values;
+    barrier_wait(e);
+    for (int i = 0; i < count; i++) {
+        double total = 0;
+        for (int r = 0; r < e->active; r++) total += e->slots[r][i];
+        w->scratch[i] = total;
+    }
+    barrier_wait(e);
+    memcpy(values, w->scratch, (size_t)count * sizeof *values);
+}
+
+/* --- One replica's part of a job --------------------------------------------- */
+
+static nn_mode mode_of(worker *w, bool training) {
+    nn_engine *e = w->engine;
+    nn_mode mode = {.training = training, .sample_keys = w->keys, .update_buffers = w->index == 0};
+    if (e->active > 1) {
+        mode.allreduce = engine_allreduce;
+        mode.group = w;
+    }
+    return mode;
+}
+
+static void gather(worker *w) {
+    const nn_batch *b = w->engine->batch;
+    int64_t first = b->first + w->first;
+    nn_dataset_gather_inputs(b->set, b->transform, b->order, first, w->count, nn_replica_input(w->replica));
+    w->targets = nn_dataset_gather_targets(b->set, b->order, first, w->count, w->labels, w->values);
+    for (int i = 0; i < w->count; i++) {
+        uint64_t row = b->order ? b->order[first + i] : (uint64_t)(first + i);
+        w->keys[i] = nn_key_mix(b->key, row);
+    }
+}
+
+static void run_train(worker *w) {
+    nn_engine *e = w->engine;
+    nn_mode mode = mode_of(w, true);
+    gather(w);
+    w->output = nn_replica_forward(w->replica, w->count, &mode);
+    float *grad = nn_replica_output_grad(w->replica);
+    e->loss->kind->compute(e->loss, w->output, &w->targets, w->count, e->outputs, grad, w->numerator, w->denominator);
+    /* torch's mean divides by the whole batch's denominator. */
+    double total = 0;
+    for (int i = 0; i < w->count; i++) total += w->denominator[i];
+    nn_mode_allreduce(&mode, &total, 1);
+    float scale = total > 0 ? (float)(1.0 / total) : 0.0f;
+    size_t values = (size_t)w->count * (size_t)e->outputs;
+    for (size_t i = 0; i < values; i++) grad[i] *= scale;
+    nn_replica_backward(w->replica, w->count, &mode);
+}
+
+static void run_eval(worker *w) {
+    nn_engine *e = w->engine;
+    nn_mode mode = mode_of(w, false);
+    gather(w);
+    w->output = nn_replica_forward(w->replica, w->count, &mode);
+    e->loss->kind->compute(e->loss, w->output, &w->targets, w->count, e->outputs, NULL, w->numerator, w->denominator);
+}
+
+static void run_forward(worker *w) {
+    nn_engine *e = w->engine;
+    nn_mode mode = mode_of(w, false);
+    memcpy(nn_replica_input(w->replica), e->raw_inputs + (size_t)w->first * e->input_size,
+           (size_t)w->count * e->input_size * sizeof(float));
+    const float *out = nn_replica_forward(w->replica, w->count, &mode);
+    memcpy(e->forward_out + (size_t)w->first * e->outputs, out, (size_t)w->count * e->outputs * sizeof(float));
+}
+
+static void run_job(worker *w) {
+    switch (w->engine->job) {
+    case JOB_TRAIN: run_train(w); break;
+    case JOB_EVAL: run_eval(w); break;
+    case JOB_FORWARD: run_forward(w); break;
+    case JOB_QUIT: break;
+    }
+}
+
+static void *worker_main(void *argument) {
+    worker *w = argument;
+    nn_engine *e = w->engine;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        while (e->generation == seen) pthread_cond_wait(&e->wake, &e->lock);
+        seen = e->generation;
+        job_kind job = e->job;
+        bool mine = w->index < e->active;
+        pthread_mutex_unlock(&e->lock);
+        if (job == JOB_QUIT) return NULL;
+        if (mine) run_job(w);
+        pthread_mutex_lock(&e->lock);
+        if (--e->pending == 0) pthread_cond_signal(&e->done);
+        pthread_mutex_unlock(&e->lock);
+    }
+}
+
+/* Runs the job on the active replicas: replica 0 on the caller's thread,
+ * the others on the workers; returns when all are done. */
+static void run_all(nn_engine *e, job_kind job, int count) {
+    e->job = job;
+    e->active = count < e->threads ? count : e->threads;
+    for (int r = 0; r < e->threads; r++) {
+        worker *w = &e->workers[r];
+        w->first = (int)((int64_t)count * r / e->active);
+        w->count = r < e->active ? (int)((int64_t)count * (r + 1) / e->active) - w->first : 0;
+    }
+    if (e->threads > 1) {
+        pthread_mutex_lock(&e->lock);
+        e->pending = e->threads - 1;
+        e->generation++;
+        pthread_cond_broadcast(&e->wake);
+        pthread_mutex_unlock(&e->lock);
+    }
+    if (job != JOB_QUIT) run_job(&e->workers[0]);
+    if (e->threads > 1) {
+        pthread_mutex_lock(&e->lock);
+        while (e->pending > 0) pthread_cond_wait(&e->done, &e->lock);
+        pthread_mutex_unlock(&e->lock);
+    }
+}
+
+/* --- Life ----------------------------------------------------------------------- */
+
+static void free_worker(worker *w) {
+    if (w->index > 0) nn_replica_free(w->replica);
+    free(w->labels);
+    free(w->values);
+    free(w->numerator);
+    free(w->denominator);
+    free(w->keys);
+    free(w->scratch);
+}
+
+void nn_engine_free(nn_engine *e) {
+    if (!e) return;
+    if (e->sync_ready) {
+        bool any = false;
+        for (int r = 1; r < e->threads; r++) any = any || e->workers[r].started;
+        if (any) {
+            /* Every started worker sees the quit generation and returns. */
+            pthread_mutex_lock(&e->lock);
+            e->job = JOB_QUIT;
+            e->generation++;
+            pthread_cond_broadcast(&e->wake);
+            pthread_mutex_unlock(&e->lock);
+            for (int r = 1; r < e->threads; r++)
+                if (e->workers[r].started) pthread_join(e->workers[r].thread, NULL);
+        }
+        pthread_mutex_destroy(&e->lock);
+        pthread_cond_destroy(&e->wake);
+        pthread_cond_destroy(&e->done);
+        pthread_mutex_destroy(&e->barrier_lock);
+        pthread_cond_destroy(&e->barrier_cond);
+    }
+    if (e->workers)
+        for (int r = 0; r < e->threads; r++) free_worker(&e->workers[r]);
+    free(e->workers);
+    free(e->slots);
+    free(e->forward_out);
+    free(e);
+}
+
+nn_engine *nn_engine_create(nn_model *model, int threads, int max_batch, nn_error *err) {
+    if (threads < 1) threads = 1;
+    if (max_batch < 1) max_batch = 1;
+    nn_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        nn_error_oom(err, "the engine");
+        return NULL;
+    }
+    e->model = model;
+    e->threads = threads;
+    e->max_batch = max_batch;
+    e->slice_capacity = (max_batch + threads - 1) / threads;
+    e->outputs = (int)nn_shape_size(nn_model_output_shape(model));
+    e->input_size = nn_shape_size(model->input_shape);
+    e->workers = calloc((size_t)threads, sizeof *e->workers);
+    e->slots = calloc((size_t)threads, sizeof *e->slots);
+    e->forward_out = malloc((size_t)max_batch * (size_t)e->outputs * sizeof(float) + 1);
+    if (!e->workers || !e->slots || !e->forward_out) goto oom;
+    if (pthread_mutex_init(&e->lock, NULL) || pthread_cond_init(&e->wake, NULL) || pthread_cond_init(&e->done, NULL) ||
+        pthread_mutex_init(&e->barrier_lock, NULL) || pthread_cond_init(&e->barrier_cond, NULL)) {
+        nn_error_set(err, NN_ERR_RUNTIME, "cannot set up the thread pool's locks");
+        goto fail;
+    }
+    e->sync_ready = true;
+    size_t slice = (size_t)e->slice_capacity;
+    for (int r = 0; r < threads; r++) {
+        worker *w = &e->workers[r];
+        w->engine = e;
+        w->index = r;
+        /* Replica 0 is the model's own, whose gradients are model->grads:
+         * the sum of the others is added onto it. */
+        w->replica = r == 0 ? &model->main : nn_replica_create(model, NULL, err);
+        if (!w->replica) goto fail;
+        if (nn_replica_reserve(w->replica, (int)slice, err) != 0) goto fail;
+        w->labels = malloc(slice * sizeof *w->labels);
+        w->values = malloc(slice * (size_t)e->outputs * sizeof *w->values);
+        w->numerator = malloc(slice * sizeof *w->numerator);
+        w->denominator = malloc(slice * sizeof *w->denominator);
+        w->keys = malloc(slice * sizeof *w->keys);
+        if (!w->labels || !w->values || !w->numerator || !w->denominator || !w->keys) goto oom;
+    }
+    model->max_batch = model->main.max_batch;
+    for (int r = 1; r < threads; r++) {
+        if (pthread_create(&e->workers[r].thread, NULL, worker_main, &e->workers[r]) != 0) {
+            nn_error_set(err, NN_ERR_RUNTIME, "cannot start thread %d of %d", r + 1, threads);
+            goto fail;
+        }
+        e->workers[r].started = true;
+    }
+    return e;
+oom:
+    nn_error_oom(err, "the engine's buffers");
+fail:
+    nn_engine_free(e);
+    return NULL;
+}
+
+/* --- Steps ---------------------------------------------------------------------- */
+
+static bool any_failed(nn_engine *e) {
+    bool failed = false;
+    for (int r = 0; r < e->threads; r++) {
+        failed = failed || e->workers[r].failed;
+        e->workers[r].failed = 0;
+    }
+    return failed;
+}
+
+static void add_metrics(nn_engine *e, nn_metrics_acc *metrics, nn_step_result *result, nn_error *err, int *status) {
+    double numerator = 0, denominator = 0;
+    for (int r = 0; r < e->active; r++) {
+        worker *w = &e->workers[r];
+        for (int i = 0; i < w->count; i++) {
+            numerator += w->numerator[i];
+            denominator += w->denominator[i];
+        }
+        if (metrics && *status == 0 &&
+            nn_metrics_acc_add(metrics, w->output, &w->targets, w->count, w->numerator, w->denominator, err) != 0)
+            *status = -1;
+    }
+    if (result) {
+        result->numerator = numerator;
+        result->denominator = denominator;
+        result->loss = denominator > 0 ? numerator / denominator : 0;
+    }
+}
+
+int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *loss, nn_metrics_acc *metrics,
+                         nn_gradient_hook hook, void *hook_user, nn_step_result *result, nn_error *err) {
+    if (batch->count < 1 || batch->count > e->max_batch)
+        return nn_error_set(err, NN_ERR_RUNTIME, "a batch of %d samples (the engine holds 1 to %d)", batch->count,
+                            e->max_batch);
+    e->batch = batch;
+    e->loss = loss;
+    run_all(e, JOB_TRAIN, batch->count);
+    if (any_failed(e)) return nn_error_oom(err, "a reduction across threads");
+    /* The replicas' gradients onto replica 0's (model->grads), in replica
+     * order: the same bits for the same thread count. */
+    float *grads = e->model->grads;
+    size_t count = e->model->param_count;
+    for (int r = 1; r < e->active; r++) {
+        const float *other = e->workers[r].replica->grads;
+        for (size_t i = 0; i < count; i++) grads[i] += other[i];
+    }
+    int status = 0;
+    add_metrics(e, metrics, result, err, &status);
+    if (status == 0 && hook) status = hook(hook_user, grads, count, err);
+    return status;
+}
+
+int nn_engine_evaluate(nn_engine *e, const nn_loss *loss, const nn_input_transform *transform, const nn_dataset *set,
+                       int64_t first, int64_t count, nn_metrics_acc *metrics, nn_error *err) {
+    int status = 0;
+    for (int64_t done = 0; done < count && status == 0; done += e->max_batch) {
+        nn_batch batch = {set, transform, NULL, first + done,
+                          count - done < e->max_batch ? (int)(count - done) : e->max_batch, 0};
+        e->batch = &batch;
+        e->loss = loss;
+        run_all(e, JOB_EVAL, batch.count);
+        if (any_failed(e)) return nn_error_oom(err, "a reduction across threads");
+        add_metrics(e, metrics, NULL, err, &status);
+    }
+    return status;
+}
+
+const float *nn_engine_forward(nn_engine *e, const float *inputs, int count, nn_error *err) {
+    if (count < 1 || count > e->max_batch) {
+        nn_error_set(err, NN_ERR_RUNTIME, "a batch of %d samples (the engine holds 1 to %d)", count, e->max_batch);
+        return NULL;
+    }
+    e->raw_inputs = inputs;
+    run_all(e, JOB_FORWARD, count);
+    if (any_failed(e)) {
+        nn_error_oom(err, "a reduction across threads");
+        return NULL;
+    }
+    return e->forward_out;
+}

@@ -1,0 +1,78 @@
+/* The batch-parallel engine: one training or evaluation step of a batch
+ * split across replicas of the model, one per thread of nnseq's own pool.
+ *
+ * Replica r takes the rows [r * n / R, (r + 1) * n / R) of a batch of n,
+ * gathers them itself, runs forward and backward with one OpenBLAS thread
+ * (the caller sets OpenBLAS to one thread), and writes its own gradients.
+ * What must be the whole batch's is reduced across the replicas inside the
+ * step, in replica order: the loss's denominator (torch's mean) and
+ * BatchNorm's statistics (through nn_mode.allreduce). After backward the
+ * replicas' gradients are summed in replica order into model->grads, a
+ * hook sees them (the place where MPI ranks will reduce theirs), and the
+ * caller steps the optimiser. Dropout keys each sample's draws by the
+ * batch key and the sample's row, so the masks do not depend on the split.
+ *
+ * Same thread count, same bits; another thread count splits the sums
+ * differently, so the results agree to float tolerance. Workers block on a
+ * condition variable between steps and at the reductions (no spinning), so
+ * a busy core slows nnseq down rather than stalling it. */
+#ifndef NNSEQ_ENGINE_H
+#define NNSEQ_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/model.h"
+#include "data/dataset.h"
+#include "losses/loss.h"
+#include "train/metrics.h"
+
+typedef struct nn_engine nn_engine;
+
+/* An engine of threads replicas (1: no worker threads, the caller's thread
+ * runs the model's own replica) for batches of up to max_batch samples. */
+nn_engine *nn_engine_create(nn_model *model, int threads, int max_batch, nn_error *err);
+void nn_engine_free(nn_engine *engine);
+int nn_engine_threads(const nn_engine *engine);
+
+/* The samples of one step: rows order[first .. first + count) of set (or
+ * first .. first + count when order is NULL), inputs through transform.
+ * key: the batch's Dropout key; row i's key is nn_key_mix(key, i). */
+typedef struct nn_batch {
+    const nn_dataset *set;
+    const nn_input_transform *transform;
+    const uint32_t *order;
+    int64_t first;
+    int count;
+    uint64_t key;
+} nn_batch;
+
+/* What a step leaves: the batch's loss and its sums (for running means). */
+typedef struct nn_step_result {
+    double loss;              /* sum(numerator) / sum(denominator), 0 when the denominator is 0 */
+    double numerator, denominator;
+} nn_step_result;
+
+/* Called with the batch's gradient (summed over the replicas) before the
+ * optimiser steps; -1 with err set stops training. */
+typedef int (*nn_gradient_hook)(void *user, float *grads, size_t count, nn_error *err);
+
+/* One training step: forward, loss, backward on every replica, the
+ * gradients summed into model->grads, then hook (may be NULL). metrics,
+ * unless NULL, receives the batch's outputs in row order. */
+int nn_engine_train_step(nn_engine *engine, const nn_batch *batch, const nn_loss *loss, nn_metrics_acc *metrics,
+                         nn_gradient_hook hook, void *hook_user, nn_step_result *result, nn_error *err);
+
+/* Evaluates samples [first, first + count) of set in batches of up to the
+ * engine's max_batch, forward only, adding them to metrics in row order. */
+int nn_engine_evaluate(nn_engine *engine, const nn_loss *loss, const nn_input_transform *transform,
+                       const nn_dataset *set, int64_t first, int64_t count, nn_metrics_acc *metrics, nn_error *err);
+
+/* Forward only on count rows of raw model inputs (count x input values,
+ * already transformed), split across the replicas; returns the outputs,
+ * count x outputs, in the engine's buffer, valid until the next call. */
+const float *nn_engine_forward(nn_engine *engine, const float *inputs, int count, nn_error *err);
+
+#endif

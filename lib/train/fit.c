@@ -1,0 +1,28 @@
+#include "train/fit.h"
+
+#include <string.h>
+
+int nn_fit(nn_trainer *t, const nn_fit_callbacks *cb, nn_fit_result *result, nn_error *err) {
+    const nn_config *c = t->config;
+    memset(result, 0, sizeof *result);
+    while (t->epoch < c->train.epochs) {
+        if (cb->epoch_start) cb->epoch_start(cb->user, t->epoch + 1);
+        nn_epoch_report report;
+        if (nn_trainer_epoch(t, &report, cb->progress, cb->user, err) != 0) return -1;
+        result->epochs_run++;
+        if (cb->epoch_end) cb->epoch_end(cb->user, &report);
+        if (cb->save && cb->save(cb->user, t, false, err) != 0) return -1;
+        if (cb->save && report.improved && c->train.early_stop && cb->save(cb->user, t, true, err) != 0) return -1;
+        if (report.stop) {
+            result->stopped_early = true;
+            result->stop_epoch = report.epoch;
+            break;
+        }
+    }
+    if (result->epochs_run == 0 && cb->save && cb->save(cb->user, t, false, err) != 0) return -1;
+    if (t->test.count > 0) {
+        result->has_test = true;
+        if (nn_trainer_evaluate(t, &t->test, 0, t->test.count, &result->test, err) != 0) return -1;
+    }
+    return 0;
+}
