@@ -1,8 +1,11 @@
 /* BatchNorm1d and BatchNorm2d: gradients by finite differences in training
  * and eval, running statistics against sums computed here, eval with them,
- * num_batches_tracked, state layout, every error and PyTorch's repr. */
+ * num_batches_tracked, state layout, every error and PyTorch's repr; and a
+ * batch split across replicas in threads, whose statistics are still the
+ * whole batch's. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,9 +44,19 @@ START_TEST(norm_gradients) {
 }
 END_TEST
 
-/* A layer with its trainable entries bound to buffers owned here. */
+/* Every batch below fits. */
+enum { MAX_BATCH = 16 };
+
+/* Training as the model's own replica runs it: the whole batch, updating
+ * the running statistics; eval, allowed to update them (it must not). */
+static const nn_mode train_mode = {.training = true, .update_buffers = true};
+static const nn_mode eval_mode = {.training = false, .update_buffers = true};
+
+/* A layer with its trainable entries bound to a buffer owned here, its
+ * gradient buffer and one replica's context. */
 typedef struct bound_layer {
     nn_layer *layer;
+    void *context;
     float *params, *grads;
 } bound_layer;
 
@@ -53,21 +66,33 @@ static bound_layer make_layer(const nn_layer_kind *kind, nn_shape shape, double 
     if (eps) gradcheck_args_set(kind, args, "eps", eps, 0);
     if (momentum) gradcheck_args_set(kind, args, "momentum", momentum, 0);
     nn_error err = {0};
-    bound_layer b = {kind->create(args, shape, &err), NULL, NULL};
+    bound_layer b = {kind->create(args, shape, &err), NULL, NULL, NULL};
     ck_assert_msg(b.layer != NULL, "%s", err.message);
     b.layer->kind = kind;
     size_t count = nn_layer_param_count(b.layer);
     b.params = malloc(count * sizeof *b.params);
     b.grads = malloc(count * sizeof *b.grads);
-    nn_layer_bind(b.layer, b.params, b.grads);
+    nn_layer_bind(b.layer, b.params);
     kind->init(b.layer, NULL);
+    b.context = kind->context_create(b.layer, MAX_BATCH, &err);
+    ck_assert_msg(b.context != NULL, "%s", err.message);
     return b;
 }
 
 static void free_layer(bound_layer *b) {
+    b->layer->kind->context_free(b->context);
     b->layer->kind->destroy(b->layer);
     free(b->params);
     free(b->grads);
+}
+
+static void forward(bound_layer *b, float *out, const float *in, int batch, const nn_mode *mode) {
+    b->layer->kind->forward(b->layer, b->context, out, in, batch, mode);
+}
+
+static void backward(bound_layer *b, float *din, const float *dout, const float *in, const float *out, int batch,
+                     const nn_mode *mode) {
+    b->layer->kind->backward(b->layer, b->context, din, dout, in, out, batch, b->grads, mode);
 }
 
 static float *state_data(const nn_layer *layer, const char *name) {
@@ -113,7 +138,14 @@ START_TEST(norm_closed_form_batch) {
     /* one feature, batch 1, 2, 3, 4: mean 2.5, biased variance 1.25, unbiased 5/3 */
     bound_layer b = make_layer(&nn_batch_norm1d_kind, (nn_shape){1, {1, 0, 0}}, 0, 0);
     float in[4] = {1, 2, 3, 4}, out[4];
-    nn_batch_norm1d_kind.forward(b.layer, out, in, 4, (nn_mode){true, NULL});
+    /* a replica that does not update the buffers normalises the same and
+     * leaves them as they were */
+    forward(&b, out, in, 4, &(nn_mode){.training = true});
+    for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(out[i], (in[i] - 2.5) / sqrt(1.25 + 1e-5), 1e-6);
+    ck_assert_float_eq(state_data(b.layer, "running_mean")[0], 0);
+    ck_assert_float_eq(state_data(b.layer, "running_var")[0], 1);
+    ck_assert_int_eq(*(int64_t *)b.layer->state[4].array.data, 0);
+    forward(&b, out, in, 4, &train_mode);
     for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(out[i], (in[i] - 2.5) / sqrt(1.25 + 1e-5), 1e-6);
     ck_assert_double_eq_tol(state_data(b.layer, "running_mean")[0], 0.25, 1e-7);
     ck_assert_double_eq_tol(state_data(b.layer, "running_var")[0], 0.9 + 0.1 * 5.0 / 3.0, 1e-6);
@@ -158,7 +190,7 @@ static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, 
             int c = (int)(i / (size_t)positions % (size_t)channels);
             in[i] = (float)(c - 1) + (1 + 0.5f * c) * nn_rng_uniform_range(&rng, -1, 1);
         }
-        kind->forward(b.layer, out, in, batch, (nn_mode){true, NULL});
+        forward(&b, out, in, batch, &train_mode);
         for (int c = 0; c < channels; c++) {
             double mean, biased, unbiased;
             channel_statistics(in, batch, channels, positions, c, &mean, &biased, &unbiased);
@@ -182,8 +214,8 @@ static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, 
      * derivative of that affine map */
     for (size_t i = 0; i < count; i++) dout[i] = nn_rng_uniform_range(&rng, -1, 1);
     float mean_before = running_mean[0], var_before = running_var[0];
-    kind->forward(b.layer, out, in, batch, (nn_mode){false, NULL});
-    kind->backward(b.layer, din, dout, in, out, batch);
+    forward(&b, out, in, batch, &eval_mode);
+    backward(&b, din, dout, in, out, batch, &eval_mode);
     for (size_t i = 0; i < count; i++) {
         int c = (int)(i / (size_t)positions % (size_t)channels);
         double scale = b.params[c] / sqrt(want_var[c] + eps);
@@ -303,6 +335,243 @@ START_TEST(norm_minimum_training_batch) {
 }
 END_TEST
 
+/* Two replicas' contexts on one layer: a training forward on other data
+ * with one does not disturb what the other's backward needs. */
+START_TEST(norm_contexts_are_independent) {
+    nn_shape shape = {2, {3, 5, 0}};
+    bound_layer b = make_layer(&nn_batch_norm1d_kind, shape, 0, 0);
+    nn_error err = {0};
+    void *other = nn_batch_norm1d_kind.context_create(b.layer, MAX_BATCH, &err);
+    ck_assert_msg(other != NULL, "%s", err.message);
+    enum { BATCH = 4, COUNT = BATCH * 15 };
+    float in[COUNT], other_in[COUNT], dout[COUNT], out[COUNT], other_out[COUNT];
+    float want_out[COUNT], want_din[COUNT], din[COUNT], want_grads[6];
+    nn_rng rng;
+    nn_rng_seed(&rng, 11);
+    for (int i = 0; i < COUNT; i++) {
+        in[i] = nn_rng_uniform_range(&rng, -1, 1);
+        other_in[i] = 3 + 2 * nn_rng_uniform_range(&rng, -1, 1);
+        dout[i] = nn_rng_uniform_range(&rng, -1, 1);
+    }
+    const nn_mode mode = {.training = true};
+    forward(&b, want_out, in, BATCH, &mode);
+    backward(&b, want_din, dout, in, want_out, BATCH, &mode);
+    memcpy(want_grads, b.grads, sizeof want_grads);
+    forward(&b, out, in, BATCH, &mode);
+    nn_batch_norm1d_kind.forward(b.layer, other, other_out, other_in, BATCH, &mode);
+    backward(&b, din, dout, in, out, BATCH, &mode);
+    ck_assert_mem_eq(out, want_out, sizeof out);
+    ck_assert_mem_eq(din, want_din, sizeof din);
+    ck_assert_mem_eq(b.grads, want_grads, sizeof want_grads);
+    nn_batch_norm1d_kind.context_free(other);
+    free_layer(&b);
+}
+END_TEST
+
+/* A batch split across replicas, one thread each, as the engine splits it:
+ * replica r of R takes the samples [r * n / R, (r + 1) * n / R). */
+
+enum { MAX_REPLICAS = 3, REDUCE_CAPACITY = 64 };
+
+/* The replicas of a batch meet here. Each posts its values and waits for
+ * the others; each adds every replica's values up in replica order into its
+ * own scratch (so every replica gets the same bits) and waits again, so that
+ * no replica overwrites values another is still reading; each copies its
+ * totals back. */
+typedef struct reduce_group {
+    pthread_barrier_t barrier;
+    const double *slots[MAX_REPLICAS];
+    int counts[MAX_REPLICAS];
+    int replicas;
+} reduce_group;
+
+typedef struct replica {
+    reduce_group *group;
+    int rank;
+    int calls;          /* allreduce calls in this phase */
+    bool bad_count;     /* a call whose count differed from another replica's, or too long */
+    double scratch[REDUCE_CAPACITY];
+    /* the job: forward then backward on samples [first, first + batch) */
+    nn_layer *layer;
+    void *context;
+    nn_mode mode;
+    int first, batch;
+    size_t sample;      /* floats per sample */
+    const float *in, *dout;
+    float *out, *din;   /* the whole batch's buffers */
+    float *grads;       /* this replica's */
+} replica;
+
+static void test_allreduce(void *group, double *values, int count) {
+    replica *self = group;
+    reduce_group *g = self->group;
+    self->calls++;
+    g->slots[self->rank] = values;
+    g->counts[self->rank] = count;
+    pthread_barrier_wait(&g->barrier);
+    int n = count < REDUCE_CAPACITY ? count : REDUCE_CAPACITY;
+    if (n != count) self->bad_count = true;
+    for (int r = 0; r < g->replicas; r++)
+        if (g->counts[r] != count) {
+            self->bad_count = true;
+            if (g->counts[r] < n) n = g->counts[r];
+        }
+    for (int i = 0; i < n; i++) {
+        double total = g->slots[0][i];
+        for (int r = 1; r < g->replicas; r++) total += g->slots[r][i];
+        self->scratch[i] = total;
+    }
+    pthread_barrier_wait(&g->barrier);
+    memcpy(values, self->scratch, (size_t)n * sizeof *values);
+}
+
+static void *replica_run(void *arg) {
+    replica *r = arg;
+    const nn_layer_kind *kind = r->layer->kind;
+    size_t offset = (size_t)r->first * r->sample;
+    kind->forward(r->layer, r->context, r->out + offset, r->in + offset, r->batch, &r->mode);
+    kind->backward(r->layer, r->context, r->din + offset, r->dout + offset, r->in + offset, r->out + offset,
+                   r->batch, r->grads, &r->mode);
+    return NULL;
+}
+
+/* |got - want| <= 1e-6 * max(|want|, the largest |want| of the array).
+ * Relative to the array's size rather than to each entry: each replica's
+ * parameter gradients are rounded to float before they are summed, so a
+ * gradient that is a sum of terms cancelling far below their own size (a
+ * dweight near 0) is only as good as float is on the terms. */
+static void assert_close(const float *got, const float *want, size_t count, const char *what, int step) {
+    double largest = 0;
+    for (size_t i = 0; i < count; i++) largest = fmax(largest, fabs(want[i]));
+    for (size_t i = 0; i < count; i++) {
+        double bound = 1e-6 * largest;
+        ck_assert_msg(fabs((double)got[i] - want[i]) <= bound, "step %d %s[%zu]: split %.9g whole %.9g", step,
+                      what, i, got[i], want[i]);
+    }
+}
+
+typedef struct split_case {
+    const nn_layer_kind *kind;
+    nn_shape shape;
+    int batch, replicas;
+} split_case;
+
+static const split_case split_cases[] = {
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 8, 2},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 8, 3},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 5, 2},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 5, 3}, /* slices 1, 2, 2: one sample alone has no variance */
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 2},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 3},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 5, 2},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 5, 3},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 2},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 3},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 2},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 3},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 2, 3}, /* replica 0's slice is empty */
+    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 2, 3},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 1}, /* one replica through the allreduce: the same bits */
+};
+
+/* Two training steps and an eval step, forward and backward, on the whole
+ * batch in one replica (no allreduce) and split across replicas: the same
+ * outputs, input gradients, parameter gradients (the replicas' summed) and
+ * running statistics, which one replica (another each step) updates. Eval
+ * makes no allreduce call. */
+START_TEST(norm_split_matches_whole_batch) {
+    const split_case *sc = &split_cases[_i];
+    const nn_layer_kind *kind = sc->kind;
+    int batch = sc->batch, replicas = sc->replicas, channels = sc->shape.dims[0];
+    size_t sample = nn_shape_size(sc->shape), count = (size_t)batch * sample;
+    int positions = (int)(sample / (size_t)channels);
+    bound_layer whole = make_layer(kind, sc->shape, 1e-3, 0.3), split = make_layer(kind, sc->shape, 1e-3, 0.3);
+    size_t param_count = nn_layer_param_count(whole.layer);
+    ck_assert_uint_le(2 * (size_t)channels + 1, REDUCE_CAPACITY);
+    nn_rng rng;
+    nn_rng_seed(&rng, 70 + (uint64_t)_i);
+    for (size_t i = 0; i < param_count; i++)
+        whole.params[i] = split.params[i] = nn_rng_uniform_range(&rng, 0.5f, 1.5f) * (i % 3 ? 1 : -1);
+    float *in = malloc(count * sizeof *in), *dout = malloc(count * sizeof *dout);
+    float *want_out = malloc(count * sizeof *want_out), *want_din = malloc(count * sizeof *want_din);
+    float *out = malloc(count * sizeof *out), *din = malloc(count * sizeof *din);
+    float *grads = malloc((size_t)replicas * param_count * sizeof *grads);
+    float *summed = malloc(param_count * sizeof *summed);
+    reduce_group group = {.replicas = replicas};
+    ck_assert_int_eq(pthread_barrier_init(&group.barrier, NULL, (unsigned)replicas), 0);
+    replica reps[MAX_REPLICAS];
+    memset(reps, 0, sizeof reps);
+    nn_error err = {0};
+    for (int r = 0; r < replicas; r++) {
+        replica *rep = &reps[r];
+        rep->group = &group;
+        rep->rank = r;
+        rep->layer = split.layer;
+        rep->first = r * batch / replicas;
+        rep->batch = (r + 1) * batch / replicas - rep->first;
+        rep->context = kind->context_create(split.layer, rep->batch, &err);
+        ck_assert_msg(rep->context != NULL, "%s", err.message);
+        rep->sample = sample;
+        rep->in = in, rep->dout = dout, rep->out = out, rep->din = din;
+        rep->grads = grads + (size_t)r * param_count;
+    }
+    float *running[2][2] = {{state_data(whole.layer, "running_mean"), state_data(whole.layer, "running_var")},
+                            {state_data(split.layer, "running_mean"), state_data(split.layer, "running_var")}};
+    for (int step = 0; step < 3; step++) {
+        bool training = step < 2;
+        /* channel c centred on 4 * c - 3, so that the centring matters */
+        for (size_t i = 0; i < count; i++) {
+            int c = (int)(i / (size_t)positions % (size_t)channels);
+            in[i] = (float)(4 * c - 3) + (1 + 0.5f * c) * nn_rng_uniform_range(&rng, -1, 1);
+            dout[i] = nn_rng_uniform_range(&rng, -1, 1);
+        }
+        const nn_mode *mode = training ? &train_mode : &eval_mode;
+        forward(&whole, want_out, in, batch, mode);
+        backward(&whole, want_din, dout, in, want_out, batch, mode);
+        pthread_t threads[MAX_REPLICAS];
+        for (int r = 0; r < replicas; r++) {
+            reps[r].calls = 0;
+            reps[r].mode = (nn_mode){.training = training, .allreduce = test_allreduce, .group = &reps[r],
+                                     .update_buffers = r == step % replicas};
+            ck_assert_int_eq(pthread_create(&threads[r], NULL, replica_run, &reps[r]), 0);
+        }
+        for (int r = 0; r < replicas; r++) ck_assert_int_eq(pthread_join(threads[r], NULL), 0);
+        for (int r = 0; r < replicas; r++) {
+            ck_assert_msg(!reps[r].bad_count, "step %d replica %d: allreduce counts differ", step, r);
+            ck_assert_int_eq(reps[r].calls, reps[0].calls);
+        }
+        if (!training) ck_assert_int_eq(reps[0].calls, 0);
+        for (size_t i = 0; i < param_count; i++) {
+            summed[i] = grads[i];
+            for (int r = 1; r < replicas; r++) summed[i] += grads[(size_t)r * param_count + i];
+        }
+        if (replicas == 1) {
+            ck_assert_mem_eq(out, want_out, count * sizeof *out);
+            ck_assert_mem_eq(din, want_din, count * sizeof *din);
+            ck_assert_mem_eq(summed, whole.grads, param_count * sizeof *summed);
+            ck_assert_mem_eq(running[1][0], running[0][0], (size_t)channels * sizeof(float));
+            ck_assert_mem_eq(running[1][1], running[0][1], (size_t)channels * sizeof(float));
+        }
+        assert_close(out, want_out, count, "out", step);
+        assert_close(din, want_din, count, "din", step);
+        assert_close(summed, whole.grads, param_count, "grad", step);
+        assert_close(running[1][0], running[0][0], (size_t)channels, "running_mean", step);
+        assert_close(running[1][1], running[0][1], (size_t)channels, "running_var", step);
+        /* one update per training step: exactly one replica made it */
+        ck_assert_int_eq(*(int64_t *)split.layer->state[4].array.data, training ? step + 1 : 2);
+        ck_assert_int_eq(*(int64_t *)whole.layer->state[4].array.data, training ? step + 1 : 2);
+    }
+    /* the running statistics moved: the comparison above was not of the initial values */
+    ck_assert_float_ne(running[1][0][0], 0);
+    ck_assert_float_ne(running[1][1][0], 1);
+    for (int r = 0; r < replicas; r++) kind->context_free(reps[r].context);
+    pthread_barrier_destroy(&group.barrier);
+    free_layer(&whole);
+    free_layer(&split);
+    free(in), free(dout), free(want_out), free(want_din), free(out), free(din), free(grads), free(summed);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("batch_norm");
     TCase *tc = tcase_create("batch_norm");
@@ -313,6 +582,8 @@ int main(void) {
     tcase_add_test(tc, norm_rejects_bad_input);
     tcase_add_test(tc, norm_describe_matches_pytorch);
     tcase_add_test(tc, norm_minimum_training_batch);
+    tcase_add_test(tc, norm_contexts_are_independent);
+    tcase_add_loop_test(tc, norm_split_matches_whole_batch, 0, sizeof split_cases / sizeof split_cases[0]);
     suite_add_tcase(suite, tc);
     return testutil_run(suite);
 }

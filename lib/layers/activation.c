@@ -1,6 +1,7 @@
 /* Elementwise activations: ReLU, Sigmoid, Tanh, LeakyReLU and GELU, as
- * torch.nn. They keep the input's shape, hold no state and share create,
- * describe and destroy; each kind only brings its two loops over
+ * torch.nn. They keep the input's shape, hold no state, keep nothing between
+ * forward and backward (no context: backward reads in or out) and share
+ * create, describe and destroy; each kind only brings its two loops over
  * batch * features values. */
 #include <math.h>
 #include <stdio.h>
@@ -51,7 +52,9 @@ static nn_layer *relu_create(const nn_arg_value *args, nn_shape in_shape, nn_err
     return layer ? &layer->base : NULL;
 }
 
-NN_VECTOR_CLONES static void relu_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+NN_VECTOR_CLONES static void relu_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                                          const nn_mode *mode) {
+    (void)context;
     (void)mode;
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) {
@@ -63,8 +66,12 @@ NN_VECTOR_CLONES static void relu_forward(nn_layer *base, float *out, const floa
 /* The gradient at exactly 0 is 0, as in torch. dout is loaded before the
  * select so that gcc -O2 makes it a compare and mask instead of a branch,
  * which mispredicts on signs that are close to random (twice as fast). */
-NN_VECTOR_CLONES static void relu_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                          const float *out, int batch) {
+NN_VECTOR_CLONES static void relu_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                                           const float *in, const float *out, int batch, float *grad,
+                                           const nn_mode *mode) {
+    (void)context;
+    (void)grad;
+    (void)mode;
     (void)out;
     if (!din) return;
     size_t count = value_count(base, batch);
@@ -83,14 +90,19 @@ static nn_layer *sigmoid_create(const nn_arg_value *args, nn_shape in_shape, nn_
 }
 
 /* For very negative x, expf(-x) overflows to inf and the result is 0, not NaN. */
-static void sigmoid_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void sigmoid_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                            const nn_mode *mode) {
+    (void)context;
     (void)mode;
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) out[i] = 1.0f / (1.0f + expf(-in[i]));
 }
 
-static void sigmoid_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                             const float *out, int batch) {
+static void sigmoid_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                             const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
+    (void)context;
+    (void)grad;
+    (void)mode;
     (void)in;
     if (!din) return;
     size_t count = value_count(base, batch);
@@ -105,14 +117,19 @@ static nn_layer *tanh_create(const nn_arg_value *args, nn_shape in_shape, nn_err
     return layer ? &layer->base : NULL;
 }
 
-static void tanh_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void tanh_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                         const nn_mode *mode) {
+    (void)context;
     (void)mode;
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) out[i] = tanhf(in[i]);
 }
 
-static void tanh_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                          const float *out, int batch) {
+static void tanh_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                          const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
+    (void)context;
+    (void)grad;
+    (void)mode;
     (void)in;
     if (!din) return;
     size_t count = value_count(base, batch);
@@ -136,7 +153,9 @@ static nn_layer *leaky_relu_create(const nn_arg_value *args, nn_shape in_shape, 
     return &layer->base;
 }
 
-static void leaky_relu_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void leaky_relu_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                               const nn_mode *mode) {
+    (void)context;
     (void)mode;
     float slope = ((elementwise_layer *)base)->negative_slope;
     size_t count = value_count(base, batch);
@@ -146,11 +165,15 @@ static void leaky_relu_forward(nn_layer *base, float *out, const float *in, int 
     }
 }
 
-static void leaky_relu_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                                const float *out, int batch) {
+static void leaky_relu_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                                const float *in, const float *out, int batch, float *grad,
+                                const nn_mode *mode) {
+    (void)context;
+    (void)grad;
+    (void)mode;
     (void)out;
     if (!din) return;
-    float slope = ((elementwise_layer *)base)->negative_slope;
+    float slope = ((const elementwise_layer *)base)->negative_slope;
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) din[i] = dout[i] * (in[i] > 0 ? 1.0f : slope);
 }
@@ -166,15 +189,20 @@ static nn_layer *gelu_create(const nn_arg_value *args, nn_shape in_shape, nn_err
     return &layer->base;
 }
 
-static void gelu_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void gelu_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                         const nn_mode *mode) {
+    (void)context;
     (void)mode;
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) out[i] = 0.5f * in[i] * (1.0f + erff(in[i] * INV_SQRT2));
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x). */
-static void gelu_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                          const float *out, int batch) {
+static void gelu_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                          const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
+    (void)context;
+    (void)grad;
+    (void)mode;
     (void)out;
     if (!din) return;
     size_t count = value_count(base, batch);

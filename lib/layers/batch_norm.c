@@ -5,8 +5,20 @@
  * Training normalises each channel with the mean and biased variance over
  * the batch and positions, and moves the running statistics towards them by
  * momentum, using the unbiased variance for running_var as torch does. Eval
- * normalises with the running statistics. The per-channel mean and 1/std
- * the last forward used are kept for backward. */
+ * normalises with the running statistics.
+ *
+ * The batch may be split across replicas, each running forward and backward
+ * on its slice with its own context: the statistics are still the whole
+ * batch's, as in torch. Each replica sums its slice per channel and
+ * nn_mode_allreduce adds the replicas' sums (and their value counts), once
+ * for the means, once for the centred squares (two passes, for accuracy),
+ * and in backward once for the sums of dout and dout * xhat that din needs.
+ * With one replica (no allreduce) the sums are the replica's own and the
+ * arithmetic is that of an unsplit batch. The reductions are collective:
+ * every replica of the batch, one with an empty slice too, calls forward
+ * and backward, all with din or all without it (backward without din, and
+ * anything in eval, reduces nothing). Only the replica with
+ * mode->update_buffers moves the running statistics. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +45,16 @@ typedef struct batch_norm_layer {
     double eps, momentum;
     float *running_mean, *running_var;
     int64_t *batches_tracked;
-    bool last_training;     /* which statistics the last forward used */
-    float *mean, *inv_std;  /* per channel, as the last forward used them */
-    double *sums;           /* 2 * channels of scratch for the reductions */
     char repr[160];
 } batch_norm_layer;
+
+/* A replica's: what its last forward used, for backward. */
+typedef struct batch_norm_context {
+    bool training;          /* which statistics the last forward used */
+    double count;           /* values per channel in the whole batch (every replica's slice) */
+    float *mean, *inv_std;  /* per channel */
+    double *sums;           /* 2 * channels + 1 of scratch for the reductions */
+} batch_norm_context;
 
 static int batch_norm_check_input(bool two_d, nn_shape in_shape, nn_error *err) {
     if (two_d ? in_shape.rank == 3 : in_shape.rank == 1 || in_shape.rank == 2) return 0;
@@ -88,11 +105,7 @@ static int batch_norm_allocate(batch_norm_layer *layer, nn_error *err) {
     layer->running_mean = calloc(channels, sizeof *layer->running_mean);
     layer->running_var = malloc(channels * sizeof *layer->running_var);
     layer->batches_tracked = calloc(1, sizeof *layer->batches_tracked);
-    layer->mean = calloc(channels, sizeof *layer->mean);
-    layer->inv_std = calloc(channels, sizeof *layer->inv_std);
-    layer->sums = calloc(2 * channels, sizeof *layer->sums);
-    if (!layer->running_mean || !layer->running_var || !layer->batches_tracked || !layer->mean ||
-        !layer->inv_std || !layer->sums)
+    if (!layer->running_mean || !layer->running_var || !layer->batches_tracked)
         return nn_error_oom(err, "BatchNorm statistics");
     for (size_t c = 0; c < channels; c++) layer->running_var[c] = 1.0f;
     int64_t dims[1] = {layer->channels};
@@ -110,9 +123,6 @@ static void batch_norm_destroy(nn_layer *base) {
     free(layer->running_mean);
     free(layer->running_var);
     free(layer->batches_tracked);
-    free(layer->mean);
-    free(layer->inv_std);
-    free(layer->sums);
     free(layer);
 }
 
@@ -155,6 +165,33 @@ static void batch_norm_init(nn_layer *base, nn_rng *rng) {
     }
 }
 
+static void batch_norm_context_free(void *context) {
+    batch_norm_context *ctx = context;
+    if (!ctx) return;
+    free(ctx->mean);
+    free(ctx->inv_std);
+    free(ctx->sums);
+    free(ctx);
+}
+
+/* The statistics are per channel: the context does not grow with the batch. */
+static void *batch_norm_context_create(const nn_layer *base, int max_batch, nn_error *err) {
+    (void)max_batch;
+    size_t channels = (size_t)((const batch_norm_layer *)base)->channels;
+    batch_norm_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx) {
+        ctx->mean = calloc(channels, sizeof *ctx->mean);
+        ctx->inv_std = calloc(channels, sizeof *ctx->inv_std);
+        ctx->sums = calloc(2 * channels + 1, sizeof *ctx->sums);
+    }
+    if (!ctx || !ctx->mean || !ctx->inv_std || !ctx->sums) {
+        batch_norm_context_free(ctx);
+        nn_error_oom(err, "BatchNorm statistics");
+        return NULL;
+    }
+    return ctx;
+}
+
 /* Sums over one channel of one sample, in LANES float lanes as sum_floats
  * (conv_util.h) does, so that the compiler can vectorise them.
  * This one: the sum of (x - center)^2. */
@@ -181,11 +218,11 @@ static double row_centered_dot(const float *y, const float *x, float center, int
     return total;
 }
 
-/* sums[c] = sum over samples and positions of x (or, when shift is not
- * NULL, sums[channels + c] = that of (x - shift[c])^2). */
-static void batch_norm_reduce(batch_norm_layer *layer, const float *x, const float *shift, int batch) {
+/* sums[c] = this slice's sum over samples and positions of x or, when shift
+ * is not NULL, of (x - shift[c])^2. */
+static void batch_norm_reduce(const batch_norm_layer *layer, double *sums, const float *x, const float *shift,
+                              int batch) {
     int channels = layer->channels, positions = layer->positions;
-    double *sums = layer->sums + (shift ? channels : 0);
     memset(sums, 0, (size_t)channels * sizeof *sums);
     if (positions == 1) { /* flat features: vectorise across channels instead */
         for (int b = 0; b < batch; b++)
@@ -202,92 +239,109 @@ static void batch_norm_reduce(batch_norm_layer *layer, const float *x, const flo
         }
 }
 
-/* The batch's statistics into mean and inv_std, and the running ones moved
- * towards them. */
-static void batch_norm_batch_statistics(batch_norm_layer *layer, const float *in, int batch) {
+/* The whole batch's statistics into the context's mean and inv_std (every
+ * replica of the batch computes the same) and, if this replica updates the
+ * buffers, the running ones moved towards them. */
+static void batch_norm_batch_statistics(batch_norm_layer *layer, batch_norm_context *ctx, const float *in,
+                                        int batch, const nn_mode *mode) {
     int channels = layer->channels;
-    double count = (double)batch * layer->positions;
-    batch_norm_reduce(layer, in, NULL, batch);
-    for (int c = 0; c < channels; c++) layer->mean[c] = (float)(layer->sums[c] / count);
-    batch_norm_reduce(layer, in, layer->mean, batch);
+    double *sums = ctx->sums;
+    /* The channels' sums and, after them, the slice's count of values per
+     * channel, reduced together: the count is the batch's too. */
+    batch_norm_reduce(layer, sums, in, NULL, batch);
+    sums[channels] = (double)batch * layer->positions;
+    nn_mode_allreduce(mode, sums, channels + 1);
+    double count = sums[channels];
+    ctx->count = count;
+    for (int c = 0; c < channels; c++) ctx->mean[c] = (float)(sums[c] / count);
+    batch_norm_reduce(layer, sums, in, ctx->mean, batch);
+    nn_mode_allreduce(mode, sums, channels);
     float momentum = (float)layer->momentum;
     for (int c = 0; c < channels; c++) {
-        double variance = layer->sums[channels + c] / count;
-        layer->inv_std[c] = (float)(1.0 / sqrt(variance + layer->eps));
-        layer->running_mean[c] = (1 - momentum) * layer->running_mean[c] + momentum * layer->mean[c];
+        double variance = sums[c] / count;
+        ctx->inv_std[c] = (float)(1.0 / sqrt(variance + layer->eps));
+        if (!mode->update_buffers) continue;
+        layer->running_mean[c] = (1 - momentum) * layer->running_mean[c] + momentum * ctx->mean[c];
         /* One value per channel has no unbiased variance (torch refuses to
          * train on it): leave running_var as it is. */
         if (count > 1)
             layer->running_var[c] =
                 (1 - momentum) * layer->running_var[c] + momentum * (float)(variance * count / (count - 1));
     }
-    *layer->batches_tracked += 1;
+    if (mode->update_buffers) *layer->batches_tracked += 1;
 }
 
-static void batch_norm_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void batch_norm_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                               const nn_mode *mode) {
     batch_norm_layer *layer = (batch_norm_layer *)base;
+    batch_norm_context *ctx = context;
     int channels = layer->channels, positions = layer->positions;
-    if (mode.training) {
-        batch_norm_batch_statistics(layer, in, batch);
+    if (mode->training) {
+        batch_norm_batch_statistics(layer, ctx, in, batch, mode);
     } else {
+        ctx->count = (double)batch * positions;
         for (int c = 0; c < channels; c++) {
-            layer->mean[c] = layer->running_mean[c];
-            layer->inv_std[c] = (float)(1.0 / sqrt((double)layer->running_var[c] + layer->eps));
+            ctx->mean[c] = layer->running_mean[c];
+            ctx->inv_std[c] = (float)(1.0 / sqrt((double)layer->running_var[c] + layer->eps));
         }
     }
-    layer->last_training = mode.training;
+    ctx->training = mode->training;
     const float *weight = base->state[STATE_WEIGHT].array.data, *bias = base->state[STATE_BIAS].array.data;
     for (int b = 0; b < batch; b++)
         for (int c = 0; c < channels; c++) {
             size_t offset = ((size_t)b * channels + c) * positions;
-            float scale = weight[c] * layer->inv_std[c], shift = bias[c] - layer->mean[c] * scale;
+            float scale = weight[c] * ctx->inv_std[c], shift = bias[c] - ctx->mean[c] * scale;
             for (int p = 0; p < positions; p++) out[offset + p] = in[offset + p] * scale + shift;
         }
 }
 
-/* dbias = sum dout, dweight = sum dout * xhat per channel, with
- * xhat = (x - mean) * inv_std. */
-static void batch_norm_parameter_grads(batch_norm_layer *layer, const float *dout, const float *in, int batch) {
+/* This slice's sums per channel: sums[c] = sum dout * xhat (dweight) and
+ * sums[channels + c] = sum dout (dbias), with xhat = (x - mean) * inv_std;
+ * the order of the gradients in the flat buffer. */
+static void batch_norm_parameter_sums(const batch_norm_layer *layer, const batch_norm_context *ctx,
+                                      double *sums, const float *dout, const float *in, int batch) {
     int channels = layer->channels, positions = layer->positions;
-    float *dweight = layer->base.state[STATE_WEIGHT].grad, *dbias = layer->base.state[STATE_BIAS].grad;
-    memset(layer->sums, 0, 2 * (size_t)channels * sizeof *layer->sums);
+    double *dot = sums, *total = sums + channels;
+    memset(sums, 0, 2 * (size_t)channels * sizeof *sums);
     for (int b = 0; b < batch; b++)
         for (int c = 0; c < channels; c++) {
             size_t offset = ((size_t)b * channels + c) * positions;
             if (positions == 1) { /* flat features: skip the lanes' overhead */
-                layer->sums[c] += dout[offset];
-                layer->sums[channels + c] += (double)dout[offset] * (in[offset] - layer->mean[c]) * layer->inv_std[c];
+                total[c] += dout[offset];
+                dot[c] += (double)dout[offset] * (in[offset] - ctx->mean[c]) * ctx->inv_std[c];
                 continue;
             }
-            layer->sums[c] += sum_floats(dout + offset, positions);
-            layer->sums[channels + c] +=
-                row_centered_dot(dout + offset, in + offset, layer->mean[c], positions) * layer->inv_std[c];
+            total[c] += sum_floats(dout + offset, positions);
+            dot[c] += row_centered_dot(dout + offset, in + offset, ctx->mean[c], positions) * ctx->inv_std[c];
         }
-    for (int c = 0; c < channels; c++) {
-        dbias[c] = (float)layer->sums[c];
-        dweight[c] = (float)layer->sums[channels + c];
-    }
 }
 
-static void batch_norm_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                                const float *out, int batch) {
+static void batch_norm_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                                const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
     (void)out;
-    batch_norm_layer *layer = (batch_norm_layer *)base;
+    const batch_norm_layer *layer = (const batch_norm_layer *)base;
+    batch_norm_context *ctx = context;
     int channels = layer->channels, positions = layer->positions;
-    batch_norm_parameter_grads(layer, dout, in, batch);
+    double *sums = ctx->sums;
+    batch_norm_parameter_sums(layer, ctx, sums, dout, in, batch);
+    /* This replica's share of dweight and dbias: the replicas' are summed
+     * after backward. */
+    for (int c = 0; c < 2 * channels; c++) grad[c] = (float)sums[c];
     if (!din) return;
+    /* In training the mean and variance depend on every input of the channel,
+     * in every replica's slice:
+     * din = weight * inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)),
+     * the means over the whole batch. In eval they are constants:
+     * din = weight * inv_std * dout. */
+    if (ctx->training) nn_mode_allreduce(mode, sums, 2 * channels);
     const float *weight = base->state[STATE_WEIGHT].array.data;
-    const float *dbias = base->state[STATE_BIAS].grad, *dweight = base->state[STATE_WEIGHT].grad;
-    /* In training the mean and variance depend on every input of the channel:
-     * din = weight * inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)).
-     * In eval they are constants: din = weight * inv_std * dout. */
-    float count = (float)batch * positions;
+    float count = (float)ctx->count;
     for (int b = 0; b < batch; b++)
         for (int c = 0; c < channels; c++) {
             size_t offset = ((size_t)b * channels + c) * positions;
-            float scale = weight[c] * layer->inv_std[c], mean = layer->mean[c], inv_std = layer->inv_std[c];
-            float dout_mean = layer->last_training ? dbias[c] / count : 0.0f;
-            float dot_mean = layer->last_training ? dweight[c] / count : 0.0f;
+            float scale = weight[c] * ctx->inv_std[c], mean = ctx->mean[c], inv_std = ctx->inv_std[c];
+            float dout_mean = ctx->training ? (float)sums[channels + c] / count : 0.0f;
+            float dot_mean = ctx->training ? (float)sums[c] / count : 0.0f;
             for (int p = 0; p < positions; p++) {
                 float xhat = (in[offset + p] - mean) * inv_std;
                 din[offset + p] = scale * (dout[offset + p] - dout_mean - xhat * dot_mean);
@@ -305,6 +359,8 @@ const nn_layer_kind nn_batch_norm1d_kind = {
     .arg_count = sizeof batch_norm_args / sizeof batch_norm_args[0],
     .create = batch_norm1d_create,
     .init = batch_norm_init,
+    .context_create = batch_norm_context_create,
+    .context_free = batch_norm_context_free,
     .forward = batch_norm_forward,
     .backward = batch_norm_backward,
     .describe = batch_norm_describe,
@@ -317,6 +373,8 @@ const nn_layer_kind nn_batch_norm2d_kind = {
     .arg_count = sizeof batch_norm_args / sizeof batch_norm_args[0],
     .create = batch_norm2d_create,
     .init = batch_norm_init,
+    .context_create = batch_norm_context_create,
+    .context_free = batch_norm_context_free,
     .forward = batch_norm_forward,
     .backward = batch_norm_backward,
     .describe = batch_norm_describe,

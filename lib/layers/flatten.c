@@ -1,7 +1,8 @@
 /* Flatten(start_dim=1, end_dim=-1), as torch.nn: merges the dims from
  * start_dim to end_dim into one. Dims count the batch as dim 0, as torch
  * does; the batch itself cannot be merged, since activations are a batch of
- * samples. The data does not move: forward and backward are copies. */
+ * samples. The data does not move: forward and backward are copies, and
+ * nothing is kept between them (no context). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,15 +72,20 @@ static nn_layer *flatten_create(const nn_arg_value *args, nn_shape in_shape, nn_
     return &layer->base;
 }
 
-static void flatten_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void flatten_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                            const nn_mode *mode) {
+    (void)context;
     (void)mode;
     if (out != in) memcpy(out, in, (size_t)batch * nn_shape_size(base->in_shape) * sizeof *out);
 }
 
-static void flatten_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                             const float *out, int batch) {
+static void flatten_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                             const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
+    (void)context;
     (void)in;
     (void)out;
+    (void)grad;
+    (void)mode;
     if (din && din != dout)
         memcpy(din, dout, (size_t)batch * nn_shape_size(base->in_shape) * sizeof *din);
 }

@@ -5,7 +5,9 @@
  * The batch seen as a 3-d array (groups, length, inner): length is the size
  * of the reduced axis, inner the product of the axes after it, groups the
  * batch times the axes before it. Both kinds subtract each slice's maximum
- * before exponentiating, so large inputs neither overflow nor give NaN. */
+ * before exponentiating, so large inputs neither overflow nor give NaN.
+ * Backward needs only the output, so nothing is kept between forward and
+ * backward (no context). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +75,9 @@ static nn_layer *log_softmax_create(const nn_arg_value *args, nn_shape in_shape,
     return softmax_create_common(args, in_shape, true, err);
 }
 
-static void softmax_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void softmax_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                            const nn_mode *mode) {
+    (void)context;
     (void)mode;
     const softmax_layer *layer = (const softmax_layer *)base;
     size_t groups = (size_t)batch * layer->outer, length = layer->length, inner = layer->inner;
@@ -104,9 +108,12 @@ static void softmax_forward(nn_layer *base, float *out, const float *in, int bat
 
 /* Softmax:    din_k = y_k (dout_k - sum_i dout_i y_i).
  * LogSoftmax: din_k = dout_k - exp(y_k) sum_i dout_i. */
-static void softmax_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                             const float *out, int batch) {
+static void softmax_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                             const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
+    (void)context;
     (void)in;
+    (void)grad;
+    (void)mode;
     if (!din) return;
     const softmax_layer *layer = (const softmax_layer *)base;
     size_t groups = (size_t)batch * layer->outer, length = layer->length, inner = layer->inner;
