@@ -110,7 +110,7 @@ static void assert_close(const float *got, const double *want, size_t count, dou
 }
 
 /* Larger than the gradient cases; several span more than one product chunk
- * (the last one partial) and batch sizes below the reserved capacity. */
+ * (the last one partial) and batch sizes below the context's capacity. */
 static const conv_case direct_cases[] = {
     {{3, {1, 28, 28}}, 8, {3, 3}, {1, 1}, {0, 0}, true, 5},
     {{3, {3, 30, 30}}, 4, {3, 3}, {1, 1}, {0, 0}, true, 5},
@@ -118,6 +118,13 @@ static const conv_case direct_cases[] = {
     {{3, {2, 17, 16}}, 5, {5, 3}, {2, 3}, {2, 1}, false, 3},
     {{3, {3, 9, 10}}, 4, {2, 4}, {3, 1}, {1, 2}, true, 1},
     {{3, {2, 50, 47}}, 3, {4, 4}, {1, 1}, {1, 1}, true, 3},
+    /* stride 1 with output rows as wide as the input's (the contiguous
+     * im2col and col2im): whole rows of padding above and below, none in
+     * height, a one-column input (kernel columns wholly in padding), 1x1 */
+    {{3, {2, 9, 7}}, 3, {3, 3}, {1, 1}, {2, 1}, true, 3},
+    {{3, {3, 10, 9}}, 3, {5, 5}, {1, 1}, {0, 2}, true, 3},
+    {{3, {3, 6, 1}}, 2, {3, 3}, {1, 1}, {1, 1}, true, 2},
+    {{3, {5, 8, 8}}, 4, {1, 1}, {1, 1}, {0, 0}, false, 4},
 };
 
 START_TEST(conv_matches_direct_convolution) {
@@ -140,15 +147,18 @@ START_TEST(conv_matches_direct_convolution) {
     double *want_grad = calloc(weight_count + (size_t)c.out_channels, sizeof *want_grad);
     nn_rng rng;
     nn_rng_seed(&rng, 100 + (uint64_t)_i);
-    nn_layer_bind(layer, param, grad);
+    nn_layer_bind(layer, param);
     fill_uniform(param, params, &rng);
     fill_uniform(in, in_count, &rng);
     fill_uniform(dout, out_count, &rng);
-    /* reserve more than used, twice, to check growing keeps things right */
-    ck_assert_int_eq(nn_conv2d_kind.reserve(layer, 2, &err), 0);
-    ck_assert_int_eq(nn_conv2d_kind.reserve(layer, c.batch + 2, &err), 0);
-    nn_conv2d_kind.forward(layer, out, in, c.batch, (nn_mode){true, NULL});
-    nn_conv2d_kind.backward(layer, din, dout, in, out, c.batch);
+    /* backward overwrites the gradients: start them at NaN */
+    for (size_t i = 0; i < params; i++) grad[i] = NAN;
+    /* a context for more samples than used */
+    void *context = nn_conv2d_kind.context_create(layer, c.batch + 2, &err);
+    ck_assert_msg(context != NULL, "%s", err.message);
+    nn_mode train = {.training = true}, eval = {.training = false};
+    nn_conv2d_kind.forward(layer, context, out, in, c.batch, &train);
+    nn_conv2d_kind.backward(layer, context, din, dout, in, out, c.batch, grad, &train);
     const float *bias = c.bias ? param + weight_count : NULL;
     direct_forward(want_out, in, param, bias, &c, out_height, out_width);
     direct_backward(want_din, want_grad, want_grad + weight_count, dout, in, param, &c, out_height, out_width);
@@ -156,12 +166,104 @@ START_TEST(conv_matches_direct_convolution) {
     assert_close(din, want_din, in_count, 1e-5, "din", _i);
     assert_close(grad, want_grad, params, 1e-4, "grad", _i);
     /* without din (the first layer of a model) the parameter gradients are the same */
-    nn_conv2d_kind.forward(layer, out, in, c.batch, (nn_mode){false, NULL});
-    nn_conv2d_kind.backward(layer, NULL, dout, in, out, c.batch);
+    for (size_t i = 0; i < params; i++) grad[i] = NAN;
+    nn_conv2d_kind.forward(layer, context, out, in, c.batch, &eval);
+    nn_conv2d_kind.backward(layer, context, NULL, dout, in, out, c.batch, grad, &eval);
     assert_close(grad, want_grad, params, 1e-4, "grad without din", _i);
+    nn_conv2d_kind.context_free(context);
     nn_conv2d_kind.destroy(layer);
     free(param), free(grad), free(in), free(din), free(out), free(dout);
     free(want_out), free(want_din), free(want_grad);
+}
+END_TEST
+
+/* A batch's data for one layer: inputs given, results written. */
+typedef struct conv_run {
+    int batch;
+    const float *in, *dout;
+    float *out, *din, *grad;
+} conv_run;
+
+static conv_run conv_run_new(const nn_layer *layer, const float *in, const float *dout, int batch) {
+    return (conv_run){batch, in, dout, malloc((size_t)batch * nn_shape_size(layer->out_shape) * sizeof(float)),
+                      malloc((size_t)batch * nn_shape_size(layer->in_shape) * sizeof(float)),
+                      malloc(nn_layer_param_count(layer) * sizeof(float))};
+}
+
+static void conv_run_free(conv_run *r) { free(r->out), free(r->din), free(r->grad); }
+
+static void conv_run_forward(nn_layer *layer, void *context, conv_run *r, const nn_mode *mode) {
+    layer->kind->forward(layer, context, r->out, r->in, r->batch, mode);
+}
+
+static void conv_run_backward(nn_layer *layer, void *context, conv_run *r, const nn_mode *mode) {
+    layer->kind->backward(layer, context, r->din, r->dout, r->in, r->out, r->batch, r->grad, mode);
+}
+
+static void assert_same_run(const nn_layer *layer, const conv_run *got, const conv_run *want, const char *what) {
+    size_t in_count = (size_t)got->batch * nn_shape_size(layer->in_shape);
+    size_t out_count = (size_t)got->batch * nn_shape_size(layer->out_shape);
+    ck_assert_msg(memcmp(got->out, want->out, out_count * sizeof(float)) == 0, "%s: out differs", what);
+    ck_assert_msg(memcmp(got->din, want->din, in_count * sizeof(float)) == 0, "%s: din differs", what);
+    ck_assert_msg(memcmp(got->grad, want->grad, nn_layer_param_count(layer) * sizeof(float)) == 0,
+                  "%s: grad differs", what);
+}
+
+/* The point of contexts: two replicas' contexts of one layer, used in turn
+ * (forward A, forward B, backward A, backward B), give bit for bit what
+ * each batch gives alone with a context of its own. The batches differ in
+ * size and span several product chunks (28x28 outputs: two samples per
+ * product). */
+START_TEST(conv_contexts_are_independent) {
+    const conv_case cases[] = {
+        {{3, {2, 30, 30}}, 4, {3, 3}, {1, 1}, {0, 0}, true, 0},
+        {{3, {3, 28, 28}}, 5, {3, 3}, {1, 1}, {1, 1}, true, 0},
+        {{3, {2, 11, 13}}, 3, {3, 2}, {2, 1}, {1, 1}, false, 0},
+    };
+    for (int k = 0; k < 3; k++) {
+        nn_arg_value args[NN_MAX_ARGS];
+        conv_case_args(args, &cases[k]);
+        nn_error err = {0};
+        nn_layer *layer = nn_conv2d_kind.create(args, cases[k].in_shape, &err);
+        ck_assert_msg(layer != NULL, "%s", err.message);
+        layer->kind = &nn_conv2d_kind;
+        size_t params = nn_layer_param_count(layer), in_size = nn_shape_size(layer->in_shape);
+        size_t out_size = nn_shape_size(layer->out_shape);
+        int batch[2] = {3, 5};
+        float *param = malloc(params * sizeof *param), *in = malloc(8 * in_size * sizeof *in);
+        float *dout = malloc(8 * out_size * sizeof *dout);
+        nn_rng rng;
+        nn_rng_seed(&rng, 300 + (uint64_t)k);
+        fill_uniform(param, params, &rng);
+        fill_uniform(in, 8 * in_size, &rng);
+        fill_uniform(dout, 8 * out_size, &rng);
+        nn_layer_bind(layer, param);
+        nn_mode mode = {.training = true};
+        conv_run alone[2], turn[2];
+        for (int r = 0; r < 2; r++) {
+            const float *run_in = in + (r ? 3 * in_size : 0), *run_dout = dout + (r ? 3 * out_size : 0);
+            alone[r] = conv_run_new(layer, run_in, run_dout, batch[r]);
+            turn[r] = conv_run_new(layer, run_in, run_dout, batch[r]);
+            void *context = nn_conv2d_kind.context_create(layer, batch[r], &err);
+            ck_assert_msg(context != NULL, "%s", err.message);
+            conv_run_forward(layer, context, &alone[r], &mode);
+            conv_run_backward(layer, context, &alone[r], &mode);
+            nn_conv2d_kind.context_free(context);
+        }
+        void *a = nn_conv2d_kind.context_create(layer, 5, &err), *b = nn_conv2d_kind.context_create(layer, 5, &err);
+        ck_assert_msg(a && b, "%s", err.message);
+        conv_run_forward(layer, a, &turn[0], &mode);
+        conv_run_forward(layer, b, &turn[1], &mode);
+        conv_run_backward(layer, a, &turn[0], &mode);
+        conv_run_backward(layer, b, &turn[1], &mode);
+        assert_same_run(layer, &turn[0], &alone[0], "context A");
+        assert_same_run(layer, &turn[1], &alone[1], "context B");
+        nn_conv2d_kind.context_free(a);
+        nn_conv2d_kind.context_free(b);
+        for (int r = 0; r < 2; r++) conv_run_free(&alone[r]), conv_run_free(&turn[r]);
+        nn_conv2d_kind.destroy(layer);
+        free(param), free(in), free(dout);
+    }
 }
 END_TEST
 
@@ -231,8 +333,8 @@ START_TEST(conv_init_is_uniform_fan_in) {
     nn_error err = {0};
     nn_layer *layer = create_conv((nn_shape){3, {4, 10, 10}}, 50, 3, 3, &err);
     size_t count = nn_layer_param_count(layer);
-    float *params = malloc(count * sizeof *params), *grads = malloc(count * sizeof *grads);
-    nn_layer_bind(layer, params, grads);
+    float *params = malloc(count * sizeof *params);
+    nn_layer_bind(layer, params);
     nn_rng rng;
     nn_rng_seed(&rng, 7);
     nn_conv2d_kind.init(layer, &rng);
@@ -251,7 +353,6 @@ START_TEST(conv_init_is_uniform_fan_in) {
     ck_assert(bias_largest > 0.5 * bound && bias_largest <= bound);
     nn_conv2d_kind.destroy(layer);
     free(params);
-    free(grads);
 }
 END_TEST
 
@@ -378,6 +479,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_gradients, 0, sizeof gradient_cases / sizeof gradient_cases[0]);
     tcase_add_loop_test(tc, conv_matches_direct_convolution, 0, sizeof direct_cases / sizeof direct_cases[0]);
+    tcase_add_test(tc, conv_contexts_are_independent);
     tcase_add_test(tc, conv_state_and_shapes);
     tcase_add_test(tc, conv_scalar_pair_argument);
     tcase_add_test(tc, conv_init_is_uniform_fan_in);

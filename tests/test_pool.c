@@ -130,9 +130,14 @@ static void check_against_direct(const nn_layer_kind *kind, const pool_case *c, 
     for (size_t i = 0; i < planes * in_plane; i++)
         in[i] = ties ? -(float)nn_rng_below(&rng, 2) : nn_rng_uniform_range(&rng, -2, -0.1f);
     for (size_t i = 0; i < planes * out_plane; i++) dout[i] = nn_rng_uniform_range(&rng, -1, 1);
-    if (kind->reserve) ck_assert_int_eq(kind->reserve(layer, c->batch + 1, &err), 0);
-    kind->forward(layer, out, in, c->batch, (nn_mode){true, NULL});
-    kind->backward(layer, din, dout, in, out, c->batch);
+    void *context = NULL;
+    if (kind->context_create) {
+        context = kind->context_create(layer, c->batch + 1, &err);
+        ck_assert_msg(context != NULL, "%s", err.message);
+    }
+    nn_mode mode = {.training = true};
+    kind->forward(layer, context, out, in, c->batch, &mode);
+    kind->backward(layer, context, din, dout, in, out, c->batch, NULL, &mode);
     for (size_t p = 0; p < planes; p++)
         direct_pool_plane(want_out + p * out_plane, want_din + p * in_plane, in + p * in_plane,
                           dout + p * out_plane, height, width, c, out_height, out_width, is_max);
@@ -142,6 +147,7 @@ static void check_against_direct(const nn_layer_kind *kind, const pool_case *c, 
     for (size_t i = 0; i < planes * in_plane; i++)
         ck_assert_msg(fabs(din[i] - want_din[i]) <= 1e-6, "%s case %d din[%zu]: got %g want %g", kind->name,
                       case_index, i, din[i], want_din[i]);
+    if (kind->context_free) kind->context_free(context);
     kind->destroy(layer);
     free(in), free(din), free(out), free(dout), free(want_out), free(want_din);
 }
@@ -151,6 +157,70 @@ START_TEST(pool_matches_direct_pooling) {
         check_against_direct(&nn_max_pool2d_kind, &cases[_i], _i, ties);
         check_against_direct(&nn_avg_pool2d_kind, &cases[_i], _i, ties);
     }
+}
+END_TEST
+
+/* The point of contexts: two replicas' argmax caches of one MaxPool2d,
+ * used in turn (forward A on one batch, forward B on another, backward A,
+ * backward B), give bit for bit what each batch gives alone with a context
+ * of its own. Inputs with ties ({-1, 0}) and without; the 2x2 fast path
+ * and the general one. */
+START_TEST(pool_max_contexts_are_independent) {
+    const pool_case shapes[] = {
+        {{3, {3, 8, 10}}, {2, 2}, {0, 0}, {0, 0}, 0},
+        {{3, {2, 9, 8}}, {3, 3}, {2, 2}, {1, 1}, 0},
+    };
+    const nn_layer_kind *kind = &nn_max_pool2d_kind;
+    for (int k = 0; k < 2; k++)
+        for (int ties = 0; ties <= 1; ties++) {
+            nn_arg_value args[NN_MAX_ARGS];
+            pool_case_args(kind, args, &shapes[k]);
+            nn_error err = {0};
+            nn_layer *layer = kind->create(args, shapes[k].in_shape, &err);
+            ck_assert_msg(layer != NULL, "%s", err.message);
+            size_t in_size = nn_shape_size(layer->in_shape), out_size = nn_shape_size(layer->out_shape);
+            int batch[2] = {2, 4};
+            size_t first_in[2] = {0, 2 * in_size}, first_out[2] = {0, 2 * out_size};
+            float *in = malloc(6 * in_size * sizeof *in), *dout = malloc(6 * out_size * sizeof *dout);
+            float *out[2][2], *din[2][2]; /* [alone, in turn][batch] */
+            nn_rng rng;
+            nn_rng_seed(&rng, 400 + (uint64_t)(2 * k + ties));
+            for (size_t i = 0; i < 6 * in_size; i++)
+                in[i] = ties ? -(float)nn_rng_below(&rng, 2) : nn_rng_uniform_range(&rng, -1, 1);
+            for (size_t i = 0; i < 6 * out_size; i++) dout[i] = nn_rng_uniform_range(&rng, -1, 1);
+            nn_mode mode = {.training = true};
+            for (int w = 0; w < 2; w++)
+                for (int r = 0; r < 2; r++) {
+                    out[w][r] = malloc((size_t)batch[r] * out_size * sizeof(float));
+                    din[w][r] = malloc((size_t)batch[r] * in_size * sizeof(float));
+                }
+            for (int r = 0; r < 2; r++) {
+                void *context = kind->context_create(layer, batch[r], &err);
+                ck_assert_ptr_nonnull(context);
+                kind->forward(layer, context, out[0][r], in + first_in[r], batch[r], &mode);
+                kind->backward(layer, context, din[0][r], dout + first_out[r], in + first_in[r], out[0][r], batch[r],
+                               NULL, &mode);
+                kind->context_free(context);
+            }
+            void *context[2] = {kind->context_create(layer, 4, &err), kind->context_create(layer, 4, &err)};
+            ck_assert(context[0] && context[1]);
+            for (int r = 0; r < 2; r++)
+                kind->forward(layer, context[r], out[1][r], in + first_in[r], batch[r], &mode);
+            for (int r = 0; r < 2; r++)
+                kind->backward(layer, context[r], din[1][r], dout + first_out[r], in + first_in[r], out[1][r],
+                               batch[r], NULL, &mode);
+            for (int r = 0; r < 2; r++) {
+                ck_assert_msg(memcmp(out[1][r], out[0][r], (size_t)batch[r] * out_size * sizeof(float)) == 0,
+                              "case %d ties %d context %d: out differs", k, ties, r);
+                ck_assert_msg(memcmp(din[1][r], din[0][r], (size_t)batch[r] * in_size * sizeof(float)) == 0,
+                              "case %d ties %d context %d: din differs", k, ties, r);
+                kind->context_free(context[r]);
+            }
+            for (int w = 0; w < 2; w++)
+                for (int r = 0; r < 2; r++) free(out[w][r]), free(din[w][r]);
+            free(in), free(dout);
+            kind->destroy(layer);
+        }
 }
 END_TEST
 
@@ -169,25 +239,29 @@ START_TEST(pool_closed_forms) {
     ck_assert_int_eq(layer->out_shape.dims[1], 3);
     float in[16], out[9];
     for (int i = 0; i < 16; i++) in[i] = 1;
-    nn_avg_pool2d_kind.forward(layer, out, in, 1, (nn_mode){false, NULL});
+    nn_mode eval = {.training = false}, train = {.training = true};
+    ck_assert_ptr_null(nn_avg_pool2d_kind.context_create); /* average pooling keeps nothing */
+    nn_avg_pool2d_kind.forward(layer, NULL, out, in, 1, &eval);
     float want[9] = {0.25f, 0.5f, 0.25f, 0.5f, 1, 0.5f, 0.25f, 0.5f, 0.25f};
     for (int i = 0; i < 9; i++) ck_assert_float_eq_tol(out[i], want[i], 1e-7);
     nn_avg_pool2d_kind.destroy(layer);
     /* max: the maximum of each 2x2 block of 0..15 is its bottom-right value */
     layer = create_pool(&nn_max_pool2d_kind, (nn_shape){3, {1, 4, 4}}, 2, 0, &err);
     for (int i = 0; i < 16; i++) in[i] = (float)i;
-    ck_assert_int_eq(nn_max_pool2d_kind.reserve(layer, 1, &err), 0);
-    nn_max_pool2d_kind.forward(layer, out, in, 1, (nn_mode){true, NULL});
+    void *context = nn_max_pool2d_kind.context_create(layer, 1, &err);
+    ck_assert_ptr_nonnull(context);
+    nn_max_pool2d_kind.forward(layer, context, out, in, 1, &train);
     ck_assert_float_eq(out[0], 5);
     ck_assert_float_eq(out[1], 7);
     ck_assert_float_eq(out[2], 13);
     ck_assert_float_eq(out[3], 15);
     float dout[4] = {1, 2, 3, 4}, din[16];
-    nn_max_pool2d_kind.backward(layer, din, dout, in, out, 1);
+    nn_max_pool2d_kind.backward(layer, context, din, dout, in, out, 1, NULL, &train);
     for (int i = 0; i < 16; i++) {
         float expected = i == 5 ? 1 : i == 7 ? 2 : i == 13 ? 3 : i == 15 ? 4 : 0;
         ck_assert_float_eq(din[i], expected);
     }
+    nn_max_pool2d_kind.context_free(context);
     nn_max_pool2d_kind.destroy(layer);
 }
 END_TEST
@@ -195,10 +269,13 @@ END_TEST
 START_TEST(pool_max_propagates_nan) {
     nn_error err = {0};
     nn_layer *layer = create_pool(&nn_max_pool2d_kind, (nn_shape){3, {1, 2, 2}}, 2, 0, &err);
-    ck_assert_int_eq(nn_max_pool2d_kind.reserve(layer, 1, &err), 0);
+    void *context = nn_max_pool2d_kind.context_create(layer, 1, &err);
+    ck_assert_ptr_nonnull(context);
     float in[4] = {1, NAN, 3, 2}, out[1];
-    nn_max_pool2d_kind.forward(layer, out, in, 1, (nn_mode){false, NULL});
+    nn_mode eval = {.training = false};
+    nn_max_pool2d_kind.forward(layer, context, out, in, 1, &eval);
     ck_assert(isnan(out[0]));
+    nn_max_pool2d_kind.context_free(context);
     nn_max_pool2d_kind.destroy(layer);
 }
 END_TEST
@@ -208,12 +285,14 @@ END_TEST
 START_TEST(pool_max_propagates_nan_in_wide_planes) {
     nn_error err = {0};
     nn_layer *layer = create_pool(&nn_max_pool2d_kind, (nn_shape){3, {1, 2, 18}}, 2, 0, &err);
-    ck_assert_int_eq(nn_max_pool2d_kind.reserve(layer, 1, &err), 0);
+    void *context = nn_max_pool2d_kind.context_create(layer, 1, &err);
+    ck_assert_ptr_nonnull(context);
+    nn_mode eval = {.training = false};
     for (int position = 0; position < 36; position++) {
         float in[36], out[9];
         for (int i = 0; i < 36; i++) in[i] = (float)(i % 7);
         in[position] = NAN;
-        nn_max_pool2d_kind.forward(layer, out, in, 1, (nn_mode){false, NULL});
+        nn_max_pool2d_kind.forward(layer, context, out, in, 1, &eval);
         int window = (position % 18) / 2;
         for (int k = 0; k < 9; k++) {
             ck_assert_msg(isnan(out[k]) == (k == window), "NaN at %d: window %d", position, k);
@@ -223,6 +302,7 @@ START_TEST(pool_max_propagates_nan_in_wide_planes) {
             }
         }
     }
+    nn_max_pool2d_kind.context_free(context);
     nn_max_pool2d_kind.destroy(layer);
 }
 END_TEST
@@ -333,6 +413,7 @@ int main(void) {
     TCase *tc = tcase_create("pool2d");
     tcase_add_loop_test(tc, pool_gradients, 0, sizeof cases / sizeof cases[0]);
     tcase_add_loop_test(tc, pool_matches_direct_pooling, 0, sizeof cases / sizeof cases[0]);
+    tcase_add_test(tc, pool_max_contexts_are_independent);
     tcase_add_test(tc, pool_closed_forms);
     tcase_add_test(tc, pool_max_propagates_nan);
     tcase_add_test(tc, pool_max_propagates_nan_in_wide_planes);

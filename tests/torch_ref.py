@@ -942,6 +942,23 @@ def train_epoch(model, loss_fn, task, optimizer, data, batch_size, order):
     return numerator / denominator if denominator else 0.0, metrics.finish(), time.perf_counter() - start
 
 
+def bench_eval(model, loss_fn, task, test, threads, passes=3, budget=2.0):
+    """--bench-eval (make bench only): evaluate() over the test split, as the
+    final test line does, after one warm-up batch; timed passes until `budget`
+    seconds are spent (at least one, at most `passes`), their median in
+    samples/s. The weights are the initial ones (no training)."""
+    evaluate(model, loss_fn, task, test.part(0, min(len(test), 1000)))
+    times = []
+    while not times or (len(times) < passes and sum(times) < budget):
+        start = time.perf_counter()
+        evaluate(model, loss_fn, task, test)
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times)[len(times) // 2]
+    report(eval_samples_per_s=round(len(test) / seconds), eval_seconds=round(seconds, 4),
+           eval_seconds_all=[round(t, 4) for t in times], test_samples=len(test), threads=threads,
+           torch=torch.__version__)
+
+
 def save_npz(model, path):
     np.savez(path, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
 
@@ -1008,6 +1025,9 @@ def main():
     parser.add_argument("--dump-split", choices=("train", "val", "test"),
                         help="write this split's model inputs and targets (see --dump-to), then stop")
     parser.add_argument("--dump-to", help="for --dump-split: FILE.npz, else JSON lines to FILE (default: stdout)")
+    parser.add_argument("--bench-eval", action="store_true",
+                        help="benchmark only: time evaluation of the test split (after loading, no training), "
+                             "print {\"eval_samples_per_s\": ...} and stop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -1114,6 +1134,12 @@ def main():
         if split is None:
             fail(f"--dump-split {args.dump_split}: the config has no {args.dump_split} split")
         dump_split(args.dump_split, split, mean, std, args.dump_to)
+        return
+
+    if args.bench_eval:
+        if test is None:
+            fail("--bench-eval: the config has no test split")
+        bench_eval(model, loss_fn, task, test, args.threads)
         return
 
     optimizer = make_optimizer(cfg.get("optimizer"), model.parameters())

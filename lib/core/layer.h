@@ -46,8 +46,9 @@ typedef struct nn_state {
 typedef struct nn_layer {
     const nn_layer_kind *kind;
     nn_shape in_shape, out_shape;
-    /* Fewest samples a training batch may hold (0 or 1: any). BatchNorm
-     * with one value per channel per sample needs 2, as torch insists. */
+    /* Fewest samples a training batch may hold (0 or 1: any), the whole
+     * batch's, not a replica's slice. BatchNorm with one value per channel
+     * per sample needs 2, as torch insists. */
     int min_train_batch;
     int state_count;
     /* Trainable entries come first and are laid out in the flat buffer in
@@ -68,7 +69,11 @@ typedef struct nn_mode {
     /* BatchNorm: sums count doubles over every replica of the batch, in
      * replica order, in place, so every replica gets the same totals and the
      * statistics are the whole batch's. NULL: this replica has the whole
-     * batch (then the sums are its own). group is allreduce's own. */
+     * batch (then the sums are its own). group is allreduce's own and tells
+     * it which replica calls (one per replica). A collective: every replica
+     * of the batch runs every layer's forward and backward (none has an
+     * empty slice) and makes the same calls, so a kind must not skip an
+     * allreduce on one replica only (din is NULL on all or none). */
     void (*allreduce)(void *group, double *values, int count);
     void *group;
     /* Whether this replica writes the layer's buffers (BatchNorm's running
@@ -93,9 +98,10 @@ struct nn_layer_kind {
     /* PyTorch's default initialisation of the trainable state. NULL: none. */
     void (*init)(nn_layer *layer, nn_rng *rng);
 
-    /* A replica's caches for batches of up to max_batch samples, or NULL
-     * with err set. NULL function: the kind keeps nothing between forward
-     * and backward (context is NULL then). */
+    /* A replica's caches for batches of up to max_batch (>= 1) samples, or
+     * NULL with err set. NULL function: the kind keeps nothing between
+     * forward and backward (context is NULL then). context_free accepts
+     * NULL. The caller never passes a batch above max_batch. */
     void *(*context_create)(const nn_layer *layer, int max_batch, nn_error *err);
     void (*context_free)(void *context);
 
@@ -108,7 +114,9 @@ struct nn_layer_kind {
      * layer's trainable gradients in the replica's flat buffer (entries in
      * state order, nn_layer_param_count floats) and, unless din is NULL,
      * din = dLoss/din. in and out are what the last forward with this
-     * context read and wrote; mode is that forward's. */
+     * context read and wrote; mode is that forward's (the training phase is
+     * the context's record of it). At most one backward per forward. grad
+     * may be NULL for a kind without parameters. */
     void (*backward)(const nn_layer *layer, void *context, float *din, const float *dout, const float *in,
                      const float *out, int batch, float *grad, const nn_mode *mode);
 

@@ -66,9 +66,11 @@ static void linear_init(nn_layer *base, nn_rng *rng) {
                                layer->in_features, rng);
 }
 
-static void linear_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void linear_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                           const nn_mode *mode) {
+    (void)context;
     (void)mode;
-    linear_layer *layer = (linear_layer *)base;
+    const linear_layer *layer = (const linear_layer *)base;
     int n_in = layer->in_features, n_out = layer->out_features;
     const float *weight = base->state[0].array.data;
     float beta = 0.0f;
@@ -82,17 +84,21 @@ static void linear_forward(nn_layer *base, float *out, const float *in, int batc
                 n_in, beta, out, n_out);
 }
 
-static void linear_backward(nn_layer *base, float *din, const float *dout, const float *in,
-                            const float *out, int batch) {
+/* grad holds dW (n_out x n_in) then, with a bias, db (n_out). */
+static void linear_backward(const nn_layer *base, void *context, float *din, const float *dout,
+                            const float *in, const float *out, int batch, float *grad,
+                            const nn_mode *mode) {
+    (void)context;
     (void)out;
-    linear_layer *layer = (linear_layer *)base;
+    (void)mode;
+    const linear_layer *layer = (const linear_layer *)base;
     int n_in = layer->in_features, n_out = layer->out_features;
     const float *weight = base->state[0].array.data;
     /* dW = dout^T in: (n_out x batch) (batch x n_in) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, batch, 1.0f, dout, n_out, in,
-                n_in, 0.0f, base->state[0].grad, n_in);
+                n_in, 0.0f, grad, n_in);
     if (layer->has_bias) {
-        float *dbias = base->state[1].grad;
+        float *dbias = grad + (size_t)n_out * n_in;
         memcpy(dbias, dout, (size_t)n_out * sizeof *dbias);
         for (int b = 1; b < batch; b++) {
             const float *row = dout + (size_t)b * n_out;

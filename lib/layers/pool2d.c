@@ -1,7 +1,8 @@
 /* MaxPool2d and AvgPool2d, as torch.nn with dilation=1 and ceil_mode=False.
  *
  * Max pooling treats padding as -inf and keeps, per output value, where its
- * maximum came from (an index into its input plane) for backward. Average
+ * maximum came from (an index into its input plane) for backward, in the
+ * replica's context (an int32_t array of max_batch outputs). Average
  * pooling treats padding as zeros and divides by kh*kw (torch's
  * count_include_pad=True). torch requires padding <= kernel_size/2, which
  * also guarantees every window overlaps the input. */
@@ -29,8 +30,6 @@ typedef struct pool_layer {
     nn_layer base;
     conv_geometry geometry;
     bool is_max;
-    int capacity;      /* samples argmax holds */
-    int32_t *argmax;   /* max only: per output value, the index in its input plane */
     char repr[160];
 } pool_layer;
 
@@ -101,16 +100,16 @@ static nn_layer *avg_pool_create(const nn_arg_value *args, nn_shape in_shape, nn
     return pool_create(args, in_shape, false, err);
 }
 
-static int max_pool_reserve(nn_layer *base, int max_batch, nn_error *err) {
-    pool_layer *layer = (pool_layer *)base;
-    if (max_batch <= layer->capacity) return 0;
+/* The context: per output value of up to max_batch samples, the index of
+ * its maximum in its input plane. */
+static void *max_pool_context_create(const nn_layer *base, int max_batch, nn_error *err) {
+    if (max_batch < 1) max_batch = 1;
     int32_t *argmax = malloc((size_t)max_batch * nn_shape_size(base->out_shape) * sizeof *argmax);
-    if (!argmax) return nn_error_oom(err, "the MaxPool2d argmax cache");
-    free(layer->argmax);
-    layer->argmax = argmax;
-    layer->capacity = max_batch;
-    return 0;
+    if (!argmax) nn_error_oom(err, "the MaxPool2d argmax cache");
+    return argmax;
 }
+
+static void max_pool_context_free(void *context) { free(context); }
 
 /* The maximum of in over rows [h0, h1) and columns [w0, w1) and its index,
  * as torch: the first maximum, or the last NaN so that NaN propagates. */
@@ -256,15 +255,17 @@ static void avg_pool_plane(float *out, const float *in, const conv_geometry *g) 
     }
 }
 
-static void pool_forward(nn_layer *base, float *out, const float *in, int batch, nn_mode mode) {
+static void pool_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
+                         const nn_mode *mode) {
     (void)mode;
-    pool_layer *layer = (pool_layer *)base;
+    const pool_layer *layer = (const pool_layer *)base;
+    int32_t *argmax = context; /* max only */
     const conv_geometry *g = &layer->geometry;
     size_t in_plane = (size_t)g->height * g->width, out_plane = (size_t)g->out_height * g->out_width;
     size_t planes = (size_t)batch * g->channels;
     for (size_t p = 0; p < planes; p++) {
         if (layer->is_max)
-            max_pool_plane(out + p * out_plane, layer->argmax + p * out_plane, in + p * in_plane, g);
+            max_pool_plane(out + p * out_plane, argmax + p * out_plane, in + p * in_plane, g);
         else
             avg_pool_plane(out + p * out_plane, in + p * in_plane, g);
     }
@@ -291,11 +292,14 @@ static void avg_pool_backward_plane(float *din, const float *dout, const conv_ge
     }
 }
 
-static void pool_backward(nn_layer *base, float *din, const float *dout, const float *in, const float *out,
-                          int batch) {
+static void pool_backward(const nn_layer *base, void *context, float *din, const float *dout, const float *in,
+                          const float *out, int batch, float *grad, const nn_mode *mode) {
     (void)in;
     (void)out;
-    pool_layer *layer = (pool_layer *)base;
+    (void)grad;
+    (void)mode;
+    const pool_layer *layer = (const pool_layer *)base;
+    const int32_t *argmax = context; /* max only */
     const conv_geometry *g = &layer->geometry;
     if (!din) return;
     size_t in_plane = (size_t)g->height * g->width, out_plane = (size_t)g->out_height * g->out_width;
@@ -303,7 +307,7 @@ static void pool_backward(nn_layer *base, float *din, const float *dout, const f
     memset(din, 0, planes * in_plane * sizeof *din);
     for (size_t p = 0; p < planes; p++) {
         if (layer->is_max)
-            max_pool_backward_plane(din + p * in_plane, dout + p * out_plane, layer->argmax + p * out_plane, g);
+            max_pool_backward_plane(din + p * in_plane, dout + p * out_plane, argmax + p * out_plane, g);
         else
             avg_pool_backward_plane(din + p * in_plane, dout + p * out_plane, g);
     }
@@ -313,18 +317,15 @@ static int pool_describe(const nn_layer *base, char *buffer, size_t size) {
     return snprintf(buffer, size, "%s", ((const pool_layer *)base)->repr);
 }
 
-static void pool_destroy(nn_layer *base) {
-    pool_layer *layer = (pool_layer *)base;
-    free(layer->argmax);
-    free(layer);
-}
+static void pool_destroy(nn_layer *base) { free(base); }
 
 const nn_layer_kind nn_max_pool2d_kind = {
     .name = "MaxPool2d",
     .args = pool_args,
     .arg_count = sizeof pool_args / sizeof pool_args[0],
     .create = max_pool_create,
-    .reserve = max_pool_reserve,
+    .context_create = max_pool_context_create,
+    .context_free = max_pool_context_free,
     .forward = pool_forward,
     .backward = pool_backward,
     .describe = pool_describe,
