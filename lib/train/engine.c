@@ -140,6 +140,19 @@ static void run_train(worker *w) {
     size_t values = (size_t)w->count * (size_t)e->outputs;
     for (size_t i = 0; i < values; i++) grad[i] *= scale;
     nn_replica_backward(w->replica, w->count, &mode);
+    if (e->active < 2) return;
+    /* The replicas' gradients onto replica 0's (model->grads), each replica
+     * summing its own range of the parameters over the others in replica
+     * order: the same bits for the same thread count, and the sum spread
+     * over the threads. Everyone's backward must be done first. */
+    barrier_wait(e);
+    size_t count = e->model->param_count;
+    size_t lo = count * (size_t)w->index / (size_t)e->active, hi = count * (size_t)(w->index + 1) / (size_t)e->active;
+    float *grads = e->workers[0].replica->grads;
+    for (int r = 1; r < e->active; r++) {
+        const float *other = e->workers[r].replica->grads;
+        for (size_t i = lo; i < hi; i++) grads[i] += other[i];
+    }
 }
 
 static void run_eval(worker *w) {
@@ -349,14 +362,8 @@ int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *los
     e->loss = loss;
     run_all(e, JOB_TRAIN, batch->count);
     if (any_failed(e)) return nn_error_oom(err, "a reduction across threads");
-    /* The replicas' gradients onto replica 0's (model->grads), in replica
-     * order: the same bits for the same thread count. */
     float *grads = e->model->grads;
     size_t count = e->model->param_count;
-    for (int r = 1; r < e->active; r++) {
-        const float *other = e->workers[r].replica->grads;
-        for (size_t i = 0; i < count; i++) grads[i] += other[i];
-    }
     int status = 0;
     add_metrics(e, metrics, result, err, &status);
     if (status == 0 && hook) status = hook(hook_user, grads, count, err);
