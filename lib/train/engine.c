@@ -130,22 +130,22 @@ static void run_train(worker *w) {
     nn_mode mode = mode_of(w, true);
     gather(w);
     w->output = nn_replica_forward(w->replica, w->count, &mode);
-    float *grad = nn_replica_output_grad(w->replica);
-    e->loss->kind->compute(e->loss, w->output, &w->targets, w->count, e->outputs, grad, w->numerator, w->denominator);
-    /* torch's mean divides by the whole batch's denominator. */
-    double total = 0;
-    for (int i = 0; i < w->count; i++) total += w->denominator[i];
-    nn_mode_allreduce(&mode, &total, 1);
-    float scale = total > 0 ? (float)(1.0 / total) : 0.0f;
-    size_t values = (size_t)w->count * (size_t)e->outputs;
-    for (size_t i = 0; i < values; i++) grad[i] *= scale;
+    /* Back-propagated as d(numerator)/d(output): torch's mean divides by
+     * the whole batch's denominator, and since backward is linear in its
+     * output gradient the division waits until the gradients are summed,
+     * which saves the replicas a meeting in the middle of every step. */
+    e->loss->kind->compute(e->loss, w->output, &w->targets, w->count, e->outputs, nn_replica_output_grad(w->replica),
+                           w->numerator, w->denominator);
     nn_replica_backward(w->replica, w->count, &mode);
-    if (e->active < 2) return;
     /* The replicas' gradients onto replica 0's (model->grads), each replica
-     * summing its own range of the parameters over the others in replica
-     * order: the same bits for the same thread count, and the sum spread
-     * over the threads. Everyone's backward must be done first. */
-    barrier_wait(e);
+     * summing and scaling its own range of the parameters over the others
+     * in replica order: the same bits for the same thread count, the work
+     * spread over the threads. Everyone's backward must be done first. */
+    if (e->active > 1) barrier_wait(e);
+    double total = 0;
+    for (int r = 0; r < e->active; r++)
+        for (int i = 0; i < e->workers[r].count; i++) total += e->workers[r].denominator[i];
+    float scale = total > 0 ? (float)(1.0 / total) : 0.0f;
     size_t count = e->model->param_count;
     size_t lo = count * (size_t)w->index / (size_t)e->active, hi = count * (size_t)(w->index + 1) / (size_t)e->active;
     float *grads = e->workers[0].replica->grads;
@@ -153,6 +153,7 @@ static void run_train(worker *w) {
         const float *other = e->workers[r].replica->grads;
         for (size_t i = lo; i < hi; i++) grads[i] += other[i];
     }
+    for (size_t i = lo; i < hi; i++) grads[i] *= scale;
 }
 
 static void run_eval(worker *w) {

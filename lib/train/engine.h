@@ -5,9 +5,11 @@
  * gathers them itself, runs forward and backward with one OpenBLAS thread
  * (the caller sets OpenBLAS to one thread), and writes its own gradients.
  * What must be the whole batch's is reduced across the replicas inside the
- * step, in replica order: the loss's denominator (torch's mean) and
- * BatchNorm's statistics (through nn_mode.allreduce). After backward the
- * replicas' gradients are summed in replica order into model->grads, a
+ * step, in replica order: BatchNorm's statistics (through
+ * nn_mode.allreduce) and the loss's denominator (torch's mean). After
+ * backward the replicas' gradients are summed in replica order into
+ * model->grads and divided by that denominator (backward is linear in the
+ * output gradient, so dividing at the end is the same mean), a
  * hook sees them (the place where MPI ranks will reduce theirs), and the
  * caller steps the optimiser. Dropout keys each sample's draws by the
  * batch key and the sample's row, so the masks do not depend on the split.

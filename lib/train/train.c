@@ -140,6 +140,10 @@ static int check_loss(const nn_config *config, const nn_model *model, nn_error *
     return nn_error_prefix(err, "%s: loss %s", config->path, config->loss.kind->name);
 }
 
+int nn_eval_batch(const nn_config *config) {
+    return config->train.batch_size > NN_EVAL_BATCH ? config->train.batch_size : NN_EVAL_BATCH;
+}
+
 static bool logits_of(const nn_loss_kind *kind) { return !strcmp(kind->name, "bce_with_logits"); }
 
 nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *err) {
@@ -206,9 +210,10 @@ nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *er
         goto fail;
     }
     if (check_batch_sizes(t, err) != 0) goto fail;
-    /* Validation and test run in training-sized batches too, so a run's
+
+    /* Room for a training batch and for an evaluation batch, so a run's
      * memory is the data plus what one batch needs. */
-    if (!(t->engine = nn_engine_create(t->model, threads, config->train.batch_size, err))) goto fail;
+    if (!(t->engine = nn_engine_create(t->model, threads, nn_eval_batch(config), err))) goto fail;
     if (config->init && load_init_weights(t->model, config->init, err) != 0) goto fail;
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)

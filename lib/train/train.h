@@ -23,9 +23,13 @@
 #include "train/engine.h"
 #include "train/metrics.h"
 
-/* Samples per batch when evaluating a model that has no room reserved yet
- * (eval, predict); training evaluates in its own batch size. */
+/* Samples per batch when evaluating (validation, test, eval, predict): at
+ * least this many, or the training batch size if larger. Large batches keep
+ * the products large; the metrics do not depend on the batch size. */
 #define NN_EVAL_BATCH 256
+
+/* The batch size a model trained with config evaluates in. */
+int nn_eval_batch(const nn_config *config);
 
 typedef struct nn_epoch_report {
     int epoch;                 /* 1-based number of the epoch just finished */
