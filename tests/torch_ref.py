@@ -12,7 +12,7 @@ lines with nnseq's `--format json` field names, the metrics of the task
 
     /usr/bin/python3 tests/torch_ref.py CONFIG [--print] [--epochs N] [--seed N]
         [--threads T] [--init NPZ] [--save NPZ] [--train-limit N] [--nnseq-order]
-        [--dump-split train|val|test [--dump-to FILE]]
+        [--dump-split train|val|test [--dump-to FILE]] [--bench-eval]
 
 Needs Debian's python3-torch, python3-numpy and python3-yaml. As in nnseq:
 relative paths resolve against the config's folder; the data is IDX (any
@@ -55,6 +55,11 @@ without normalize); otherwise (no --dump-to, or --dump-to - or any other
 name) JSON lines, one per sample: {"split", "index", "row", "input" (the
 flattened values), "target" (an int or a list)}, each float32 written as
 Python's repr of it as a double (reads back as exactly that float32).
+
+--bench-eval (for make bench) loads as usual, then only times evaluate()
+on the test split (no training; the initial weights): one warm-up batch, then
+passes until a second is spent (at most 25), and prints
+{"eval_samples_per_s": ...} from the median pass.
 
 Weights are .npz files keyed by state_dict names, as `nnseq export` writes
 and `nnseq train --init` reads.
@@ -942,7 +947,7 @@ def train_epoch(model, loss_fn, task, optimizer, data, batch_size, order):
     return numerator / denominator if denominator else 0.0, metrics.finish(), time.perf_counter() - start
 
 
-def bench_eval(model, loss_fn, task, test, threads, passes=3, budget=2.0):
+def bench_eval(model, loss_fn, task, test, threads, passes=25, budget=1.0):
     """--bench-eval (make bench only): evaluate() over the test split, as the
     final test line does, after one warm-up batch; timed passes until `budget`
     seconds are spent (at least one, at most `passes`), their median in
