@@ -215,7 +215,7 @@ int command_eval(int argc, char **argv) {
     } else if (nn_load_split(cfg, any_given ? &given : NULL, ck.model, false, "test", &set, &err) != 0 ||
                /* The batch size train evaluated with: the same sums, so the
                 * same numbers (with the same --threads). */
-               nn_evaluate(ck.model, thread_count, nn_eval_batch(cfg), &cfg->loss, task, &ck.transform, &set, 0,
+               nn_evaluate(ck.model, thread_count, nn_eval_batch(cfg, ck.model), &cfg->loss, task, &ck.transform, &set, 0,
                            set.count, &metrics, confusion, &err) != 0) {
         status = cli_fail(&err);
     } else if (format == FORMAT_JSON) {

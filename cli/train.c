@@ -32,6 +32,8 @@ static const char train_help[] =
     "reached, and writes back to CKPT unless --out says otherwise. Without\n"
     "CONFIG the checkpoint's own config is used; with one, it must describe the\n"
     "same model, loss, optimiser and data handling (epochs may grow).\n"
+    "--threads N splits each batch across N threads (default: every core this\n"
+    "process may use); the same N gives the same bits.\n"
     "A progress bar goes to stderr when it is a terminal.\n";
 
 /* The "best" checkpoint beside the last: runs/x.ckpt -> runs/x.best.ckpt. */
@@ -237,7 +239,8 @@ int command_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     output_format format = FORMAT_TEXT;
-    if ((o.format && cli_format("train", o.format, &format)) || cli_threads("train", o.threads, &o.thread_count)) return EXIT_USAGE;
+    if ((o.format && cli_format("train", o.format, &format)) || cli_threads("train", o.threads, &o.thread_count))
+        return EXIT_USAGE;
     nn_config cfg;
     int status = effective_config(&cfg, count ? positionals[0] : NULL, &o);
     if (status != 0) return status;

@@ -140,8 +140,19 @@ static int check_loss(const nn_config *config, const nn_model *model, nn_error *
     return nn_error_prefix(err, "%s: loss %s", config->path, config->loss.kind->name);
 }
 
-int nn_eval_batch(const nn_config *config) {
-    return config->train.batch_size > NN_EVAL_BATCH ? config->train.batch_size : NN_EVAL_BATCH;
+int nn_eval_batch(const nn_config *config, const nn_model *model) {
+    /* Per sample: every activation, and the two gradient buffers as large
+     * as the largest (what a replica holds), in floats. */
+    size_t largest = nn_shape_size(model->input_shape), floats = largest;
+    for (int i = 0; i < model->layer_count; i++) {
+        size_t size = nn_shape_size(model->layers[i]->out_shape);
+        floats += size;
+        largest = size > largest ? size : largest;
+    }
+    floats += 2 * largest;
+    size_t fits = ((size_t)32 << 20) / (floats * sizeof(float) + 1);
+    int batch = fits > 1024 ? 1024 : (int)fits;
+    return batch > config->train.batch_size ? batch : config->train.batch_size;
 }
 
 static bool logits_of(const nn_loss_kind *kind) { return !strcmp(kind->name, "bce_with_logits"); }
@@ -213,7 +224,7 @@ nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *er
 
     /* Room for a training batch and for an evaluation batch, so a run's
      * memory is the data plus what one batch needs. */
-    if (!(t->engine = nn_engine_create(t->model, threads, nn_eval_batch(config), err))) goto fail;
+    if (!(t->engine = nn_engine_create(t->model, threads, nn_eval_batch(config, t->model), err))) goto fail;
     if (config->init && load_init_weights(t->model, config->init, err) != 0) goto fail;
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)

@@ -23,13 +23,15 @@
 #include "train/engine.h"
 #include "train/metrics.h"
 
-/* Samples per batch when evaluating (validation, test, eval, predict): at
- * least this many, or the training batch size if larger. Large batches keep
- * the products large; the metrics do not depend on the batch size. */
+/* Samples per batch when evaluating a model that has no size of its own
+ * (predict). */
 #define NN_EVAL_BATCH 256
 
-/* The batch size a model trained with config evaluates in. */
-int nn_eval_batch(const nn_config *config);
+/* The batch size validation, test and eval use: as large as fits in about
+ * 32 MB of activations (large batches keep the products large), at most
+ * 1024, and never below the training batch size. The metrics do not depend
+ * on it; train and eval use the same, so they print the same numbers. */
+int nn_eval_batch(const nn_config *config, const nn_model *model);
 
 typedef struct nn_epoch_report {
     int epoch;                 /* 1-based number of the epoch just finished */
