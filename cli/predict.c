@@ -13,6 +13,7 @@
 #include "data/sample_stream.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
+#include "io/npz.h"
 #include "train/train.h"
 #include "cli.h"
 
@@ -109,19 +110,12 @@ static void print_header(output_format format, nn_task task, bool logits, int k,
     printf("\n");
 }
 
-/* A float32 .npy written as the rows come: the header is rewritten with
- * the row count at the end (the file is a temporary until then). */
-#define NPY_HEADER 128
-static void npy_header(char *header, long rows, int columns) {
-    char dict[NPY_HEADER];
-    int length = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, %d), }", rows,
-                          columns);
-    memcpy(header, "\x93NUMPY\x01\x00", 8);
-    header[8] = (char)((NPY_HEADER - 10) & 0xff);
-    header[9] = (char)((NPY_HEADER - 10) >> 8);
-    memset(header + 10, ' ', NPY_HEADER - 10);
-    memcpy(header + 10, dict, (size_t)length);
-    header[NPY_HEADER - 1] = '\n';
+/* A float32 .npy written as the rows come: the header (numpy's, whose
+ * length does not depend on the row count) is rewritten with the count at
+ * the end; the file is a temporary until then. */
+static size_t npy_header(unsigned char *header, long rows, int columns) {
+    nn_array array = {.dtype = NN_F32, .rank = 2, .dims = {rows, columns}};
+    return nn_npy_encode_header(header, &array);
 }
 
 static int run_predict(nn_checkpoint *ck, const char *input, nn_data_format input_format, predict_options *o) {
@@ -156,9 +150,12 @@ static int run_predict(nn_checkpoint *ck, const char *input, nn_data_format inpu
     if (o->output) {
         if (nn_atomic_open(&npy, o->output, &err) != 0) goto fail;
         npy_open = true;
-        char header[NPY_HEADER];
-        npy_header(header, 0, outputs);
-        fwrite(header, 1, NPY_HEADER, npy.file);
+        unsigned char header[NN_NPY_HEADER_MAX];
+        size_t length = npy_header(header, 0, outputs);
+        if (fwrite(header, 1, length, npy.file) != length) {
+            nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write", o->output);
+            goto fail;
+        }
     }
     if (k > outputs) k = outputs;
     if (!o->output) print_header(o->format, task, o->logits, k, outputs);
@@ -211,9 +208,9 @@ static int run_predict(nn_checkpoint *ck, const char *input, nn_data_format inpu
         fflush(stdout);
     }
     if (o->output) {
-        char header[NPY_HEADER];
-        npy_header(header, index, outputs);
-        if (fseek(npy.file, 0, SEEK_SET) != 0 || fwrite(header, 1, NPY_HEADER, npy.file) != NPY_HEADER) {
+        unsigned char header[NN_NPY_HEADER_MAX];
+        size_t length = npy_header(header, index, outputs);
+        if (fseek(npy.file, 0, SEEK_SET) != 0 || fwrite(header, 1, length, npy.file) != length) {
             nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write", o->output);
             goto fail;
         }

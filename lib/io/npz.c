@@ -586,7 +586,7 @@ static int write_bytes(npz_writer *writer, const void *data, size_t length) {
 /* The .npy version 1.0 header byte for byte as numpy's format.write_array
  * writes it: sorted dict keys, spare spaces for growing the first axis, then
  * spaces and a newline so that the data starts at a multiple of 64. */
-static size_t npy_encode_header(unsigned char *out, const nn_array *array) {
+size_t nn_npy_encode_header(unsigned char *out, const nn_array *array) {
     char shape[NN_MAX_RANK * 24 + 8], dict[sizeof shape + 64];
     npy_format_shape(shape, sizeof shape, array->rank, array->dims);
     size_t dict_length = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
@@ -669,9 +669,9 @@ static void fill_local_header(unsigned char *out, const char *key, const written
 /* Local header (CRC and compressed size patched in once known, so that no
  * data descriptor is needed), then the deflated .npy. */
 static int write_entry(npz_writer *writer, const nn_array *array, written_entry *record) {
-    unsigned char npy[NPY_ALIGN * 5], local[LOCAL_HEADER_SIZE];
+    unsigned char npy[NN_NPY_HEADER_MAX], local[LOCAL_HEADER_SIZE];
     char name[sizeof array->name + sizeof NPY_SUFFIX];
-    size_t header_size = npy_encode_header(npy, array);
+    size_t header_size = nn_npy_encode_header(npy, array);
     size_t name_length = (size_t)snprintf(name, sizeof name, "%s%s", array->name, NPY_SUFFIX);
     *record = (written_entry){.local_offset = (uint32_t)writer->offset,
                               .size = (uint32_t)(header_size + nn_array_bytes(array))};

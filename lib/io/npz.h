@@ -20,6 +20,14 @@
  * temporary file in the same folder, flushed and renamed over path. */
 int nn_npz_write(const char *path, const nn_array *arrays, size_t count, nn_error *err);
 
+/* The .npy 1.0 header of array (dtype f4, i8 or u1; its data not read),
+ * byte for byte as numpy writes it, into out (room for NN_NPY_HEADER_MAX
+ * bytes); returns its length, a multiple of 64. numpy's spare room for the
+ * first axis keeps the length the same whatever that count, so a header
+ * can be rewritten in place once the count is known. */
+#define NN_NPY_HEADER_MAX 320
+size_t nn_npy_encode_header(unsigned char *out, const nn_array *array);
+
 /* Reads every array; *arrays (and each data) is owned by the caller: free
  * with nn_arrays_free. Names are the keys without ".npy". */
 int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err);

@@ -65,8 +65,6 @@ typedef struct nn_trainer {
     double best_val_loss;      /* early stopping */
     int bad_epochs;
     uint32_t *order;           /* this epoch's sample order */
-    int32_t *labels;           /* the current batch's targets */
-    float *values;
     nn_metrics_acc *train_metrics;
     nn_engine *engine;         /* the batch split across threads replicas */
 } nn_trainer;
