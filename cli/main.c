@@ -1,3 +1,4 @@
+#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,7 +51,10 @@ int main(int argc, char **argv) {
         return EXIT_DONE;
     }
     if (strcmp(command, "--version") == 0) {
-        printf("nnseq %s\n", NNSEQ_VERSION);
+        /* The BLAS line: which OpenBLAS build (SINGLE_THREADED is the serial
+         * one the Makefile prefers) and which kernels it picked for this
+         * CPU, since the last digits of every result depend on them. */
+        printf("nnseq %s\n%s, kernels %s\n", NNSEQ_VERSION, openblas_get_config(), openblas_get_corename());
         return EXIT_DONE;
     }
     static const struct {

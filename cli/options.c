@@ -98,8 +98,18 @@ int cli_format(const char *command, const char *text, output_format *out) {
 /* nnseq's own threads split each batch; OpenBLAS runs one thread in each,
  * since its threads hurt on products this small (and collapse when another
  * process holds a core). The default is every core the process may use. */
+/* OpenBLAS's pthread build starts its own pool when it loads, and the pool
+ * spins (sched_yield) for a while before it sleeps, beside nnseq's threads:
+ * 0.1 s of a core at every start, a third of a short eval. Its exported
+ * shutdown ends the pool; with one thread OpenBLAS never restarts it.
+ * Weak, so a BLAS without it links and skips this. (Debian's serial
+ * OpenBLAS would need no pool, but its GEMM is not safe to call from two
+ * threads at once: measured, its results vary from run to run.) */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 int cli_threads(const char *command, const char *text, int *threads) {
     openblas_set_num_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
     cpu_set_t cpus;
     *threads = sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0 ? CPU_COUNT(&cpus) : 1;
     if (!text) return 0;

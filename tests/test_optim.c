@@ -105,6 +105,25 @@ static void run_and_compare(const nn_optimizer_kind *kind, const nn_arg_value *a
         nn_optimizer_step(&opt, param, grad);
     }
     ck_assert_int_eq(opt.steps, STEPS);
+    /* The engine splits each update over its threads by parameter range:
+     * any split must give the whole update's bits, state included. */
+    nn_optimizer split;
+    ck_assert_msg(nn_optimizer_init(&split, kind, args, PARAMS, &err) == 0, "%s: %s", label, err.message);
+    float split_param[PARAMS];
+    for (int i = 0; i < PARAMS; i++) split_param[i] = initial_param(i);
+    const size_t bounds[] = {0, 5, 6, 18, 33, PARAMS};
+    for (int t = 0; t < STEPS; t++) {
+        for (int i = 0; i < PARAMS; i++) grad[i] = gradient(t, i);
+        split.lr = lr_at(base_lr, t);
+        for (int b = 4; b >= 0; b--) nn_optimizer_update(&split, split_param, grad, bounds[b], bounds[b + 1] - bounds[b]);
+        nn_optimizer_finish_step(&split);
+    }
+    ck_assert_int_eq(split.steps, STEPS);
+    ck_assert_msg(memcmp(split_param, param, sizeof param) == 0, "%s: a split update differs from the whole", label);
+    for (int k = 0; k < kind->buffer_count; k++)
+        ck_assert_msg(memcmp(split.buffers[k], opt.buffers[k], PARAMS * sizeof(float)) == 0,
+                      "%s: a split update leaves other %s", label, kind->buffer_names[k]);
+    nn_optimizer_free(&split);
     for (int i = 0; i < PARAMS; i++) {
         /* Every parameter moves by O(lr) per step, so a relative error on
          * the parameter is also a small relative error on the updates. */

@@ -65,7 +65,8 @@ NN_VECTOR_CLONES static void adam_loop(float *restrict param, float *restrict ex
  * The decay a variant does not use is applied as + 0 p or * 1, which is
  * exact. 1 - beta is rounded from double: in float, 1 - 0.999f is off by
  * 1.3e-5, which would move every update by 6e-6 relative to torch. */
-static void adam_update(nn_optimizer *opt, float *params, const float *grads, bool decoupled) {
+static void adam_update(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count,
+                        bool decoupled) {
     const nn_arg_value *args = opt->args;
     double lr = opt->lr, weight_decay = args[ADAM_WEIGHT_DECAY].value[0];
     double beta1 = args[ADAM_BETAS].value[0], beta2 = args[ADAM_BETAS].value[1];
@@ -81,15 +82,15 @@ static void adam_update(nn_optimizer *opt, float *params, const float *grads, bo
         .coupled_decay = decoupled ? 0.0f : (float)weight_decay,
         .shrink = decoupled ? (float)(1 - lr * weight_decay) : 1.0f,
     };
-    adam_loop(params, opt->buffers[0], opt->buffers[1], grads, c, opt->param_count);
+    adam_loop(params + first, opt->buffers[0] + first, opt->buffers[1] + first, grads + first, c, count);
 }
 
-static void adam_step(nn_optimizer *opt, float *params, const float *grads) {
-    adam_update(opt, params, grads, false);
+static void adam_step(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count) {
+    adam_update(opt, params, grads, first, count, false);
 }
 
-static void adamw_step(nn_optimizer *opt, float *params, const float *grads) {
-    adam_update(opt, params, grads, true);
+static void adamw_step(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count) {
+    adam_update(opt, params, grads, first, count, true);
 }
 
 

@@ -44,9 +44,15 @@ int nn_optimizer_init(nn_optimizer *opt, const nn_optimizer_kind *kind, const nn
     return 0;
 }
 
+void nn_optimizer_update(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count) {
+    if (count > 0) opt->kind->update(opt, params, grads, first, count);
+}
+
+void nn_optimizer_finish_step(nn_optimizer *opt) { opt->steps++; }
+
 void nn_optimizer_step(nn_optimizer *opt, float *params, const float *grads) {
-    opt->kind->step(opt, params, grads);
-    opt->steps++;
+    nn_optimizer_update(opt, params, grads, 0, opt->param_count);
+    nn_optimizer_finish_step(opt);
 }
 
 void nn_optimizer_free(nn_optimizer *opt) {

@@ -37,8 +37,13 @@ struct nn_optimizer_kind {
     const char *buffer_names[NN_OPTIMIZER_MAX_BUFFERS]; /* "momentum_buffer", "exp_avg", ... */
     /* Checks argument values (ranges, combinations); message without location. */
     int (*check)(const nn_arg_value *args, nn_error *err);
-    /* One update of params from grads, using and updating opt's state. */
-    void (*step)(nn_optimizer *opt, float *params, const float *grads);
+    /* One update of the parameters [first, first + count) from their
+     * gradients, using and updating opt's state for that range only.
+     * params, grads and opt->buffers are the whole flat buffers; disjoint
+     * ranges of one update may run on different threads at once, and any
+     * split gives the same bits (the rules are elementwise). opt->steps
+     * counts the updates before this one. */
+    void (*update)(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count);
 };
 
 /* The registry (optimizer.c; core/registry.h says what each does). */
@@ -49,7 +54,13 @@ int nn_optimizer_kind_names(const char **names, int max, int *shown);
 /* Allocates the state for param_count parameters; lr from args. */
 int nn_optimizer_init(nn_optimizer *opt, const nn_optimizer_kind *kind, const nn_arg_value *args,
                       size_t param_count, nn_error *err);
+/* One whole update: every parameter, then the step count. */
 void nn_optimizer_step(nn_optimizer *opt, float *params, const float *grads);
+/* The parts of one update, for callers that split it across threads:
+ * nn_optimizer_update on disjoint ranges covering every parameter, then
+ * nn_optimizer_finish_step once. */
+void nn_optimizer_update(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count);
+void nn_optimizer_finish_step(nn_optimizer *opt);
 void nn_optimizer_free(nn_optimizer *opt);
 
 /* Value of the named argument (first number), for kinds' step functions. */

@@ -63,25 +63,25 @@ NN_VECTOR_CLONES static void sgd_momentum_update(float *restrict param, float *r
  * buffer b = momentum b + (1 - dampening) d, except on the first step where
  * torch sets b = d; then p -= lr b, or lr (d + momentum b) for nesterov.
  * A weight_decay of 0 adds exactly 0, so one loop serves both cases. */
-static void sgd_step(nn_optimizer *opt, float *params, const float *grads) {
+static void sgd_step(const nn_optimizer *opt, float *params, const float *grads, size_t first, size_t count) {
     const nn_arg_value *args = opt->args;
     float lr = (float)opt->lr, weight_decay = (float)args[SGD_WEIGHT_DECAY].value[0];
     double momentum = args[SGD_MOMENTUM].value[0];
     if (momentum == 0) {
-        sgd_plain_update(params, grads, lr, weight_decay, opt->param_count);
+        sgd_plain_update(params + first, grads + first, lr, weight_decay, count);
         return;
     }
     /* The buffer starts at zero, so keep = 0 and scale = 1 give torch's
      * first-step rule b = d without a branch in the loop. */
-    bool first = opt->steps == 0;
+    bool first_step = opt->steps == 0;
     sgd_coefficients c = {
         .lr = lr,
         .weight_decay = weight_decay,
-        .keep = first ? 0.0f : (float)momentum,
-        .scale = first ? 1.0f : (float)(1 - args[SGD_DAMPENING].value[0]),
+        .keep = first_step ? 0.0f : (float)momentum,
+        .scale = first_step ? 1.0f : (float)(1 - args[SGD_DAMPENING].value[0]),
         .nesterov_momentum = args[SGD_NESTEROV].value[0] != 0 ? (float)momentum : 0.0f,
     };
-    sgd_momentum_update(params, opt->buffers[0], grads, c, opt->param_count);
+    sgd_momentum_update(params + first, opt->buffers[0] + first, grads + first, c, count);
 }
 
 const nn_optimizer_kind nn_sgd_kind = {

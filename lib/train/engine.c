@@ -1,5 +1,7 @@
 #include "train/engine.h"
 
+#include "core/target_clones.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ typedef struct worker {
     double *scratch;          /* allreduce's sums */
     int scratch_size;
     int failed;
+    bool nonfinite;           /* a gradient of its range is NaN or infinite */
     nn_error err;
 } worker;
 
@@ -37,6 +40,11 @@ struct nn_engine {
     int active;                     /* replicas with rows in this job */
     const nn_batch *batch;
     const nn_loss *loss;
+    nn_optimizer *optimizer;        /* JOB_TRAIN: updates after the sum, or NULL */
+    nn_gradient_hook hook;          /* JOB_TRAIN: sees the summed gradients first, or NULL */
+    void *hook_user;
+    int hook_status;
+    nn_error hook_err;
     const float *raw_inputs;        /* JOB_FORWARD */
     float *forward_out;             /* JOB_FORWARD: count x outputs */
     /* The pool: workers wait for a new generation, the caller for pending
@@ -125,6 +133,31 @@ static void gather(worker *w) {
     }
 }
 
+/* Parameters per block of the gradient sum and update: small enough that
+ * a block's gradients, parameters and optimiser state stay in L2. */
+#define GRADIENT_BLOCK ((size_t)4096)
+
+/* grads[first .. first + n) = (sum over the replicas in replica order) *
+ * scale, into replica 0's buffer (model->grads); true when one of them is
+ * NaN or infinite (all exponent bits set), checked on the bits so that the
+ * loop vectorises (a float reduction would not, without reassociation). */
+NN_VECTOR_CLONES static bool sum_gradients(nn_engine *e, size_t first, size_t n, float scale) {
+    float *restrict grads = e->workers[0].replica->grads + first;
+    for (int r = 1; r < e->active; r++) {
+        const float *restrict other = e->workers[r].replica->grads + first;
+        for (size_t i = 0; i < n; i++) grads[i] += other[i];
+    }
+    uint32_t nonfinite = 0;
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i] * scale;
+        grads[i] = g;
+        uint32_t bits;
+        memcpy(&bits, &g, sizeof bits);
+        nonfinite |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return nonfinite != 0;
+}
+
 static void run_train(worker *w) {
     nn_engine *e = w->engine;
     nn_mode mode = mode_of(w, true);
@@ -148,12 +181,22 @@ static void run_train(worker *w) {
     float scale = total > 0 ? (float)(1.0 / total) : 0.0f;
     size_t count = e->model->param_count;
     size_t lo = count * (size_t)w->index / (size_t)e->active, hi = count * (size_t)(w->index + 1) / (size_t)e->active;
-    float *grads = e->workers[0].replica->grads;
-    for (int r = 1; r < e->active; r++) {
-        const float *other = e->workers[r].replica->grads;
-        for (size_t i = lo; i < hi; i++) grads[i] += other[i];
+    /* Without a hook the optimiser updates each block of the range right
+     * after it is summed, while the block is still in cache; a hook must
+     * see every gradient first, so it runs between two meetings. */
+    nn_optimizer *optimizer = e->optimizer;
+    bool fused = optimizer && !e->hook;
+    w->nonfinite = false;
+    for (size_t block = lo; block < hi; block += GRADIENT_BLOCK) {
+        size_t n = hi - block < GRADIENT_BLOCK ? hi - block : GRADIENT_BLOCK;
+        w->nonfinite |= sum_gradients(e, block, n, scale);
+        if (fused) nn_optimizer_update(optimizer, e->model->params, e->model->grads, block, n);
     }
-    for (size_t i = lo; i < hi; i++) grads[i] *= scale;
+    if (!optimizer || fused) return;
+    if (e->active > 1) barrier_wait(e);
+    if (w->index == 0) e->hook_status = e->hook(e->hook_user, e->model->grads, count, &e->hook_err);
+    if (e->active > 1) barrier_wait(e);
+    if (e->hook_status == 0) nn_optimizer_update(optimizer, e->model->params, e->model->grads, lo, hi - lo);
 }
 
 static void run_eval(worker *w) {
@@ -354,20 +397,33 @@ static void add_metrics(nn_engine *e, nn_metrics_acc *metrics, nn_step_result *r
     }
 }
 
-int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *loss, nn_metrics_acc *metrics,
-                         nn_gradient_hook hook, void *hook_user, nn_step_result *result, nn_error *err) {
+int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *loss, nn_optimizer *optimizer,
+                         nn_gradient_hook hook, void *hook_user, nn_metrics_acc *metrics, nn_step_result *result,
+                         nn_error *err) {
     if (batch->count < 1 || batch->count > e->max_batch)
         return nn_error_set(err, NN_ERR_RUNTIME, "a batch of %d samples (the engine holds 1 to %d)", batch->count,
                             e->max_batch);
     e->batch = batch;
     e->loss = loss;
+    e->optimizer = optimizer;
+    e->hook = optimizer ? hook : NULL;
+    e->hook_user = hook_user;
+    e->hook_status = 0;
     run_all(e, JOB_TRAIN, batch->count);
+    e->optimizer = NULL;
     if (any_failed(e)) return nn_error_oom(err, "a reduction across threads");
-    float *grads = e->model->grads;
-    size_t count = e->model->param_count;
     int status = 0;
     add_metrics(e, metrics, result, err, &status);
-    if (status == 0 && hook) status = hook(hook_user, grads, count, err);
+    if (result) {
+        result->gradients_finite = true;
+        for (int r = 0; r < e->active; r++) result->gradients_finite &= !e->workers[r].nonfinite;
+    }
+    if (e->hook_status != 0) {
+        *err = e->hook_err;
+        return -1;
+    }
+    if (status == 0 && !optimizer && hook) status = hook(hook_user, e->model->grads, e->model->param_count, err);
+    if (optimizer && e->hook_status == 0) nn_optimizer_finish_step(optimizer);
     return status;
 }
 

@@ -11,7 +11,7 @@
  * model->grads and divided by that denominator (backward is linear in the
  * output gradient, so dividing at the end is the same mean), a
  * hook sees them (the place where MPI ranks will reduce theirs), and the
- * caller steps the optimiser. Dropout keys each sample's draws by the
+ * optimiser updates each replica's range of the parameters on its thread. Dropout keys each sample's draws by the
  * batch key and the sample's row, so the masks do not depend on the split.
  *
  * Same thread count, same bits; another thread count splits the sums
@@ -29,6 +29,7 @@
 #include "core/model.h"
 #include "data/dataset.h"
 #include "losses/loss.h"
+#include "optim/optimizer.h"
 #include "train/metrics.h"
 
 typedef struct nn_engine nn_engine;
@@ -55,6 +56,7 @@ typedef struct nn_batch {
 typedef struct nn_step_result {
     double loss;              /* sum(numerator) / sum(denominator), 0 when the denominator is 0 */
     double numerator, denominator;
+    bool gradients_finite;    /* false when a summed gradient is NaN or infinite */
 } nn_step_result;
 
 /* Called with the batch's gradient (summed over the replicas) before the
@@ -62,10 +64,15 @@ typedef struct nn_step_result {
 typedef int (*nn_gradient_hook)(void *user, float *grads, size_t count, nn_error *err);
 
 /* One training step: forward, loss, backward on every replica, the
- * gradients summed into model->grads, then hook (may be NULL). metrics,
- * unless NULL, receives the batch's outputs in row order. */
-int nn_engine_train_step(nn_engine *engine, const nn_batch *batch, const nn_loss *loss, nn_metrics_acc *metrics,
-                         nn_gradient_hook hook, void *hook_user, nn_step_result *result, nn_error *err);
+ * gradients summed into model->grads, hook (may be NULL), then, unless
+ * optimizer is NULL, its update, split across the threads by parameter
+ * range (fused with the sum when there is no hook) and counted once.
+ * metrics, unless NULL, receives the batch's outputs in row order. A
+ * non-finite gradient is reported in result, not refused: the caller
+ * decides (the parameters have been updated with it). */
+int nn_engine_train_step(nn_engine *engine, const nn_batch *batch, const nn_loss *loss, nn_optimizer *optimizer,
+                         nn_gradient_hook hook, void *hook_user, nn_metrics_acc *metrics, nn_step_result *result,
+                         nn_error *err);
 
 /* Evaluates samples [first, first + count) of set in batches of up to the
  * engine's max_batch, forward only, adding them to metrics in row order. */

@@ -287,7 +287,6 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     for (int i = 0; i < t->train_count; i++) t->order[i] = (uint32_t)i;
     if (c->train.shuffle) shuffle(t->order, t->train_count, &t->shuffle_rng);
     t->optimizer.lr = learning_rate(t, t->epoch);
-    nn_model *model = t->model;
     int batch_size = c->train.batch_size;
     double numerator_sum = 0, denominator_sum = 0, start = now_seconds();
     nn_metrics_acc_reset(t->train_metrics);
@@ -296,15 +295,19 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         nn_batch batch = {&t->data, &t->transform, t->order, first,
                           t->train_count - first < batch_size ? t->train_count - first : batch_size, key};
         nn_step_result step;
-        if (nn_engine_train_step(t->engine, &batch, &c->loss, t->train_metrics, NULL, NULL, &step, err) != 0)
+        if (nn_engine_train_step(t->engine, &batch, &c->loss, &t->optimizer, NULL, NULL, t->train_metrics, &step,
+                                 err) != 0)
             return -1;
         if (!isfinite(step.loss))
             return nn_error_set(err, NN_ERR_RUNTIME,
                                 "epoch %d: the training loss became %g (try a smaller learning rate)",
                                 t->epoch + 1, step.loss);
+        if (!step.gradients_finite)
+            return nn_error_set(err, NN_ERR_RUNTIME,
+                                "epoch %d: a gradient became NaN or infinite (try a smaller learning rate)",
+                                t->epoch + 1);
         numerator_sum += step.numerator;
         denominator_sum += step.denominator;
-        nn_optimizer_step(&t->optimizer, model->params, model->grads);
         if (progress)
             progress(progress_user, first + batch.count, t->train_count,
                      denominator_sum > 0 ? numerator_sum / denominator_sum : 0);
