@@ -13,7 +13,7 @@
 #include "cli.h"
 
 static const char eval_help[] =
-    "usage: nnseq eval CKPT [DATA] [--format text|json|tsv] [--threads N]\n"
+    "usage: nnseq eval CKPT [DATA] [--format text|json|tsv] [--threads N] [--allow-nonfinite]\n"
     "  DATA, in the format the checkpoint was trained on: --images IDX --labels IDX,\n"
     "  --file CSV (features and targets in columns), or --features F --targets T\n"
     "\n"
@@ -135,16 +135,16 @@ static const char *unreadable(const nn_data_files *files) {
 int command_eval(int argc, char **argv) {
     const char *format_text = NULL, *threads = NULL;
     nn_data_files given = {0};
-    bool help = false;
+    bool help = false, allow_nonfinite = false;
     cli_option options[] = {
         {"--images", (const char **)&given.images, NULL}, {"--labels", (const char **)&given.labels, NULL},
         {"--file", (const char **)&given.file, NULL}, {"--features", (const char **)&given.features, NULL},
         {"--targets", (const char **)&given.targets, NULL}, {"--format", &format_text, NULL},
-        {"--threads", &threads, NULL},
+        {"--threads", &threads, NULL}, {"--allow-nonfinite", NULL, &allow_nonfinite},
     };
     const char *positionals[1];
     int count;
-    if (cli_parse("eval", argc, argv, 2, options, 7, positionals, 1, &count, &help)) return EXIT_USAGE;
+    if (cli_parse("eval", argc, argv, 2, options, 8, positionals, 1, &count, &help)) return EXIT_USAGE;
     if (help) {
         fputs(eval_help, stdout);
         return EXIT_DONE;
@@ -160,7 +160,7 @@ int command_eval(int argc, char **argv) {
         return EXIT_USAGE;
     nn_error err = {0};
     nn_checkpoint ck;
-    if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
+    if (nn_checkpoint_load(&ck, positionals[0], allow_nonfinite, &err) != 0) return cli_fail(&err);
     const nn_config *cfg = &ck.config;
     int status = EXIT_DONE;
     /* The given files must be the ones the checkpoint's format reads. */
@@ -215,7 +215,7 @@ int command_eval(int argc, char **argv) {
     } else if (nn_load_split(cfg, any_given ? &given : NULL, ck.model, false, "test", &set, &err) != 0 ||
                /* The batch size train evaluated with: the same sums, so the
                 * same numbers (with the same --threads). */
-               nn_evaluate(ck.model, thread_count, nn_eval_batch(cfg, ck.model), &cfg->loss, task, &ck.transform, &set, 0,
+               nn_evaluate(ck.model, thread_count, nn_eval_batch(ck.model), &cfg->loss, task, &ck.transform, &set, 0,
                            set.count, &metrics, confusion, &err) != 0) {
         status = cli_fail(&err);
     } else if (format == FORMAT_JSON) {

@@ -9,7 +9,7 @@
 #include "cli.h"
 
 static const char export_help[] =
-    "usage: nnseq export CKPT OUT.npz\n"
+    "usage: nnseq export CKPT OUT.npz [--allow-nonfinite]\n"
     "\n"
     "Writes the checkpoint's weights and buffers as a .npz keyed by PyTorch's\n"
     "state_dict names (0.weight, 0.bias, 4.running_mean, ...). In Python:\n"
@@ -23,7 +23,9 @@ int command_export(int argc, char **argv) {
     bool help = false;
     const char *positionals[2];
     int count;
-    if (cli_parse("export", argc, argv, 2, NULL, 0, positionals, 2, &count, &help)) return EXIT_USAGE;
+    bool allow_nonfinite = false;
+    cli_option options[] = {{"--allow-nonfinite", NULL, &allow_nonfinite}};
+    if (cli_parse("export", argc, argv, 2, options, 1, positionals, 2, &count, &help)) return EXIT_USAGE;
     if (help) {
         fputs(export_help, stdout);
         return EXIT_DONE;
@@ -42,7 +44,7 @@ int command_export(int argc, char **argv) {
     nn_error err = {0};
     if (nn_output_check(out, "export", &err) != 0) return cli_fail(&err);
     nn_checkpoint ck;
-    if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
+    if (nn_checkpoint_load(&ck, positionals[0], allow_nonfinite, &err) != 0) return cli_fail(&err);
     size_t state_count;
     nn_array *state = nn_model_state(ck.model, &state_count, &err);
     int status = EXIT_DONE;

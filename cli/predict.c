@@ -20,6 +20,7 @@
 static const char predict_help[] =
     "usage: nnseq predict CKPT [INPUT|-] [--input-format idx|csv|npy] [--top K] [--logits]\n"
     "                     [--output FILE.npy] [--format text|json|tsv] [--threads N]\n"
+    "                     [--allow-nonfinite]\n"
     "\n"
     "Reads samples from INPUT or standard input ('-', the default) in the format\n"
     "the checkpoint trained on (or --input-format): IDX of any type, .npy (or an\n"
@@ -234,13 +235,14 @@ done:
 
 int command_predict(int argc, char **argv) {
     const char *top = NULL, *format_text = NULL, *threads = NULL, *output = NULL, *input_format = NULL;
-    bool help = false, logits = false;
+    bool help = false, logits = false, allow_nonfinite = false;
     cli_option options[] = {{"--top", &top, NULL},           {"--format", &format_text, NULL},
                             {"--threads", &threads, NULL},   {"--output", &output, NULL},
-                            {"--logits", NULL, &logits},     {"--input-format", &input_format, NULL}};
+                            {"--logits", NULL, &logits},     {"--input-format", &input_format, NULL},
+                            {"--allow-nonfinite", NULL, &allow_nonfinite}};
     const char *positionals[2];
     int count;
-    if (cli_parse("predict", argc, argv, 2, options, 6, positionals, 2, &count, &help)) return EXIT_USAGE;
+    if (cli_parse("predict", argc, argv, 2, options, 7, positionals, 2, &count, &help)) return EXIT_USAGE;
     if (help) {
         fputs(predict_help, stdout);
         return EXIT_DONE;
@@ -267,7 +269,7 @@ int command_predict(int argc, char **argv) {
     }
     nn_error err = {0};
     nn_checkpoint ck;
-    if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
+    if (nn_checkpoint_load(&ck, positionals[0], allow_nonfinite, &err) != 0) return cli_fail(&err);
     nn_data_format format = ck.config.data.format;
     if (input_format) {
         if (!strcmp(input_format, "idx")) format = NN_FORMAT_IDX;

@@ -155,7 +155,7 @@ int command_print(int argc, char **argv) {
     if (config_only) return print_config(positionals[0]);
     if (is_checkpoint(positionals[0])) {
         nn_checkpoint ck;
-        if (nn_checkpoint_load(&ck, positionals[0], &err) != 0) return cli_fail(&err);
+        if (nn_checkpoint_load(&ck, positionals[0], true, &err) != 0) return cli_fail(&err);
         int status = print_model(ck.model);
         nn_checkpoint_free(&ck);
         return status;

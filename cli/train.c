@@ -2,12 +2,14 @@
  * progress bar, CSV log, checkpoints (last, and best under early stopping). */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "io/atomic_file.h"
+#include "io/output_lock.h"
 #include "train/fit.h"
 #include "io/checkpoint.h"
 #include "config/config.h"
@@ -21,6 +23,7 @@ static const char train_help[] =
     "usage: nnseq train CONFIG [--epochs N] [--lr X] [--batch-size N] [--seed N]\n"
     "                          [--threads N] [--out CKPT | --no-checkpoint] [--resume CKPT]\n"
     "                          [--init NPZ] [--log CSV] [--format text|json|tsv]\n"
+    "                          [--resume-anyway] [--allow-nonfinite]\n"
     "       nnseq train --resume CKPT [--epochs N] [--out CKPT] [...]\n"
     "\n"
     "Trains the model of CONFIG, prints one line of metrics per epoch on stdout,\n"
@@ -31,7 +34,12 @@ static const char train_help[] =
     "--resume CKPT goes on from a checkpoint until the total number of epochs is\n"
     "reached, and writes back to CKPT unless --out says otherwise. Without\n"
     "CONFIG the checkpoint's own config is used; with one, it must describe the\n"
-    "same model, loss, optimiser and data handling (epochs may grow).\n"
+    "same model, loss, optimiser and data handling (epochs may grow), and the\n"
+    "data files must hold what it trained on (their sizes and CRCs are stored);\n"
+    "--resume-anyway goes on despite a difference and records it in the\n"
+    "checkpoint. --allow-nonfinite resumes from NaN or infinite weights.\n"
+    "SIGINT or SIGTERM (^C) finishes the step, saves a checkpoint that --resume\n"
+    "continues exactly, and exits 130 or 143; a second one exits at once.\n"
     "--threads N splits each batch across N threads (default: every core this\n"
     "process may use); the same N gives the same bits.\n"
     "A progress bar goes to stderr when it is a terminal.\n";
@@ -47,8 +55,9 @@ static void best_path(char *buffer, size_t size, const char *path) {
 
 typedef struct train_options {
     const char *epochs, *lr, *batch_size, *seed, *threads, *out, *resume, *init, *log, *format;
-    bool no_checkpoint;
+    bool no_checkpoint, resume_anyway, allow_nonfinite;
     int thread_count;    /* --threads, or every core */
+    char config_difference[512];   /* what --resume-anyway let through of the config, or "" */
 } train_options;
 
 /* Applies the command-line overrides to the parsed config. */
@@ -97,12 +106,39 @@ static int check_outputs(const nn_config *cfg, const char *checkpoint, const cha
     return 0;
 }
 
+/* SIGINT and SIGTERM: the first lets the step in flight finish, then the
+ * run saves a checkpoint that --resume continues from exactly and exits
+ * 128 + the signal; a second one exits at once (the atomic writer blocks
+ * signals while its temporary file has a name, so none is left). The only
+ * state the handler may touch is this flag. */
+static volatile sig_atomic_t received_signal;
+
+static void on_signal(int signal_number) {
+    if (received_signal) _exit(128 + signal_number);
+    received_signal = signal_number;
+}
+
+static void catch_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+static bool stop_requested(void *user) {
+    (void)user;
+    return received_signal != 0;
+}
+
 /* What the fit loop's callbacks write to: the progress bar, stdout, the
  * log and the checkpoint files. */
 typedef struct run_outputs {
     progress_bar bar;
     train_output out;
     FILE *log;
+    const char *log_path;
     const char *checkpoint, *best;
 } run_outputs;
 
@@ -116,10 +152,19 @@ static void progress_to_bar(void *user, int done, int total, double running_loss
     progress_draw(&((run_outputs *)user)->bar, done, total, running_loss);
 }
 
-static void epoch_end(void *user, const nn_epoch_report *report) {
+/* Every write is checked as it happens: a full disk stops the run with
+ * the file named, rather than ending in exit 0 and an empty log. */
+static int epoch_end(void *user, const nn_epoch_report *report, nn_error *err) {
     run_outputs *o = user;
     output_epoch(&o->out, report);
-    if (o->log) log_epoch(o->log, o->out.task, report);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return nn_error_set(err, NN_ERR_RUNTIME, "cannot write the metrics to standard output: %s", strerror(errno));
+    if (o->log) {
+        log_epoch(o->log, o->out.task, report);
+        if (fflush(o->log) != 0 || ferror(o->log))
+            return nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", o->log_path, strerror(errno));
+    }
+    return 0;
 }
 
 static int save_checkpoint(void *user, const nn_trainer *t, bool best, nn_error *err) {
@@ -127,7 +172,35 @@ static int save_checkpoint(void *user, const nn_trainer *t, bool best, nn_error 
     return nn_checkpoint_save(best ? o->best : o->checkpoint, t, err);
 }
 
+/* The locks on the run's outputs, held from before the first epoch to
+ * the end (see output_lock.h). */
+typedef struct run_locks {
+    nn_output_lock checkpoint, best, log;
+} run_locks;
+
+static int lock_outputs(run_locks *locks, const nn_config *cfg, const char *checkpoint, const char *best,
+                        const char *log_path, nn_error *err) {
+    locks->checkpoint.fd = locks->best.fd = locks->log.fd = -1;
+    if (checkpoint && nn_output_lock_take(&locks->checkpoint, checkpoint, "checkpoint", err) != 0) return -1;
+    if (checkpoint && cfg->train.early_stop && nn_output_lock_take(&locks->best, best, "best checkpoint", err) != 0)
+        return -1;
+    if (log_path && nn_output_lock_take(&locks->log, log_path, "log", err) != 0) return -1;
+    return 0;
+}
+
+static void unlock_outputs(run_locks *locks) {
+    nn_output_lock_release(&locks->checkpoint);
+    nn_output_lock_release(&locks->best);
+    nn_output_lock_release(&locks->log);
+}
+
+static const char *signal_name(int signal_number) {
+    return signal_number == SIGINT ? "SIGINT" : signal_number == SIGTERM ? "SIGTERM" : "a signal";
+}
+
 static int run_training(nn_config *cfg, const train_options *o, output_format format) {
+    nn_resume_options resume = {o->resume_anyway, o->config_difference[0] ? o->config_difference : NULL,
+                                o->allow_nonfinite};
     nn_error err = {0};
     int status = EXIT_DONE;
     FILE *log = NULL;
@@ -136,9 +209,11 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     char best[4096] = "";
     if (checkpoint) best_path(best, sizeof best, checkpoint);
     if (check_outputs(cfg, checkpoint, best, log_path, &err) != 0) return cli_fail(&err);
-    nn_trainer *t = nn_trainer_create(cfg, o->thread_count, &err);
-    if (!t) return cli_fail(&err);
-    if (o->resume && nn_trainer_resume(t, o->resume, &err) != 0) goto fail;
+    run_locks locks;
+    nn_trainer *t = NULL;
+    if (lock_outputs(&locks, cfg, checkpoint, best, log_path, &err) != 0) goto fail;
+    if (!(t = nn_trainer_create(cfg, o->thread_count, &err))) goto fail;
+    if (o->resume && nn_trainer_resume(t, o->resume, &resume, &err) != 0) goto fail;
     if (log_path) {
         bool append = o->resume && access(log_path, F_OK) == 0;
         if (!(log = fopen(log_path, append ? "a" : "w"))) {
@@ -146,36 +221,69 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
             goto fail;
         }
         if (!append) log_header(log, t->task);
+        if (fflush(log) != 0 || ferror(log)) {
+            nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
+            goto fail;
+        }
     }
     if (t->epoch >= cfg->train.epochs)
         fprintf(stderr, "nnseq: %s has already trained %d of %d epochs\n", o->resume, t->epoch, cfg->train.epochs);
     run_outputs outputs = {{isatty(STDERR_FILENO) != 0, 0, 0, 0, cfg->train.epochs}, {format, false, t->task}, log,
-                           checkpoint, best};
-    nn_fit_callbacks callbacks = {&outputs, epoch_start, outputs.bar.enabled ? progress_to_bar : NULL, epoch_end,
-                                  checkpoint ? save_checkpoint : NULL};
+                           log_path, checkpoint, best};
+    nn_fit_callbacks callbacks = {&outputs, epoch_start, outputs.bar.enabled ? progress_to_bar : NULL,
+                                  stop_requested, epoch_end, checkpoint ? save_checkpoint : NULL};
     nn_fit_result result;
+    catch_signals();
     if (nn_fit(t, &callbacks, &result, &err) != 0) goto fail;
+    if (result.interrupted) {
+        if (outputs.bar.enabled) fputs("\r\033[K", stderr);
+        int signal_number = received_signal;
+        char where[96];
+        if (result.interrupted_position > 0)
+            snprintf(where, sizeof where, "in epoch %d after %d of %d samples", result.interrupted_epoch,
+                     result.interrupted_position, t->train_count);
+        else
+            snprintf(where, sizeof where, "before epoch %d", result.interrupted_epoch);
+        if (checkpoint)
+            fprintf(stderr, "nnseq: stopped by %s %s: saved %s; go on with: nnseq train --resume %s\n",
+                    signal_name(signal_number), where, checkpoint, checkpoint);
+        else
+            fprintf(stderr, "nnseq: stopped by %s %s: nothing saved (--no-checkpoint)\n", signal_name(signal_number),
+                    where);
+        status = 128 + signal_number;
+        goto done;
+    }
     if (result.stopped_early)
         fprintf(stderr, "nnseq: early stop after epoch %d: no validation improvement for %d epochs%s%s%s\n",
                 result.stop_epoch, cfg->train.patience, checkpoint ? " (best in " : "", checkpoint ? best : "",
                 checkpoint ? ")" : "");
     if (result.has_test) output_test(&outputs.out, &result.test, checkpoint);
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        nn_error_set(&err, NN_ERR_RUNTIME, "cannot write the metrics to standard output: %s", strerror(errno));
+        goto fail;
+    }
     if (checkpoint) fprintf(stderr, "nnseq: wrote %s\n", checkpoint);
     else fprintf(stderr, "nnseq: no checkpoint written (--no-checkpoint)\n");
+    /* A signal during the last validation or the test: the run is
+     * complete and saved, and the status still says it was stopped. */
+    if (received_signal) status = 128 + received_signal;
     goto done;
 fail:
     status = cli_fail(&err);
 done:
-    if (log) fclose(log);
+    if (log && fclose(log) != 0 && status == EXIT_DONE) {
+        nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
+        status = cli_fail(&err);
+    }
     nn_trainer_free(t);
+    unlock_outputs(&locks);
     return status;
 }
 
 /* The config of the run: CONFIG with the options applied, or with --resume
  * and no CONFIG the checkpoint's own. With both, CONFIG must describe what
  * the checkpoint trained. */
-static int effective_config(nn_config *cfg, const char *config_path, const train_options *o) {
+static int effective_config(nn_config *cfg, const char *config_path, train_options *o) {
     nn_error err = {0};
     int status = config_path ? nn_config_load(cfg, config_path, &err) : nn_checkpoint_read_config(cfg, o->resume, &err);
     if (status != 0) return cli_fail(&err);
@@ -194,20 +302,27 @@ static int effective_config(nn_config *cfg, const char *config_path, const train
         nn_config_free(cfg);
         return cli_fail((nn_error_oom(&err, "--out"), &err));
     }
-    if (config_path && o->resume) {
+    /* Resuming is going on with the same run: whatever changed since,
+     * from CONFIG or from the options, must be asked for. */
+    if (o->resume) {
         nn_config trained;
         if (nn_checkpoint_read_config(&trained, o->resume, &err) != 0) {
             nn_config_free(cfg);
             return cli_fail(&err);
         }
-        char difference[512];
-        bool differ = nn_config_differ(&trained, cfg, difference, sizeof difference);
+        bool differ = nn_config_differ(&trained, cfg, o->config_difference, sizeof o->config_difference);
         nn_config_free(&trained);
-        if (differ) {
+        if (differ && o->resume_anyway) {
+            fprintf(stderr, "nnseq: warning: resuming %s anyway: %s (recorded in the checkpoint)\n", o->resume,
+                    o->config_difference);
+        } else if (differ) {
             nn_config_free(cfg);
-            nn_error_set(&err, NN_ERR_INPUT, "%s: cannot resume from %s: %s (resume with the config it trained "
-                         "with, or leave CONFIG out to use the checkpoint's)", config_path, o->resume, difference);
+            nn_error_set(&err, NN_ERR_INPUT, "%s: cannot resume from %s: %s (resume with the config and options it "
+                         "trained with, leave CONFIG out to use the checkpoint's, or give --resume-anyway)",
+                         config_path ? config_path : o->resume, o->resume, o->config_difference);
             return cli_fail(&err);
+        } else {
+            o->config_difference[0] = '\0';
         }
     }
     return 0;
@@ -221,6 +336,7 @@ int command_train(int argc, char **argv) {
         {"--seed", &o.seed, NULL},     {"--threads", &o.threads, NULL}, {"--out", &o.out, NULL},
         {"--resume", &o.resume, NULL}, {"--init", &o.init, NULL},       {"--log", &o.log, NULL},
         {"--format", &o.format, NULL}, {"--no-checkpoint", NULL, &o.no_checkpoint},
+        {"--resume-anyway", NULL, &o.resume_anyway}, {"--allow-nonfinite", NULL, &o.allow_nonfinite},
     };
     const char *positionals[1];
     int count;
@@ -232,6 +348,14 @@ int command_train(int argc, char **argv) {
     }
     if (count != 1 && !o.resume) {
         fprintf(stderr, "nnseq train: expected one CONFIG file (or --resume CKPT)\n%s", train_help);
+        return EXIT_USAGE;
+    }
+    if (o.resume && o.init) {
+        fprintf(stderr, "nnseq train: --init and --resume contradict each other: a resumed run has its weights\n");
+        return EXIT_USAGE;
+    }
+    if (o.resume_anyway && !o.resume) {
+        fprintf(stderr, "nnseq train: --resume-anyway goes with --resume CKPT\n");
         return EXIT_USAGE;
     }
     if (o.no_checkpoint && o.out) {

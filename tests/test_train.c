@@ -3,6 +3,7 @@
  * run equals a straight one bit for bit, checkpoints round-trip. */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ static nn_trainer *trainer_for(nn_config *cfg) {
 
 static void run_epochs(nn_trainer *t, nn_epoch_report *last) {
     nn_error err = {0};
-    while (t->epoch < t->config->train.epochs) ck_assert_msg(nn_trainer_epoch(t, last, NULL, NULL, &err) == 0, "%s", err.message);
+    while (t->epoch < t->config->train.epochs) ck_assert_msg(nn_trainer_epoch(t, last, NULL, NULL, NULL, &err) == 0, "%s", err.message);
 }
 
 static void setup(void) {
@@ -87,7 +88,7 @@ START_TEST(training_learns_the_task) {
     nn_trainer *t = trainer_for(&cfg);
     nn_epoch_report first, last;
     nn_error err = {0};
-    ck_assert_int_eq(nn_trainer_epoch(t, &first, NULL, NULL, &err), 0);
+    ck_assert_int_eq(nn_trainer_epoch(t, &first, NULL, NULL, NULL, &err), 0);
     run_epochs(t, &last);
     ck_assert_int_eq(last.epoch, 8);
     ck_assert(last.train.loss < first.train.loss);
@@ -132,6 +133,57 @@ START_TEST(same_seed_same_numbers) {
 }
 END_TEST
 
+/* A stop function that says stop after its count of steps. */
+static bool stop_after(void *user) {
+    int *steps_left = user;
+    return --*steps_left <= 0;
+}
+
+/* Stopped in the middle of an epoch (a signal), saved, resumed in another
+ * trainer and finished: the same weights, optimiser state and epoch
+ * metrics (the interrupted epoch's train metrics included) as a run that
+ * was never stopped, with the train metrics of a binary-free task. */
+START_TEST(a_run_stopped_mid_epoch_resumes_exactly) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/mid.ckpt", dir);
+    nn_error err = {0};
+    nn_config cfg;
+    make_config(&cfg, "adam", "0.01", 3);
+    nn_trainer *straight = trainer_threads(&cfg, 2), *stopped = trainer_threads(&cfg, 2);
+    nn_epoch_report straight_reports[3], report;
+    for (int e = 0; e < 3; e++)
+        ck_assert_msg(nn_trainer_epoch(straight, &straight_reports[e], NULL, NULL, NULL, &err) == 0, "%s", err.message);
+    /* 180 training samples in batches of 10: stop after 7 steps of epoch 2. */
+    ck_assert_int_eq(nn_trainer_epoch(stopped, &report, NULL, NULL, NULL, &err), 0);
+    int steps_left = 7;
+    ck_assert_msg(nn_trainer_epoch(stopped, &report, NULL, stop_after, &steps_left, &err) == 0, "%s", err.message);
+    ck_assert(report.interrupted);
+    ck_assert_int_eq(report.epoch, 2);
+    ck_assert_int_eq(report.position, 70);
+    ck_assert_int_eq(stopped->epoch, 1);
+    ck_assert_msg(nn_checkpoint_save(path, stopped, &err) == 0, "%s", err.message);
+    nn_trainer *resumed = trainer_threads(&cfg, 2);
+    ck_assert_msg(nn_trainer_resume(resumed, path, NULL, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(resumed->epoch, 1);
+    ck_assert_int_eq(resumed->epoch_position, 70);
+    for (int e = 1; e < 3; e++) {
+        ck_assert_msg(nn_trainer_epoch(resumed, &report, NULL, NULL, NULL, &err) == 0, "%s", err.message);
+        ck_assert(!report.interrupted);
+        ck_assert_int_eq(report.epoch, e + 1);
+        ck_assert_msg(report.train.loss == straight_reports[e].train.loss &&
+                          report.train.accuracy == straight_reports[e].train.accuracy &&
+                          report.val.loss == straight_reports[e].val.loss,
+                      "epoch %d: train loss %.17g / %.17g, accuracy %.17g / %.17g", e + 1, report.train.loss,
+                      straight_reports[e].train.loss, report.train.accuracy, straight_reports[e].train.accuracy);
+    }
+    assert_same_state(straight, resumed);
+    nn_trainer_free(straight);
+    nn_trainer_free(stopped);
+    nn_trainer_free(resumed);
+    nn_config_free(&cfg);
+}
+END_TEST
+
 /* --epochs 2, then --epochs 4 --resume, equals --epochs 4 straight. */
 static void check_resume(const char *optimizer, const char *lr) {
     char path[512];
@@ -146,7 +198,7 @@ static void check_resume(const char *optimizer, const char *lr) {
     run_epochs(first_half, &half);
     ck_assert_msg(nn_checkpoint_save(path, first_half, &err) == 0, "%s", err.message);
     nn_trainer *resumed = trainer_for(&four);
-    ck_assert_msg(nn_trainer_resume(resumed, path, &err) == 0, "%s", err.message);
+    ck_assert_msg(nn_trainer_resume(resumed, path, NULL, &err) == 0, "%s", err.message);
     ck_assert_int_eq(resumed->epoch, 2);
     run_epochs(resumed, &resumed_last);
     assert_same_state(straight, resumed);
@@ -238,7 +290,7 @@ START_TEST(resume_refuses_other_optimizer) {
     run_epochs(a, &report);
     ck_assert_int_eq(nn_checkpoint_save(path, a, &err), 0);
     nn_trainer *b = trainer_for(&adam);
-    ck_assert_int_eq(nn_trainer_resume(b, path, &err), -1);
+    ck_assert_int_eq(nn_trainer_resume(b, path, NULL, &err), -1);
     ck_assert_int_eq(err.status, NN_ERR_INPUT);
     ck_assert_msg(strstr(err.message, "adam"), "%s", err.message);
     nn_trainer_free(a);
@@ -264,7 +316,7 @@ START_TEST(checkpoint_round_trip_reproduces_evaluation) {
     ck_assert_int_eq(nn_evaluate(t->model, 1, cfg.train.batch_size, &cfg.loss, t->task, &t->transform, &test, 0,
                                  test.count, &before, NULL, &err), 0);
     nn_checkpoint ck;
-    ck_assert_msg(nn_checkpoint_load(&ck, path, &err) == 0, "%s", err.message);
+    ck_assert_msg(nn_checkpoint_load(&ck, path, false, &err) == 0, "%s", err.message);
     ck_assert_int_eq(ck.epoch, 3);
     ck_assert(memcmp(ck.model->params, t->model->params, t->model->param_count * sizeof(float)) == 0);
     /* Evaluated in the same batch size, a loaded model gives the same numbers. */
@@ -369,6 +421,7 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, training_learns_the_task);
     tcase_add_test(tc, same_seed_same_numbers);
+    tcase_add_test(tc, a_run_stopped_mid_epoch_resumes_exactly);
     tcase_add_test(tc, thread_counts_agree);
     tcase_add_test(tc, resume_equals_straight_run_adam);
     tcase_add_test(tc, resume_equals_straight_run_sgd);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/rng.h"
 #include "core/target_clones.h"
@@ -529,4 +530,27 @@ nn_targets nn_dataset_gather_targets(const nn_dataset *set, const uint32_t *orde
     if (set->labels) targets.labels = labels;
     if (set->values) targets.values = values;
     return targets;
+}
+
+/* zlib's crc32 takes at most UINT_MAX bytes a call: a long buffer goes in
+ * pieces, which gives the CRC of the whole. */
+static uint32_t crc_of(uint32_t crc, const void *data, size_t size) {
+    const unsigned char *bytes = data;
+    while (size > 0) {
+        size_t piece = size < (1u << 30) ? size : (1u << 30);
+        crc = (uint32_t)crc32(crc, bytes, (unsigned)piece);
+        bytes += piece;
+        size -= piece;
+    }
+    return crc;
+}
+
+nn_data_fingerprint nn_dataset_fingerprint(const nn_dataset *set) {
+    nn_data_fingerprint f = {set->count, (int64_t)set->input_size, 0, 0};
+    size_t values = (size_t)set->count * set->input_size;
+    f.inputs_crc = set->inputs_are_bytes ? crc_of(0, set->bytes, values) : crc_of(0, set->floats, values * sizeof(float));
+    if (set->labels) f.targets_crc = crc_of(0, set->labels, (size_t)set->count * sizeof *set->labels);
+    else if (set->values)
+        f.targets_crc = crc_of(0, set->values, (size_t)set->count * (size_t)set->value_width * sizeof *set->values);
+    return f;
 }

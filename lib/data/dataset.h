@@ -52,6 +52,16 @@ typedef struct nn_dataset {
 
 void nn_dataset_free(nn_dataset *set);
 
+/* What a checkpoint remembers of the data it trained on, to tell at
+ * --resume whether the files changed: samples, values per sample, and
+ * CRC-32s of the inputs and of the bound targets as the model sees them. */
+typedef struct nn_data_fingerprint {
+    int64_t count, input_size;
+    uint32_t inputs_crc, targets_crc;
+} nn_data_fingerprint;
+
+nn_data_fingerprint nn_dataset_fingerprint(const nn_dataset *set);
+
 /* Takes the inputs from an array of count = dims[0] samples (any dtype;
  * uint8 stays bytes, the rest become float32; NaN and Inf are an
  * error naming the item). The sample shape is dims[1..]: none is (1,), one

@@ -1,11 +1,15 @@
-/* realpath is XSI. */
-#define _XOPEN_SOURCE 700
+/* O_TMPFILE, AT_EMPTY_PATH and linkat's use of them are Linux's. */
+#define _GNU_SOURCE
 
 #include "io/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,7 +126,11 @@ int nn_atomic_open(nn_atomic_file *atomic, const char *path, nn_error *err) {
         return nn_error_oom(err, "the temporary file name");
     }
     snprintf(atomic->temp_path, strlen(path) + sizeof suffix, "%s%s", path, suffix);
-    int fd = mkstemp(atomic->temp_path);
+    int fd = open(atomic->folder, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    atomic->anonymous = fd >= 0;
+    /* No unnamed files here (an old kernel, a file system without them):
+     * a named one. */
+    if (fd < 0 && errno != ENOENT && errno != EACCES) fd = mkstemp(atomic->temp_path);
     if (fd < 0) {
         if (errno == ENOENT)
             nn_error_set(err, NN_ERR_RUNTIME, "%s: folder '%s' does not exist", path, atomic->folder);
@@ -134,13 +142,38 @@ int nn_atomic_open(nn_atomic_file *atomic, const char *path, nn_error *err) {
     }
     match_permissions(fd, path);
     if (!(atomic->file = fdopen(fd, "wb"))) {
-        nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot open %s: %s", path, atomic->temp_path, strerror(errno));
+        nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot open a temporary file: %s", path, strerror(errno));
         close(fd);
-        unlink(atomic->temp_path);
+        if (!atomic->anonymous) unlink(atomic->temp_path);
         release(atomic);
         return -1;
     }
     return 0;
+}
+
+/* Gives the unnamed file fd the name temp_path (PATH.tmp-XXXXXX, a fresh
+ * suffix until one is free): through /proc/self/fd, which needs no
+ * privilege, else by AT_EMPTY_PATH, which root may use without /proc. */
+static int name_anonymous(int fd, char *temp_path) {
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    char *x = temp_path + strlen(temp_path) - 6;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long long state = (unsigned long long)now.tv_nsec ^ ((unsigned long long)getpid() << 32);
+    char proc_path[64];
+    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        for (int i = 0; i < 6; i++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            x[i] = letters[(state >> 33) % (sizeof letters - 1)];
+        }
+        if (linkat(AT_FDCWD, proc_path, AT_FDCWD, temp_path, AT_SYMLINK_FOLLOW) == 0) return 0;
+        if (errno == EEXIST) continue;
+        if (linkat(fd, "", AT_FDCWD, temp_path, AT_EMPTY_PATH) == 0) return 0;
+        if (errno != EEXIST) return -1;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 /* Makes the rename durable. A folder that cannot be opened or a file system
@@ -164,11 +197,21 @@ int nn_atomic_commit(nn_atomic_file *atomic, nn_error *err) {
         error = errno ? errno : EIO;
     else if (fsync(fileno(atomic->file)) != 0)
         error = errno, step = "syncing";
+    /* From naming the file to the rename, no signal handler runs (a second
+     * ^C exits at once from one), so the name cannot be left behind. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    bool named = !atomic->anonymous;
+    if (!error && atomic->anonymous) {
+        if (name_anonymous(fileno(atomic->file), atomic->temp_path) == 0) named = true;
+        else error = errno, step = "naming";
+    }
     if (fclose(atomic->file) != 0 && !error) error = errno, step = "closing";
     int renamed = 0;
     struct stat target;
     if (error)
-        nn_error_set(err, NN_ERR_RUNTIME, "%s: %s %s failed: %s", atomic->path, step, atomic->temp_path,
+        nn_error_set(err, NN_ERR_RUNTIME, "%s: %s the temporary file failed: %s", atomic->path, step,
                      strerror(error));
     else if (lstat(atomic->path, &target) == 0 && !S_ISREG(target.st_mode))
         nn_error_set(err, NN_ERR_INPUT, "%s: became something other than a regular file while writing: not replacing it",
@@ -178,7 +221,8 @@ int nn_atomic_commit(nn_atomic_file *atomic, nn_error *err) {
                      strerror(errno));
     else
         renamed = 1;
-    if (!renamed) unlink(atomic->temp_path);
+    if (!renamed && named) unlink(atomic->temp_path);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     int status = renamed ? sync_folder(atomic->path, atomic->folder, err) : -1;
     release(atomic);
     return status;
@@ -186,6 +230,6 @@ int nn_atomic_commit(nn_atomic_file *atomic, nn_error *err) {
 
 void nn_atomic_abort(nn_atomic_file *atomic) {
     if (atomic->file) fclose(atomic->file);
-    if (atomic->temp_path) unlink(atomic->temp_path);
+    if (atomic->temp_path && !atomic->anonymous) unlink(atomic->temp_path);
     release(atomic);
 }

@@ -1,8 +1,15 @@
 /* Replacing a file so that a crash, a full disk or a kill never leaves a
- * half-written one where a good one stood: write a temporary file beside it
- * (PATH.tmp-XXXXXX), flush and fsync it, rename it over PATH, fsync the
- * folder. On any failure the temporary file is removed and PATH is left as
- * it was. The checkpoint and .npz writers share this. */
+ * half-written one where a good one stood: write a temporary file beside it,
+ * flush and fsync it, rename it over PATH, fsync the folder. On any failure
+ * the temporary file is removed and PATH is left as it was. The checkpoint
+ * and .npz writers share this.
+ *
+ * The temporary file is an unnamed one (O_TMPFILE) where the file system
+ * has them, so a kill while writing leaves nothing behind; it gets its name
+ * (PATH.tmp-XXXXXX) only to be renamed, with signals blocked between the
+ * two. Elsewhere it is a named PATH.tmp-XXXXXX from the start, which a
+ * kill can leave: the next writer that takes the output's lock removes it
+ * (output_lock.h). */
 #ifndef NNSEQ_ATOMIC_FILE_H
 #define NNSEQ_ATOMIC_FILE_H
 
@@ -16,6 +23,7 @@ typedef struct nn_atomic_file {
     char *temp_path;
     char *folder;
     char *resolved_path; /* the file a symbolic link at path names, or NULL */
+    int anonymous;       /* the file has no name yet (O_TMPFILE) */
 } nn_atomic_file;
 
 /* Whether path may receive an output (what: "checkpoint", "log", ...): it

@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +23,23 @@ static nn_array i64_array(const char *name, int64_t *values, int count) {
     return array;
 }
 
+/* Doubles are stored as their bits (int64), as train.best_val_loss_bits
+ * is: the container's types are what the checkpoint format promises. */
+static nn_array double_bits_array(const char *name, double *values, int count) {
+    nn_array array = {.dtype = NN_I64, .rank = 1, .dims = {count}, .data = values};
+    snprintf(array.name, sizeof array.name, "%s", name);
+    return array;
+}
+
+static void fingerprint_values(const nn_data_fingerprint *f, int64_t values[4]) {
+    values[0] = f->count, values[1] = f->input_size, values[2] = f->inputs_crc, values[3] = f->targets_crc;
+}
+
 int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     size_t state_count;
     nn_array *state = nn_model_state(t->model, &state_count, err);
     if (!state) return -1;
-    size_t capacity = state_count + 24, n = 0;
+    size_t capacity = state_count + 32, n = 0;
     nn_array *arrays = calloc(capacity, sizeof *arrays);
     if (!arrays) {
         free(state);
@@ -55,6 +68,35 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     arrays[n++] = i64_array("train.best_val_loss_bits", &best_bits, 1);
     arrays[n++] = i64_array("rng.shuffle", shuffle, 4);
     arrays[n++] = i64_array("optimizer.steps", &steps, 1);
+    /* Where the epoch stands: a checkpoint taken in the middle of one (a
+     * signal) carries what finishing it the same way needs. */
+    int64_t position = t->epoch_position, epoch_shuffle[4], *metric_counts = NULL;
+    double epoch_loss[2] = {t->epoch_numerator, t->epoch_denominator}, *metric_sums = NULL;
+    size_t metric_count_size = 0, metric_sum_size = 0;
+    arrays[n++] = i64_array("train.epoch_position", &position, 1);
+    if (position > 0) {
+        if (nn_metrics_acc_save(t->train_metrics, &metric_counts, &metric_count_size, &metric_sums, &metric_sum_size,
+                                err) != 0) {
+            free(effective);
+            free(arrays);
+            free(state);
+            return -1;
+        }
+        memcpy(epoch_shuffle, t->epoch_shuffle_rng.state, sizeof epoch_shuffle);
+        arrays[n++] = i64_array("rng.epoch_shuffle", epoch_shuffle, 4);
+        arrays[n++] = double_bits_array("train.epoch_loss_bits", epoch_loss, 2);
+        arrays[n++] = i64_array("train.metrics_counts", metric_counts, (int)metric_count_size);
+        arrays[n - 1].rank = 1;
+        arrays[n++] = double_bits_array("train.metrics_sums_bits", metric_sums, (int)metric_sum_size);
+    }
+    int64_t train_print[4], test_print[4];
+    fingerprint_values(&t->train_fingerprint, train_print);
+    arrays[n++] = i64_array("data.train_fingerprint", train_print, 4);
+    if (t->test.count > 0) {
+        fingerprint_values(&t->test_fingerprint, test_print);
+        arrays[n++] = i64_array("data.test_fingerprint", test_print, 4);
+    }
+    if (t->overrides) arrays[n++] = text_array("train.overrides", t->overrides);
     if (t->transform.normalize) {
         /* What the inputs were normalised with, so that eval and predict
          * do the same without the training data (normalize: auto). */
@@ -78,6 +120,8 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
         n++;
     }
     int status = nn_container_write(path, arrays, n, err);
+    free(metric_counts);
+    free(metric_sums);
     free(effective);
     free(arrays);
     free(state);
@@ -125,6 +169,38 @@ static int parse_stored_config(nn_config *cfg, const nn_array *arrays, size_t co
     return status;
 }
 
+/* Weights, buffers and optimiser state must be numbers: a NaN that got
+ * into a checkpoint would poison every prediction and every resumed step. */
+static int check_finite(const nn_array *arrays, size_t count, const char *path, nn_error *err) {
+    for (size_t a = 0; a < count; a++) {
+        if (arrays[a].dtype != NN_F32 ||
+            (strncmp(arrays[a].name, MODEL_PREFIX, strlen(MODEL_PREFIX)) != 0 &&
+             strncmp(arrays[a].name, OPTIMIZER_PREFIX, strlen(OPTIMIZER_PREFIX)) != 0))
+            continue;
+        const float *values = arrays[a].data;
+        size_t n = nn_array_count(&arrays[a]);
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(values[i]))
+                return nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry '%s' holds %s at index %zu (a run that "
+                                    "diverged?); give --allow-nonfinite to load it anyway",
+                                    path, arrays[a].name, isnan(values[i]) ? "NaN" : "an infinity", i);
+    }
+    return 0;
+}
+
+/* A stored count within [low, high], or an error naming it. */
+static int stored_count(const nn_array *a, int64_t low, int64_t high, const char *path, int64_t *out, nn_error *err) {
+    int64_t value = *(const int64_t *)a->data;
+    if (value < low || value > high)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry '%s' is %" PRId64 " (expected %" PRId64
+                            " to %" PRId64 ")", path, a->name, value, low, high);
+    *out = value;
+    return 0;
+}
+
+/* What --train accepts as epochs, and so what a checkpoint may have done. */
+#define MAX_EPOCHS 1000000
+
 int nn_checkpoint_read_config(nn_config *cfg, const char *path, nn_error *err) {
     nn_array *arrays = NULL;
     size_t count = 0;
@@ -135,12 +211,16 @@ int nn_checkpoint_read_config(nn_config *cfg, const char *path, nn_error *err) {
     return status;
 }
 
-int nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err) {
+int nn_checkpoint_load(nn_checkpoint *ck, const char *path, bool allow_nonfinite, nn_error *err) {
     memset(ck, 0, sizeof *ck);
     if (nn_container_read(path, &ck->arrays, &ck->array_count, err) != 0) return -1;
     const nn_array *epoch = require(ck->arrays, ck->array_count, "train.epoch", NN_I64, 1, path, err);
-    if (!epoch || parse_stored_config(&ck->config, ck->arrays, ck->array_count, path, err) != 0) goto fail;
-    ck->epoch = (int)*(const int64_t *)epoch->data;
+    int64_t epochs = 0;
+    if (!epoch || stored_count(epoch, 0, MAX_EPOCHS, path, &epochs, err) != 0 ||
+        (!allow_nonfinite && check_finite(ck->arrays, ck->array_count, path, err) != 0) ||
+        parse_stored_config(&ck->config, ck->arrays, ck->array_count, path, err) != 0)
+        goto fail;
+    ck->epoch = (int)epochs;
     /* The input shape may have come from the data rather than the config. */
     const nn_array *shape = require(ck->arrays, ck->array_count, "train.input_shape", NN_I64, 0, path, err);
     if (!shape) goto fail;
@@ -149,10 +229,14 @@ int nn_checkpoint_load(nn_checkpoint *ck, const char *path, nn_error *err) {
         nn_error_set(err, NN_ERR_INPUT, "%s: bad train.input_shape", path);
         goto fail;
     }
+    int64_t product = 1;
     for (int i = 0; i < input_shape.rank; i++) {
         int64_t d = ((const int64_t *)shape->data)[i];
-        if (d < 1 || d > 1 << 20) {
-            nn_error_set(err, NN_ERR_INPUT, "%s: bad train.input_shape", path);
+        /* Each dimension and the values per sample within what any data
+         * file nnseq reads can give (2^28 floats: a 1 GB sample). */
+        if (d < 1 || d > 1 << 28 || (product *= d) > 1 << 28) {
+            nn_error_set(err, NN_ERR_INPUT, "%s: train.input_shape has a dimension %" PRId64 " or a product beyond "
+                         "2^28 values per sample: the checkpoint is damaged", path, d);
             goto fail;
         }
         input_shape.dims[i] = (int)d;
@@ -201,20 +285,73 @@ void nn_checkpoint_free(nn_checkpoint *ck) {
     memset(ck, 0, sizeof *ck);
 }
 
-int nn_trainer_resume(nn_trainer *t, const char *path, nn_error *err) {
+/* Appends a line to the trainer's record of what --resume-anyway let through. */
+static int record_override(nn_trainer *t, const char *path, const char *what, nn_error *err) {
+    size_t old = t->overrides ? strlen(t->overrides) : 0, size = old + strlen(path) + strlen(what) + 32;
+    char *grown = realloc(t->overrides, size);
+    if (!grown) return nn_error_oom(err, "the resume record");
+    snprintf(grown + old, size - old, "resumed from %s anyway: %s\n", path, what);
+    t->overrides = grown;
+    return 0;
+}
+
+/* The stored fingerprint of a split against the data now; absent in
+ * checkpoints older than fingerprints, which then cannot tell. */
+static int compare_fingerprint(nn_trainer *t, const nn_array *arrays, size_t count, const char *name,
+                               const nn_data_fingerprint *now, const char *split, const char *path,
+                               const nn_resume_options *options, nn_error *err) {
+    const nn_array *stored = nn_container_find(arrays, count, name);
+    if (!stored) return 0;
+    if (!(stored = require(arrays, count, name, NN_I64, 4, path, err))) return -1;
+    const int64_t *v = stored->data;
+    int64_t n[4];
+    fingerprint_values(now, n);
+    if (memcmp(v, n, sizeof n) == 0) return 0;
+    char what[320];
+    if (v[0] != n[0] || v[1] != n[1])
+        snprintf(what, sizeof what, "the %s data: %" PRId64 " samples of %" PRId64 " values in the checkpoint, %"
+                 PRId64 " of %" PRId64 " now", split, v[0], v[1], n[0], n[1]);
+    else
+        snprintf(what, sizeof what, "the %s data: the same %" PRId64 " samples of %" PRId64 " values, but other "
+                 "%s (CRC-32 %08" PRIx64 " in the checkpoint, %08" PRIx64 " now)", split, n[0], n[1],
+                 v[2] != n[2] ? "inputs" : "targets", v[2] != n[2] ? v[2] : v[3], v[2] != n[2] ? n[2] : n[3]);
+    if (options && options->anyway) return record_override(t, path, what, err);
+    return nn_error_set(err, NN_ERR_INPUT, "cannot resume from %s: %s (it trained on other data; give "
+                        "--resume-anyway to go on with this data)", path, what);
+}
+
+int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *options, nn_error *err) {
     nn_array *arrays = NULL;
     size_t count = 0;
     if (nn_container_read(path, &arrays, &count, err) != 0) return -1;
     int status = -1;
-    const nn_array *epoch = require(arrays, count, "train.epoch", NN_I64, 1, path, err);
-    const nn_array *bad = epoch ? require(arrays, count, "train.bad_epochs", NN_I64, 1, path, err) : NULL;
-    const nn_array *best = bad ? require(arrays, count, "train.best_val_loss_bits", NN_I64, 1, path, err) : NULL;
+    int64_t epoch = 0, steps = 0, bad_epochs = 0, position = 0;
+    const nn_array *a;
+    /* Every count within what a run can reach: a damaged or forged file is
+     * refused here, not half-way through an epoch. */
+    if (!(a = require(arrays, count, "train.epoch", NN_I64, 1, path, err)) ||
+        stored_count(a, 0, MAX_EPOCHS, path, &epoch, err) != 0 ||
+        !(a = require(arrays, count, "train.bad_epochs", NN_I64, 1, path, err)) ||
+        stored_count(a, 0, epoch, path, &bad_epochs, err) != 0 ||
+        !(a = require(arrays, count, "optimizer.steps", NN_I64, 1, path, err)))
+        goto done;
+    int64_t batches = (t->train_count + t->batch_size - 1) / t->batch_size;
+    if (stored_count(a, 0, (epoch + 1) * batches, path, &steps, err) != 0) goto done;
+    if ((a = nn_container_find(arrays, count, "train.epoch_position")) &&
+        (!(a = require(arrays, count, "train.epoch_position", NN_I64, 1, path, err)) ||
+         stored_count(a, 0, t->train_count - 1, path, &position, err) != 0))
+        goto done;
+    if (position % t->batch_size != 0 || (position > 0 && epoch >= MAX_EPOCHS)) {
+        nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry 'train.epoch_position' is %" PRId64 ", not a whole number "
+                     "of batches of %d", path, position, t->batch_size);
+        goto done;
+    }
+    const nn_array *best = require(arrays, count, "train.best_val_loss_bits", NN_I64, 1, path, err);
     const nn_array *shuffle = best ? require(arrays, count, "rng.shuffle", NN_I64, 4, path, err) : NULL;
+    if (!shuffle) goto done;
     /* Dropout draws from per-sample streams keyed by the seed, the epoch and
      * the sample: no state to restore (an older checkpoint's rng.dropout is
      * ignored). */
-    const nn_array *steps = shuffle ? require(arrays, count, "optimizer.steps", NN_I64, 1, path, err) : NULL;
-    if (!steps) goto done;
     const nn_array *buffers[NN_OPTIMIZER_MAX_BUFFERS];
     for (int b = 0; b < t->optimizer.kind->buffer_count; b++) {
         char name[64];
@@ -226,12 +363,75 @@ int nn_trainer_resume(nn_trainer *t, const char *path, nn_error *err) {
         }
         if (!(buffers[b] = require(arrays, count, name, NN_F32, t->optimizer.param_count, path, err))) goto done;
     }
+    const nn_array *epoch_shuffle = NULL, *epoch_loss = NULL, *metric_counts = NULL, *metric_sums = NULL;
+    if (position > 0 &&
+        (!(epoch_shuffle = require(arrays, count, "rng.epoch_shuffle", NN_I64, 4, path, err)) ||
+         !(epoch_loss = require(arrays, count, "train.epoch_loss_bits", NN_I64, 2, path, err)) ||
+         !(metric_counts = require(arrays, count, "train.metrics_counts", NN_I64, 0, path, err)) ||
+         !(metric_sums = require(arrays, count, "train.metrics_sums_bits", NN_I64, 0, path, err))))
+        goto done;
+    if ((!options || !options->allow_nonfinite) && check_finite(arrays, count, path, err) != 0) goto done;
+    if (compare_fingerprint(t, arrays, count, "data.train_fingerprint", &t->train_fingerprint, "training", path,
+                            options, err) != 0 ||
+        (t->test.count > 0 && compare_fingerprint(t, arrays, count, "data.test_fingerprint", &t->test_fingerprint,
+                                                  "test", path, options, err) != 0))
+        goto done;
+    const nn_array *overrides = nn_container_find(arrays, count, "train.overrides");
+    if (overrides) {
+        char *before = text_of(overrides);
+        if (!before) {
+            nn_error_oom(err, "the resume record");
+            goto done;
+        }
+        /* The earlier resumes' lines first, then this one's. */
+        char *now = t->overrides;
+        t->overrides = before;
+        if (now) {
+            size_t size = strlen(before) + strlen(now) + 1;
+            char *joined = realloc(t->overrides, size);
+            if (!joined) {
+                free(now);
+                nn_error_oom(err, "the resume record");
+                goto done;
+            }
+            strcat(joined, now);
+            t->overrides = joined;
+            free(now);
+        }
+    }
+    if (options && options->anyway && options->config_difference &&
+        record_override(t, path, options->config_difference, err) != 0)
+        goto done;
     if (nn_model_load_state(t->model, arrays, count, MODEL_PREFIX, path, err) != 0) goto done;
+    if (position > 0) {
+        nn_metrics_acc_reset(t->train_metrics);
+        size_t sum_count = nn_array_count(metric_sums);
+        double *sums_of_metrics = malloc((sum_count ? sum_count : 1) * sizeof *sums_of_metrics);
+        if (!sums_of_metrics) {
+            nn_error_oom(err, "the metrics' state");
+            goto done;
+        }
+        memcpy(sums_of_metrics, metric_sums->data, sum_count * sizeof *sums_of_metrics);
+        int loaded = nn_metrics_acc_load(t->train_metrics, metric_counts->data, nn_array_count(metric_counts),
+                                         sums_of_metrics, sum_count, err);
+        free(sums_of_metrics);
+        if (loaded != 0) {
+            nn_error_prefix(err, "%s", path);
+            goto done;
+        }
+        memcpy(t->epoch_shuffle_rng.state, epoch_shuffle->data, sizeof t->epoch_shuffle_rng.state);
+        double sums[2];
+        memcpy(sums, epoch_loss->data, sizeof sums);
+        t->epoch_numerator = sums[0];
+        t->epoch_denominator = sums[1];
+    }
     for (int b = 0; b < t->optimizer.kind->buffer_count; b++)
         memcpy(t->optimizer.buffers[b], buffers[b]->data, t->optimizer.param_count * sizeof(float));
-    t->optimizer.steps = *(const int64_t *)steps->data;
-    t->epoch = (int)*(const int64_t *)epoch->data;
-    t->bad_epochs = (int)*(const int64_t *)bad->data;
+    t->optimizer.steps = steps;
+    t->epoch = (int)epoch;
+    t->bad_epochs = (int)bad_epochs;
+    t->epoch_position = (int)position;
+    t->order_ready = false;
     memcpy(&t->best_val_loss, best->data, sizeof t->best_val_loss);
     memcpy(t->shuffle_rng.state, shuffle->data, sizeof t->shuffle_rng.state);
     status = 0;

@@ -6,6 +6,8 @@
 #ifndef NNSEQ_CHECKPOINT_H
 #define NNSEQ_CHECKPOINT_H
 
+#include <stdbool.h>
+
 #include "config/config.h"
 #include "core/error.h"
 #include "core/model.h"
@@ -24,16 +26,31 @@ typedef struct nn_checkpoint {
     size_t array_count;
 } nn_checkpoint;
 
-int nn_checkpoint_load(nn_checkpoint *checkpoint, const char *path, nn_error *err);
+/* NaN or infinite weights, buffers or optimiser state are an error naming
+ * the entry, unless allow_nonfinite. */
+int nn_checkpoint_load(nn_checkpoint *checkpoint, const char *path, bool allow_nonfinite, nn_error *err);
 
 /* Only the stored (effective) config, for `train --resume CKPT` without a
  * CONFIG and for comparing a new config against what trained. */
 int nn_checkpoint_read_config(nn_config *cfg, const char *path, nn_error *err);
 void nn_checkpoint_free(nn_checkpoint *checkpoint);
 
-/* Puts the trainer where the checkpoint left off: weights, buffers,
- * optimiser state, epoch, random streams. The trainer's config must build
- * the same model and use the same optimiser. */
-int nn_trainer_resume(nn_trainer *trainer, const char *path, nn_error *err);
+/* How a resume treats what does not match. */
+typedef struct nn_resume_options {
+    /* --resume-anyway: data that differs from what the checkpoint trained
+     * on is let through (and recorded in the next checkpoint) instead of
+     * refused. */
+    bool anyway;
+    const char *config_difference;   /* what the caller let through of the config, recorded too; may be NULL */
+    bool allow_nonfinite;            /* NaN/Inf weights or state are not an error */
+} nn_resume_options;
+
+/* Puts the trainer where the checkpoint left off, in the middle of an
+ * epoch too: weights, buffers, optimiser state, epoch and position in it,
+ * the epoch's running sums, random streams. The trainer's config must
+ * build the same model and use the same optimiser; the data must have the
+ * fingerprint stored at training (sizes and CRCs), else NN_ERR_INPUT naming
+ * old and new, unless options->anyway. Every stored count is range-checked. */
+int nn_trainer_resume(nn_trainer *trainer, const char *path, const nn_resume_options *options, nn_error *err);
 
 #endif

@@ -427,12 +427,13 @@ int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *los
     return status;
 }
 
-int nn_engine_evaluate(nn_engine *e, const nn_loss *loss, const nn_input_transform *transform, const nn_dataset *set,
-                       int64_t first, int64_t count, nn_metrics_acc *metrics, nn_error *err) {
+int nn_engine_evaluate(nn_engine *e, int batch_size, const nn_loss *loss, const nn_input_transform *transform,
+                       const nn_dataset *set, int64_t first, int64_t count, nn_metrics_acc *metrics, nn_error *err) {
     int status = 0;
-    for (int64_t done = 0; done < count && status == 0; done += e->max_batch) {
+    if (batch_size < 1 || batch_size > e->max_batch) batch_size = e->max_batch;
+    for (int64_t done = 0; done < count && status == 0; done += batch_size) {
         nn_batch batch = {set, transform, NULL, first + done,
-                          count - done < e->max_batch ? (int)(count - done) : e->max_batch, 0};
+                          count - done < batch_size ? (int)(count - done) : batch_size, 0};
         e->batch = &batch;
         e->loss = loss;
         run_all(e, JOB_EVAL, batch.count);

@@ -74,9 +74,10 @@ int nn_engine_train_step(nn_engine *engine, const nn_batch *batch, const nn_loss
                          nn_gradient_hook hook, void *hook_user, nn_metrics_acc *metrics, nn_step_result *result,
                          nn_error *err);
 
-/* Evaluates samples [first, first + count) of set in batches of up to the
- * engine's max_batch, forward only, adding them to metrics in row order. */
-int nn_engine_evaluate(nn_engine *engine, const nn_loss *loss, const nn_input_transform *transform,
+/* Evaluates samples [first, first + count) of set in batches of
+ * batch_size (at most the engine's max_batch), forward only, adding them
+ * to metrics in row order. */
+int nn_engine_evaluate(nn_engine *engine, int batch_size, const nn_loss *loss, const nn_input_transform *transform,
                        const nn_dataset *set, int64_t first, int64_t count, nn_metrics_acc *metrics, nn_error *err);
 
 /* Forward only on count rows of raw model inputs (count x input values,

@@ -8,15 +8,26 @@ int nn_fit(nn_trainer *t, const nn_fit_callbacks *cb, nn_fit_result *result, nn_
     while (t->epoch < c->train.epochs) {
         if (cb->epoch_start) cb->epoch_start(cb->user, t->epoch + 1);
         nn_epoch_report report;
-        if (nn_trainer_epoch(t, &report, cb->progress, cb->user, err) != 0) return -1;
+        if (nn_trainer_epoch(t, &report, cb->progress, cb->should_stop, cb->user, err) != 0) return -1;
+        if (report.interrupted) {
+            result->interrupted = true;
+            result->interrupted_epoch = report.epoch;
+            result->interrupted_position = report.position;
+            return cb->save ? cb->save(cb->user, t, false, err) : 0;
+        }
         result->epochs_run++;
-        if (cb->epoch_end) cb->epoch_end(cb->user, &report);
+        if (cb->epoch_end && cb->epoch_end(cb->user, &report, err) != 0) return -1;
         if (cb->save && cb->save(cb->user, t, false, err) != 0) return -1;
         if (cb->save && report.improved && c->train.early_stop && cb->save(cb->user, t, true, err) != 0) return -1;
         if (report.stop) {
             result->stopped_early = true;
             result->stop_epoch = report.epoch;
             break;
+        }
+        if (t->epoch < c->train.epochs && cb->should_stop && cb->should_stop(cb->user)) {
+            result->interrupted = true;
+            result->interrupted_epoch = t->epoch + 1;
+            return 0;
         }
     }
     if (result->epochs_run == 0 && cb->save && cb->save(cb->user, t, false, err) != 0) return -1;

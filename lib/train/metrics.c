@@ -146,6 +146,92 @@ void nn_metrics_acc_reset(nn_metrics_acc *acc) {
     if (acc->sums) memset(acc->sums, 0, outputs * sizeof *acc->sums);
 }
 
+/* The layout of nn_metrics_acc_save's arrays for an accumulator holding
+ * count samples. */
+enum { SAVED_COUNTS = 5, SAVED_SUMS = 3 };
+
+static size_t saved_count_size(const nn_metrics_acc *acc, int64_t count) {
+    size_t outputs = (size_t)acc->outputs, size = SAVED_COUNTS;
+    if (acc->confusion) size += outputs * outputs;
+    if (acc->labels) size += 3 * outputs;
+    if (acc->samples) size += (size_t)count;
+    return size;
+}
+
+static size_t saved_sum_size(const nn_metrics_acc *acc, int64_t count) {
+    return SAVED_SUMS + (acc->sums ? 3 * (size_t)acc->outputs : 0) + (acc->samples ? (size_t)count : 0);
+}
+
+int nn_metrics_acc_save(const nn_metrics_acc *acc, int64_t **counts, size_t *count_size, double **sums,
+                        size_t *sum_size, nn_error *err) {
+    size_t nc = saved_count_size(acc, acc->count), ns = saved_sum_size(acc, acc->count);
+    int64_t *c = malloc(nc * sizeof *c);
+    double *x = malloc(ns * sizeof *x);
+    if (!c || !x) {
+        free(c);
+        free(x);
+        return nn_error_oom(err, "the metrics' state");
+    }
+    size_t i = 0, j = 0, outputs = (size_t)acc->outputs;
+    c[i++] = acc->count, c[i++] = acc->labelled, c[i++] = acc->correct, c[i++] = acc->all_right;
+    c[i++] = acc->nan_scores;
+    x[j++] = acc->loss_numerator, x[j++] = acc->loss_denominator, x[j++] = acc->absolute_errors;
+    if (acc->confusion)
+        for (size_t k = 0; k < outputs * outputs; k++) c[i++] = acc->confusion[k];
+    if (acc->labels)
+        for (size_t k = 0; k < outputs; k++) {
+            c[i++] = acc->labels[k].true_positive;
+            c[i++] = acc->labels[k].false_positive;
+            c[i++] = acc->labels[k].false_negative;
+        }
+    if (acc->sums)
+        for (size_t k = 0; k < outputs; k++) {
+            x[j++] = acc->sums[k].mean;
+            x[j++] = acc->sums[k].squares;
+            x[j++] = acc->sums[k].squared_errors;
+        }
+    if (acc->samples)
+        for (int64_t k = 0; k < acc->count; k++) {
+            c[i++] = acc->samples[k].positive;
+            x[j++] = acc->samples[k].score;
+        }
+    *counts = c, *count_size = nc, *sums = x, *sum_size = ns;
+    return 0;
+}
+
+int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count_size, const double *sums,
+                        size_t sum_size, nn_error *err) {
+    int64_t count = count_size >= SAVED_COUNTS ? counts[0] : -1;
+    if (count < 0 || count > acc->capacity || count_size != saved_count_size(acc, count) ||
+        sum_size != saved_sum_size(acc, count))
+        return nn_error_set(err, NN_ERR_INPUT, "the saved metrics do not fit this run's (%zu counts and %zu sums)",
+                            count_size, sum_size);
+    size_t i = 0, j = 0, outputs = (size_t)acc->outputs;
+    acc->count = counts[i++], acc->labelled = counts[i++], acc->correct = counts[i++];
+    acc->all_right = counts[i++], acc->nan_scores = counts[i++];
+    acc->loss_numerator = sums[j++], acc->loss_denominator = sums[j++], acc->absolute_errors = sums[j++];
+    if (acc->confusion)
+        for (size_t k = 0; k < outputs * outputs; k++) acc->confusion[k] = counts[i++];
+    if (acc->labels)
+        for (size_t k = 0; k < outputs; k++) {
+            acc->labels[k].true_positive = counts[i++];
+            acc->labels[k].false_positive = counts[i++];
+            acc->labels[k].false_negative = counts[i++];
+        }
+    if (acc->sums)
+        for (size_t k = 0; k < outputs; k++) {
+            acc->sums[k].mean = sums[j++];
+            acc->sums[k].squares = sums[j++];
+            acc->sums[k].squared_errors = sums[j++];
+        }
+    if (acc->samples)
+        for (int64_t k = 0; k < count; k++) {
+            acc->samples[k].positive = counts[i++] != 0;
+            acc->samples[k].score = (float)sums[j++];
+        }
+    return 0;
+}
+
 static void add_classes(nn_metrics_acc *acc, const float *output, const int32_t *labels, int batch) {
     int outputs = acc->outputs;
     for (int b = 0; b < batch; b++) {

@@ -96,6 +96,20 @@ int nn_metrics_acc_add(nn_metrics_acc *acc, const float *output, const nn_target
  * finish one accumulator at once. */
 bool nn_metrics_acc_finish(nn_metrics_acc *acc, nn_metrics *metrics, int64_t *confusion);
 
+/* The accumulator's running state as two flat arrays, so that a checkpoint
+ * taken in the middle of an epoch goes on with the same sums: counts
+ * (int64: samples, labelled, correct, all_right, nan_scores, the confusion
+ * matrix, the labels' counts, binary's positives) and sums (float64: the
+ * loss's numerator and denominator, absolute errors, the outputs' sums,
+ * binary's scores). Both malloc'ed, the caller frees them. */
+int nn_metrics_acc_save(const nn_metrics_acc *acc, int64_t **counts, size_t *count_size, double **sums,
+                        size_t *sum_size, nn_error *err);
+/* Puts a saved state back into an accumulator of the same task, outputs
+ * and enough capacity; NN_ERR_INPUT (nothing changed) when the sizes or
+ * values do not fit it. */
+int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count_size, const double *sums,
+                        size_t sum_size, nn_error *err);
+
 /* The names of the metrics of a task, loss first, in the order the outputs
  * print them ("loss", "accuracy", "precision", ...): the JSON keys. Returns
  * how many (0 and NULL for a task that is not one). */

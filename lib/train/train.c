@@ -116,7 +116,7 @@ static int load_init_weights(nn_model *model, const char *path, nn_error *err) {
  * enough for every layer (BatchNorm needs two samples when it sees one
  * value per channel). */
 static int check_batch_sizes(const nn_trainer *t, nn_error *err) {
-    int batch_size = t->config->train.batch_size;
+    int batch_size = t->batch_size;
     int last = t->train_count % batch_size ? t->train_count % batch_size : batch_size;
     int smallest = last < batch_size ? last : batch_size;
     for (int i = 0; i < t->model->layer_count; i++) {
@@ -140,7 +140,7 @@ static int check_loss(const nn_config *config, const nn_model *model, nn_error *
     return nn_error_prefix(err, "%s: loss %s", config->path, config->loss.kind->name);
 }
 
-int nn_eval_batch(const nn_config *config, const nn_model *model) {
+int nn_eval_batch(const nn_model *model) {
     /* Per sample: every activation, and the two gradient buffers as large
      * as the largest (what a replica holds), in floats. */
     size_t largest = nn_shape_size(model->input_shape), floats = largest;
@@ -151,8 +151,7 @@ int nn_eval_batch(const nn_config *config, const nn_model *model) {
     }
     floats += 2 * largest;
     size_t fits = ((size_t)32 << 20) / (floats * sizeof(float) + 1);
-    int batch = fits > 1024 ? 1024 : (int)fits;
-    return batch > config->train.batch_size ? batch : config->train.batch_size;
+    return fits > 1024 ? 1024 : fits < 1 ? 1 : (int)fits;
 }
 
 static bool logits_of(const nn_loss_kind *kind) { return !strcmp(kind->name, "bce_with_logits"); }
@@ -220,11 +219,17 @@ nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *er
     } else if (nn_config_transform(config, input_shape, &t->transform, err) != 0) {
         goto fail;
     }
+    /* A batch larger than the data is the whole data (torch's DataLoader
+     * does the same): memory is reserved for what a batch can hold. */
+    t->batch_size = config->train.batch_size < t->train_count ? config->train.batch_size : t->train_count;
     if (check_batch_sizes(t, err) != 0) goto fail;
 
     /* Room for a training batch and for an evaluation batch, so a run's
      * memory is the data plus what one batch needs. */
-    if (!(t->engine = nn_engine_create(t->model, threads, nn_eval_batch(config, t->model), err))) goto fail;
+    t->eval_batch = nn_eval_batch(t->model);
+    if (!(t->engine = nn_engine_create(t->model, threads, t->batch_size > t->eval_batch ? t->batch_size : t->eval_batch,
+                                       err)))
+        goto fail;
     if (config->init && load_init_weights(t->model, config->init, err) != 0) goto fail;
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)
@@ -237,6 +242,8 @@ nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *er
     if (!(t->train_metrics = nn_metrics_acc_create(t->task, t->outputs, logits_of(config->loss.kind), t->train_count,
                                                    err)))
         goto fail;
+    t->train_fingerprint = nn_dataset_fingerprint(&t->data);
+    if (t->test.count > 0) t->test_fingerprint = nn_dataset_fingerprint(&t->test);
     /* Its own stream, so changing the model does not change the data order. */
     nn_rng_seed(&t->shuffle_rng, config->seed ^ 0x9e3779b97f4a7c15ULL);
     return t;
@@ -254,6 +261,7 @@ void nn_trainer_free(nn_trainer *t) {
     nn_dataset_free(&t->test);
     nn_input_transform_free(&t->transform);
     nn_metrics_acc_free(t->train_metrics);
+    free(t->overrides);
     free(t->order);
     free(t);
 }
@@ -280,18 +288,41 @@ static uint64_t epoch_key(const nn_trainer *t) {
     return nn_key_mix(t->config->seed ^ 0x5deece66dULL, (uint64_t)t->epoch);
 }
 
-int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn progress, void *progress_user,
+/* This epoch's order: a fresh permutation at an epoch's start, or after a
+ * resume in the middle of one the same permutation drawn again from the
+ * stream as it stood before it (checked against where the stream ended). */
+static int epoch_order(nn_trainer *t, nn_error *err) {
+    if (t->order_ready) return 0;
+    for (int i = 0; i < t->train_count; i++) t->order[i] = (uint32_t)i;
+    if (t->epoch_position == 0) {
+        t->epoch_shuffle_rng = t->shuffle_rng;
+        if (t->config->train.shuffle) shuffle(t->order, t->train_count, &t->shuffle_rng);
+    } else if (t->config->train.shuffle) {
+        nn_rng replay = t->epoch_shuffle_rng;
+        shuffle(t->order, t->train_count, &replay);
+        if (memcmp(replay.state, t->shuffle_rng.state, sizeof replay.state) != 0)
+            return nn_error_set(err, NN_ERR_INPUT, "the checkpoint's shuffle streams disagree: it was not written by "
+                                "this version of nnseq, or it is damaged");
+    }
+    t->order_ready = true;
+    return 0;
+}
+
+int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn progress, nn_stop_fn stop, void *user,
                      nn_error *err) {
     const nn_config *c = t->config;
     memset(report, 0, sizeof *report);
-    for (int i = 0; i < t->train_count; i++) t->order[i] = (uint32_t)i;
-    if (c->train.shuffle) shuffle(t->order, t->train_count, &t->shuffle_rng);
+    if (t->epoch_position == 0) {
+        nn_metrics_acc_reset(t->train_metrics);
+        t->epoch_numerator = t->epoch_denominator = 0;
+    }
+    if (epoch_order(t, err) != 0) return -1;
     t->optimizer.lr = learning_rate(t, t->epoch);
-    int batch_size = c->train.batch_size;
-    double numerator_sum = 0, denominator_sum = 0, start = now_seconds();
-    nn_metrics_acc_reset(t->train_metrics);
+    int batch_size = t->batch_size, trained_here = 0;
+    double start = now_seconds();
     uint64_t key = epoch_key(t);
-    for (int first = 0; first < t->train_count; first += batch_size) {
+    while (t->epoch_position < t->train_count) {
+        int first = t->epoch_position;
         nn_batch batch = {&t->data, &t->transform, t->order, first,
                           t->train_count - first < batch_size ? t->train_count - first : batch_size, key};
         nn_step_result step;
@@ -306,14 +337,25 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
             return nn_error_set(err, NN_ERR_RUNTIME,
                                 "epoch %d: a gradient became NaN or infinite (try a smaller learning rate)",
                                 t->epoch + 1);
-        numerator_sum += step.numerator;
-        denominator_sum += step.denominator;
+        t->epoch_numerator += step.numerator;
+        t->epoch_denominator += step.denominator;
+        t->epoch_position = first + batch.count;
+        trained_here += batch.count;
         if (progress)
-            progress(progress_user, first + batch.count, t->train_count,
-                     denominator_sum > 0 ? numerator_sum / denominator_sum : 0);
+            progress(user, t->epoch_position, t->train_count,
+                     t->epoch_denominator > 0 ? t->epoch_numerator / t->epoch_denominator : 0);
+        if (stop && t->epoch_position < t->train_count && stop(user)) {
+            report->interrupted = true;
+            report->epoch = t->epoch + 1;
+            report->epochs = c->train.epochs;
+            report->position = t->epoch_position;
+            return 0;
+        }
     }
+    t->epoch_position = 0;
+    t->order_ready = false;
     report->seconds = now_seconds() - start;
-    report->samples_per_second = t->train_count / (report->seconds > 0 ? report->seconds : 1e-9);
+    report->samples_per_second = trained_here / (report->seconds > 0 ? report->seconds : 1e-9);
     nn_metrics_acc_finish(t->train_metrics, &report->train, NULL);
     report->lr = t->optimizer.lr;
     t->epoch++;
@@ -334,13 +376,13 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     return 0;
 }
 
-static int evaluate_on(nn_engine *engine, const nn_model *model, const nn_loss *loss, nn_task task,
+static int evaluate_on(nn_engine *engine, int batch_size, const nn_model *model, const nn_loss *loss, nn_task task,
                        const nn_input_transform *transform, const nn_dataset *set, int64_t first, int64_t count,
                        nn_metrics *metrics, int64_t *confusion, nn_error *err) {
     int outputs = model_outputs(model);
     nn_metrics_acc *acc = nn_metrics_acc_create(task, outputs, logits_of(loss->kind), count, err);
     if (!acc) return -1;
-    int status = nn_engine_evaluate(engine, loss, transform, set, first, count, acc, err);
+    int status = nn_engine_evaluate(engine, batch_size, loss, transform, set, first, count, acc, err);
     if (status == 0) nn_metrics_acc_finish(acc, metrics, confusion);
     nn_metrics_acc_free(acc);
     return status;
@@ -348,7 +390,7 @@ static int evaluate_on(nn_engine *engine, const nn_model *model, const nn_loss *
 
 int nn_trainer_evaluate(nn_trainer *t, const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics,
                         nn_error *err) {
-    return evaluate_on(t->engine, t->model, &t->config->loss, t->task, &t->transform, set, first, count, metrics,
+    return evaluate_on(t->engine, t->eval_batch, t->model, &t->config->loss, t->task, &t->transform, set, first, count, metrics,
                        NULL, err);
 }
 
@@ -358,7 +400,7 @@ int nn_evaluate(nn_model *model, int threads, int batch_size, const nn_loss *los
     if (batch_size < 1) batch_size = model->max_batch > 0 ? model->max_batch : NN_EVAL_BATCH;
     nn_engine *engine = nn_engine_create(model, threads, batch_size, err);
     if (!engine) return -1;
-    int status = evaluate_on(engine, model, loss, task, transform, set, first, count, metrics, confusion, err);
+    int status = evaluate_on(engine, batch_size, model, loss, task, transform, set, first, count, metrics, confusion, err);
     nn_engine_free(engine);
     return status;
 }

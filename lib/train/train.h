@@ -28,10 +28,10 @@
 #define NN_EVAL_BATCH 256
 
 /* The batch size validation, test and eval use: as large as fits in about
- * 32 MB of activations (large batches keep the products large), at most
- * 1024, and never below the training batch size. The metrics do not depend
- * on it; train and eval use the same, so they print the same numbers. */
-int nn_eval_batch(const nn_config *config, const nn_model *model);
+ * 32 MB of activations (large batches keep the products large), 1 to 1024,
+ * whatever the training batch. train and eval use the same, so they print
+ * the same numbers. */
+int nn_eval_batch(const nn_model *model);
 
 typedef struct nn_epoch_report {
     int epoch;                 /* 1-based number of the epoch just finished */
@@ -44,7 +44,13 @@ typedef struct nn_epoch_report {
     double samples_per_second;
     bool improved;             /* early stopping: best validation loss so far */
     bool stop;                 /* early stopping: patience exhausted */
+    bool interrupted;          /* stopped in the middle (nn_stop_fn): only epoch and position are set */
+    int position;              /* interrupted: samples of the epoch trained */
 } nn_epoch_report;
+
+/* Asked after every training step: true stops the epoch there (a signal
+ * arrived), leaving the trainer resumable from that step. */
+typedef bool (*nn_stop_fn)(void *user);
 
 /* Called after every batch: samples done this epoch, of total, and the mean
  * training loss so far. */
@@ -64,6 +70,21 @@ typedef struct nn_trainer {
     int epoch;                 /* epochs completed */
     double best_val_loss;      /* early stopping */
     int bad_epochs;
+    int batch_size;            /* the config's, at most train_count */
+    int eval_batch;            /* nn_eval_batch */
+    /* Where the current epoch stands, since a checkpoint may be taken in
+     * the middle of one: samples trained (0: at an epoch boundary), the
+     * loss's sums so far, and the shuffle stream before this epoch's
+     * permutation, from which a resumed run draws the same order. */
+    int epoch_position;
+    double epoch_numerator, epoch_denominator;
+    nn_rng epoch_shuffle_rng;
+    bool order_ready;          /* order holds the current epoch's permutation */
+    /* The data as trained on, for --resume to tell whether it changed. */
+    nn_data_fingerprint train_fingerprint, test_fingerprint;
+    /* What --resume-anyway let through, over every resume so far, one
+     * line each (NULL: nothing); saved in the checkpoint. */
+    char *overrides;
     uint32_t *order;           /* this epoch's sample order */
     nn_metrics_acc *train_metrics;
     nn_engine *engine;         /* the batch split across threads replicas */
@@ -83,9 +104,13 @@ void nn_trainer_free(nn_trainer *trainer);
 int nn_trainer_evaluate(nn_trainer *trainer, const nn_dataset *set, int64_t first, int64_t count,
                         nn_metrics *metrics, nn_error *err);
 
-/* Trains one epoch and evaluates on the validation split. */
-int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_fn progress,
-                     void *progress_user, nn_error *err);
+/* Trains one epoch (the rest of it, after a resume in the middle) and
+ * evaluates on the validation split. stop (may be NULL) is asked after
+ * every step; when it says so before the epoch's end, the report says
+ * interrupted and the trainer stays in the middle of the epoch, where a
+ * checkpoint saves it and the next call goes on. */
+int nn_trainer_epoch(nn_trainer *trainer, nn_epoch_report *report, nn_progress_fn progress, nn_stop_fn stop,
+                     void *user, nn_error *err);
 
 /* Reads a split for a model trained with config: files in config's format
  * (NULL: the config's test split, which may be the tail of the training
