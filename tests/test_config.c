@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -800,6 +801,98 @@ START_TEST(anchors_aliases_and_tags_are_refused) {
 }
 END_TEST
 
+/* --- Limits ----------------------------------------------------------------- */
+
+/* "seed: " and then depth flow lists one inside another. */
+static char *nested_flow(int depth) {
+    char *text = malloc(2 * (size_t)depth + 16);
+    ck_assert_ptr_nonnull(text);
+    size_t at = (size_t)sprintf(text, "seed: ");
+    memset(text + at, '[', (size_t)depth);
+    memset(text + at + depth, ']', (size_t)depth);
+    text[at + 2 * (size_t)depth] = '\0';
+    return text;
+}
+
+static double seconds_now(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + now.tv_nsec * 1e-9;
+}
+
+/* libyaml's time grows with the square of the flow nesting: the depth is
+ * refused at the 65th level, flow or block, before libyaml reads on. */
+START_TEST(nesting_is_bounded) {
+    static const char deeper[] = "nesting deeper than 64 levels (expected at most 64 lists and mappings one "
+                                 "inside another)";
+    char *text = nested_flow(63); /* with the top mapping, 64 levels: the schema's business */
+    expect_error(text, 1, 7, "expected an integer");
+    free(text);
+    text = nested_flow(64);
+    expect_message(text, 1, 70, deeper);
+    free(text);
+    double start = seconds_now();
+    text = nested_flow(200000); /* 400 KB: 72 s before the limit */
+    expect_message(text, 1, 70, deeper);
+    free(text);
+    ck_assert_msg(seconds_now() - start < 1.0, "took %.2f s", seconds_now() - start);
+
+    char block[8192];
+    size_t at = (size_t)sprintf(block, "seed:\n  ");
+    for (int i = 0; i < 64; i++) at += (size_t)sprintf(block + at, "- ");
+    sprintf(block + at, "x\n");
+    expect_message(block, 2, 129, deeper);
+    at = 0;
+    for (int i = 0; i < 65; i++) at += (size_t)sprintf(block + at, "%*sa:\n", 2 * i, "");
+    expect_message(block, 65, 129, deeper);
+}
+END_TEST
+
+/* Anchors are refused at the first, so no alias is ever expanded, however
+ * many follow ("billion laughs"). */
+START_TEST(aliases_are_never_expanded) {
+    enum { ALIASES = 200000 };
+    char *text = malloc(ALIASES * 4 + 64);
+    ck_assert_ptr_nonnull(text);
+    size_t at = (size_t)sprintf(text, "seed: 1\nx: &a [lol, lol]\ny: [");
+    for (int i = 0; i < ALIASES; i++) at += (size_t)sprintf(text + at, "*a, ");
+    sprintf(text + at, "]\n");
+    double start = seconds_now();
+    expect_message(text, 2, 4, "anchors (&a) are not supported (expected every value written out in place)");
+    ck_assert_msg(seconds_now() - start < 1.0, "took %.2f s", seconds_now() - start);
+    free(text);
+}
+END_TEST
+
+/* At most 1 MiB of config, from a file or as text (a checkpoint's). */
+START_TEST(size_is_bounded) {
+    const size_t limit = (size_t)1 << 20;
+    const char head[] = "model: {layers: [ReLU]}\n#";
+    char *text = malloc(2 * limit + 1);
+    ck_assert_ptr_nonnull(text);
+    memcpy(text, head, sizeof head - 1);
+    memset(text + sizeof head - 1, '#', 2 * limit - (sizeof head - 1));
+    text[2 * limit] = '\0';
+    nn_config cfg;
+    nn_error err = {0};
+    ck_assert_msg(nn_config_parse(&cfg, text, limit, "big.yaml", ".", &err) == 0, "%s", err.message);
+    nn_config_free(&cfg);
+    ck_assert_int_eq(nn_config_parse(&cfg, text, limit + 1, "big.yaml", ".", &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_INPUT);
+    ck_assert_str_eq(err.message,
+                     "big.yaml: 1048577 bytes, too large for a config (expected at most 1048576 bytes, 1 MiB)");
+    ck_assert_ptr_null(cfg.text);
+    const char *path = write_config("big.yaml", text);
+    ck_assert_int_eq(nn_config_load(&cfg, path, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_INPUT);
+    ck_assert_msg(!strncmp(err.message, path, strlen(path)) && strstr(err.message, "too large for a config") &&
+                      strstr(err.message, "1048576"),
+                  "%s", err.message);
+    ck_assert_ptr_null(cfg.path);
+    free(text);
+}
+END_TEST
+
 START_TEST(missing_or_unreadable_files) {
     nn_config cfg;
     nn_error err = {0};
@@ -1479,6 +1572,9 @@ int main(void) {
     tcase_add_test(errors, anchors_aliases_and_tags_are_refused);
     tcase_add_test(errors, missing_or_unreadable_files);
     tcase_add_test(errors, damaged_configs_fail_cleanly);
+    tcase_add_test(errors, nesting_is_bounded);
+    tcase_add_test(errors, aliases_are_never_expanded);
+    tcase_add_test(errors, size_is_bounded);
     tcase_set_timeout(errors, 120);
     suite_add_tcase(suite, errors);
     TCase *names = tcase_create("nearest name");

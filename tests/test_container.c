@@ -5,6 +5,7 @@
  * docs/checkpoint.md and a bit-by-bit CRC-32, never from archive.c. */
 #include <check.h>
 #include <dirent.h>
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -770,6 +771,146 @@ START_TEST(records_that_lie) {
 }
 END_TEST
 
+/* ---- bounded memory and time ---- */
+
+/* Files that claim far more than they hold, with correct CRCs: each must be
+ * refused by its claim, before anything of the claimed size is allocated
+ * (an allocation of terabytes would fail as out of memory, not as input). */
+START_TEST(claims_beyond_the_file_are_refused) {
+    workspace w;
+    workspace_open(&w);
+    buffer raw = {0};
+    put_le(&raw, 1, 4);
+    put_record(&raw, "a", 1, 2, 0, NULL, (uint64_t[]){7}, 1, 1);
+    write_container(w.path, &raw, (container){1, 0, (int64_t)1 << 40, NULL, 0});
+    expect_input_error(w.path, "raw payload size 1099511627776 impossible");
+    free(raw.data);
+
+    struct {
+        const char *phrase;
+        uint32_t count;
+        uint64_t dims[2];
+        size_t padding; /* zero bytes after the record */
+    } cases[] = {
+        {"2147483648 arrays cannot fit", 1u << 31, {1, 1}, 0},
+        {"70000 arrays, a checkpoint holds at most 65536", 70000, {1, 1}, 6 * 70000},
+        {"'big': data needs 4398046511104 bytes, 0 left", 1, {1u << 20, 1u << 20}, 0},
+        {"'big': data needs 17179869184 bytes, 65536 left", 1, {1u << 16, 1u << 16}, 65536},
+        {"dimensions overflow", 1, {UINT64_C(1) << 62, 2}, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buffer payload = {0};
+        put_le(&payload, cases[i].count, 4);
+        put_record(&payload, "big", 3, 0, 2, cases[i].dims, NULL, 0, 4);
+        for (size_t k = 0; k < cases[i].padding; k++) put_le(&payload, 0, 1);
+        write_container(w.path, &payload, plain);
+        expect_input_error(w.path, cases[i].phrase);
+        free(payload.data);
+    }
+    workspace_close(&w);
+}
+END_TEST
+
+/* An array as large as the header allows, in a stream that ends after a
+ * few kilobytes: told apart once the stream has ended, and nothing leaks. */
+START_TEST(stream_shorter_than_its_arrays_fails) {
+    workspace w;
+    workspace_open(&w);
+    enum { NOISE = 70000, CLAIMED = 64 << 20 };
+    buffer raw = {0};
+    put_le(&raw, 1, 4);
+    put_record(&raw, "noise", 5, 2, 1, (uint64_t[]){CLAIMED}, NULL, 0, 1);
+    uint32_t state = 99;
+    for (int i = 0; i < NOISE; i++) put_le(&raw, (state = state * 1664525u + 1013904223u) >> 24, 1);
+    int64_t declared = (int64_t)raw.size - NOISE + CLAIMED;
+    write_container(w.path, &raw, (container){1, 0, declared, NULL, 0});
+    char phrase[128];
+    snprintf(phrase, sizeof phrase, "payload inflates to %zu bytes, the header gives %" PRId64, raw.size, declared);
+    expect_input_error(w.path, phrase);
+    free(raw.data);
+    workspace_close(&w);
+}
+END_TEST
+
+/* The most arrays a checkpoint holds round trip, one more is refused. */
+START_TEST(array_count_limit) {
+    workspace w;
+    workspace_open(&w);
+    enum { LIMIT = 65536 };
+    nn_array *arrays = calloc(LIMIT + 1, sizeof *arrays);
+    uint8_t value = 3;
+    for (int i = 0; i <= LIMIT; i++) arrays[i] = make_array("", NN_U8, 0, NULL, &value);
+    for (int i = 0; i <= LIMIT; i++) snprintf(arrays[i].name, sizeof arrays[i].name, "a%d", i);
+    nn_error err = {0};
+    ck_assert_int_eq(nn_container_write(w.path, arrays, LIMIT + 1, &err), -1);
+    ck_assert_msg(strstr(err.message, "65537 arrays, a checkpoint holds at most 65536"), "%s", err.message);
+    ck_assert_msg(nn_container_write(w.path, arrays, LIMIT, &err) == 0, "%s", err.message);
+    nn_array *read;
+    size_t count;
+    ck_assert_msg(nn_container_read(w.path, &read, &count, &err) == 0, "%s", err.message);
+    const char *why = arrays_differ(arrays, LIMIT, read, count);
+    ck_assert_msg(!why, "%s", why);
+    nn_arrays_free(read, count);
+    free(arrays);
+    workspace_close(&w);
+}
+END_TEST
+
+/* Bytes of address space the process has mapped now. */
+static size_t mapped_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+        fclose(f);
+    }
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Reading holds the arrays and little else: a 64 MiB array reads within
+ * 64 MiB and 24 MiB to spare of address space, where holding the raw
+ * payload beside it would need twice as much. (ASan maps its own.) */
+START_TEST(reading_holds_the_arrays_only) {
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#endif
+    FILE *probe = fopen("/proc/self/statm", "r");
+    if (!probe) return;
+    fclose(probe);
+    workspace w;
+    workspace_open(&w);
+    enum { SIZE = 64 << 20 };
+    buffer raw = {0};
+    put_le(&raw, 1, 4);
+    put_record(&raw, "zeros", 5, 2, 1, (uint64_t[]){SIZE}, NULL, 0, 1);
+    size_t head = raw.size;
+    raw.data = realloc(raw.data, head + SIZE);
+    memset(raw.data + head, 0, SIZE);
+    raw.data[head + SIZE - 1] = 0x5A;
+    raw.size = raw.capacity = head + SIZE;
+    write_container(w.path, &raw, plain);
+    free(raw.data);
+    struct rlimit saved, limit;
+    getrlimit(RLIMIT_AS, &saved);
+    limit = saved;
+    limit.rlim_cur = mapped_bytes() + SIZE + (24 << 20);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &limit), 0);
+    nn_array *arrays;
+    size_t count;
+    nn_error err = {0};
+    int status = nn_container_read(w.path, &arrays, &count, &err);
+    setrlimit(RLIMIT_AS, &saved);
+    ck_assert_msg(status == 0, "%s", err.message);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_uint_eq(nn_array_bytes(&arrays[0]), SIZE);
+    const uint8_t *data = arrays[0].data;
+    ck_assert_uint_eq(data[0], 0);
+    ck_assert_uint_eq(data[SIZE - 1], 0x5A);
+    nn_arrays_free(arrays, count);
+    workspace_close(&w);
+}
+END_TEST
+
 /* ---- fuzzing ---- */
 
 typedef struct fuzz_rng {
@@ -964,6 +1105,10 @@ int main(void) {
     tcase_add_test(tc, newer_version_and_unknown_flags);
     tcase_add_test(tc, sizes_that_lie);
     tcase_add_test(tc, records_that_lie);
+    tcase_add_test(tc, claims_beyond_the_file_are_refused);
+    tcase_add_test(tc, stream_shorter_than_its_arrays_fails);
+    tcase_add_test(tc, array_count_limit);
+    tcase_add_test(tc, reading_holds_the_arrays_only);
     tcase_add_test(tc, fuzz_file_bytes);
     tcase_add_test(tc, fuzz_payload_records);
     suite_add_tcase(suite, tc);

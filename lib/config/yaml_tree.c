@@ -4,7 +4,10 @@
  *
  * torch_ref.py reads the same files with PyYAML (YAML 1.1), so a file both
  * accept must mean the same thing: anchors, aliases, tags and a second
- * document are refused here, as is a tab in the indentation (with a hint). */
+ * document are refused here, as is a tab in the indentation (with a hint).
+ * Aliases being refused, no subtree is ever copied; the text's size and the
+ * nesting are bounded (yaml_tree.h says why), the nesting as the events come,
+ * before libyaml scans much further. */
 #include "config/yaml_tree.h"
 
 #include <stdarg.h>
@@ -101,8 +104,8 @@ void nn_yaml_free(nn_yaml_tree *t) {
 /* --- From libyaml's events to the tree ----------------------------------- */
 
 typedef struct builder {
-    int *stack;             /* open mappings and sequences */
-    int depth, capacity;
+    int stack[NN_YAML_MAX_DEPTH];  /* open mappings and sequences */
+    int depth;
     int documents;
     int root;
     bool done;
@@ -140,13 +143,10 @@ static int add_scalar(nn_yaml_tree *p, builder *b, const yaml_event_t *event) {
 }
 
 static int open_collection(nn_yaml_tree *p, builder *b, nn_yaml_type type, const yaml_event_t *event) {
-    if (b->depth == b->capacity) {
-        int capacity = b->capacity ? 2 * b->capacity : 16;
-        int *stack = realloc(b->stack, (size_t)capacity * sizeof *stack);
-        if (!stack) return nn_error_oom(p->err, "the config's nesting");
-        b->stack = stack;
-        b->capacity = capacity;
-    }
+    if (b->depth == NN_YAML_MAX_DEPTH)
+        return nn_yaml_fail(p, (int)event->start_mark.line + 1, (int)event->start_mark.column + 1,
+                            "nesting deeper than %d levels (expected at most %d lists and mappings one inside "
+                            "another)", NN_YAML_MAX_DEPTH, NN_YAML_MAX_DEPTH);
     int parent = b->depth ? b->stack[b->depth - 1] : -1;
     int index = tree_add(p, type, &event->start_mark, parent);
     if (index < 0) return -1;
@@ -234,8 +234,15 @@ static int syntax_error(nn_yaml_tree *p, const yaml_parser_t *yaml, const char *
                    *detail ? ")" : "");
 }
 
+int nn_yaml_check_size(const char *path, size_t length, nn_error *err) {
+    if (length <= NN_YAML_MAX_BYTES) return 0;
+    return nn_error_set(err, NN_ERR_INPUT, "%s: %zu bytes, too large for a config (expected at most %zu bytes, "
+                        "%zu MiB)", path, length, NN_YAML_MAX_BYTES, NN_YAML_MAX_BYTES >> 20);
+}
+
 /* Builds the tree of the one document in text; *root is its top nn_yaml_node. */
 int nn_yaml_read(nn_yaml_tree *p, const char *text, size_t length, const nn_yaml_node **root) {
+    if (nn_yaml_check_size(p->path, length, p->err) != 0) return -1;
     yaml_parser_t yaml;
     if (!yaml_parser_initialize(&yaml)) return nn_error_oom(p->err, "the YAML parser");
     yaml_parser_set_input_string(&yaml, (const unsigned char *)text, length);
@@ -250,7 +257,6 @@ int nn_yaml_read(nn_yaml_tree *p, const char *text, size_t length, const nn_yaml
         status = on_event(p, &b, &event);
         yaml_event_delete(&event);
     }
-    free(b.stack);
     yaml_parser_delete(&yaml);
     if (status != 0) return -1;
     *root = node_at(p, b.root);

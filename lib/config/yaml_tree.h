@@ -27,8 +27,21 @@ typedef struct nn_yaml_tree {
     int count, capacity;
 } nn_yaml_tree;
 
+/* Limits on what nn_yaml_read takes, far above any real config: libyaml's
+ * time grows with the square of the flow nesting (a 400 KB "[[[...]]]" took
+ * 72 s), and the tree and its schema with the size. */
+#define NN_YAML_MAX_BYTES ((size_t)1 << 20)
+#define NN_YAML_MAX_DEPTH 64
+
+/* An NN_ERR_INPUT error naming path and the limit when length passes
+ * NN_YAML_MAX_BYTES; for callers that can tell before reading or copying
+ * the text (nn_yaml_read checks it again). */
+int nn_yaml_check_size(const char *path, size_t length, nn_error *err);
+
 /* Builds the tree of the one document in text; *root is its top node, a
- * mapping. Errors are NN_ERR_INPUT "PATH:LINE:COLUMN: invalid YAML: ...". */
+ * mapping. Errors are NN_ERR_INPUT "PATH:LINE:COLUMN: invalid YAML: ...",
+ * and "PATH:LINE:COLUMN: nesting deeper than 64 levels" from the first
+ * list or mapping past NN_YAML_MAX_DEPTH, before libyaml reads further. */
 int nn_yaml_read(nn_yaml_tree *tree, const char *text, size_t length, const nn_yaml_node **root);
 void nn_yaml_free(nn_yaml_tree *tree);
 

@@ -21,8 +21,14 @@
 /* The smallest record: 2-byte name length, a 1-byte name, dtype, rank 0 and
  * one u8 element. Bounds the array count a payload of a given size can hold. */
 #define MIN_RECORD_BYTES 6
-/* The largest raw payload either side accepts: readers allocate it whole. */
+/* The largest raw payload either side accepts. */
 #define MAX_RAW_BYTES ((uint64_t)1 << 32)
+/* The most arrays either side accepts: far more than any model has (five
+ * per layer at most, and a few for the run), and few enough that the list
+ * of a file that claims them all stays a few MB. */
+#define MAX_ARRAYS 65536
+/* Compressed bytes read from the file at a time. */
+#define INPUT_CHUNK 32768
 /* Deflate cannot expand more than 1032:1 (a 258-byte match in at least two
  * bits), so a larger raw size is a lie and must not cost an allocation. */
 #define MAX_DEFLATE_RATIO 1032
@@ -133,9 +139,9 @@ static int check_array(const char *path, const nn_array *array, size_t index, ui
  * raw payload's size. */
 static int check_arrays(const char *path, const nn_array *arrays, size_t count, uint64_t *raw_bytes,
                         nn_error *err) {
-    if (count > UINT32_MAX)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: %zu arrays, a checkpoint holds at most %" PRIu32, path, count,
-                            UINT32_MAX);
+    if (count > MAX_ARRAYS)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: %zu arrays, a checkpoint holds at most %d", path, count,
+                            MAX_ARRAYS);
     *raw_bytes = 4;
     for (size_t i = 0; i < count; i++) {
         uint64_t bytes = 0;
@@ -288,7 +294,6 @@ static int check_sizes(const char *path, const header *h, uint64_t file_size, nn
         return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu64 " bytes after the %" PRIu64 "-byte payload",
                             path, present - h->compressed_bytes, h->compressed_bytes);
     if (h->raw_bytes < 4 || h->raw_bytes > MAX_RAW_BYTES || (size_t)h->raw_bytes != h->raw_bytes ||
-        (uLong)h->raw_bytes != h->raw_bytes || (uLong)h->compressed_bytes != h->compressed_bytes ||
         h->raw_bytes / MAX_DEFLATE_RATIO > h->compressed_bytes)
         return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: raw payload size %" PRIu64 " impossible for %" PRIu64
                             " compressed bytes (at most 4 GiB, ratio at most %d)", path, h->raw_bytes,
@@ -320,199 +325,210 @@ static int check_header(const char *path, const unsigned char *bytes, uint64_t f
     return check_sizes(path, h, file_size, err);
 }
 
-/* The compressed payload, CRC checked; NULL with err set. */
-static unsigned char *read_payload(const char *path, FILE *file, const header *h, nn_error *err) {
-    size_t size = (size_t)h->compressed_bytes;
-    unsigned char *payload = malloc(size ? size : 1);
-    if (!payload) {
-        nn_error_oom(err, "the compressed checkpoint payload");
-        return NULL;
+/* The payload as it streams in: compressed bytes from the file, through the
+ * CRC and zlib, straight into the buffer each field or array asks for. Only
+ * the arrays themselves are ever held, never the payload, compressed or raw. */
+typedef struct stream {
+    const char *path;
+    FILE *file;
+    z_stream z;
+    uint64_t file_left;   /* compressed bytes not yet read from the file */
+    uint64_t raw_left;    /* raw bytes the header promised that no field has claimed yet */
+    uint64_t inflated;    /* raw bytes zlib has produced */
+    uint64_t trailing;    /* compressed bytes after the end of the zlib stream */
+    uint32_t crc;         /* of the compressed bytes read so far */
+    int status;           /* Z_OK while running, Z_STREAM_END, a zlib error, or one of the two below */
+    int read_errno;
+    unsigned char input[INPUT_CHUNK];
+} stream;
+
+#define READ_FAILED (-100)
+#define FILE_SHRANK (-101)
+
+static void refill(stream *s) {
+    size_t want = s->file_left < INPUT_CHUNK ? (size_t)s->file_left : INPUT_CHUNK;
+    size_t got = fread(s->input, 1, want, s->file);
+    if (got < want) {
+        s->status = ferror(s->file) ? READ_FAILED : FILE_SHRANK;
+        s->read_errno = errno;
     }
-    if (fread(payload, 1, size, file) != size) {
-        if (ferror(file)) nn_error_set(err, NN_ERR_RUNTIME, "%s: read failed: %s", path, strerror(errno));
-        else nn_error_set(err, NN_ERR_INPUT, "%s: truncated while being read", path);
-    } else if ((uint32_t)crc32_z(0, payload, size) != h->payload_crc) {
-        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: CRC mismatch in the compressed payload", path);
-    } else {
-        return payload;
-    }
-    free(payload);
-    return NULL;
+    s->crc = (uint32_t)crc32_z(s->crc, s->input, got);
+    s->file_left -= got;
+    s->z.next_in = s->input;
+    s->z.avail_in = (uInt)got;
 }
 
-/* The raw payload, exactly h->raw_bytes long; NULL with err set. */
-static unsigned char *inflate_payload(const char *path, const unsigned char *compressed, const header *h,
-                                      nn_error *err) {
-    unsigned char *raw = malloc((size_t)h->raw_bytes);
-    if (!raw) {
-        nn_error_oom(err, "the checkpoint payload");
-        return NULL;
+/* Inflates up to n bytes into out, or into a scratch buffer when out is
+ * NULL; fewer come only when the stream has stopped (s->status says why). */
+static uint64_t inflate_into(stream *s, unsigned char *out, uint64_t n) {
+    unsigned char scratch[16384];
+    uint64_t done = 0;
+    while (done < n && s->status == Z_OK) {
+        if (s->z.avail_in == 0 && s->file_left > 0) {
+            refill(s);
+            if (s->status != Z_OK) break;
+        }
+        uint64_t room = out ? (uint64_t)1 << 30 : sizeof scratch;
+        uInt chunk = (uInt)(n - done < room ? n - done : room);
+        s->z.next_out = out ? out + done : scratch;
+        s->z.avail_out = chunk;
+        int status = inflate(&s->z, Z_NO_FLUSH);
+        done += chunk - s->z.avail_out;
+        s->inflated += chunk - s->z.avail_out;
+        if (status == Z_STREAM_END)
+            s->status = Z_STREAM_END;
+        else if (status == Z_BUF_ERROR && s->z.avail_in == 0 && s->file_left == 0)
+            s->status = Z_DATA_ERROR; /* the file ends inside the stream */
+        else if (status != Z_OK && status != Z_BUF_ERROR)
+            s->status = status == Z_MEM_ERROR ? Z_MEM_ERROR : Z_DATA_ERROR;
     }
-    uLong raw_bytes = (uLong)h->raw_bytes, used = (uLong)h->compressed_bytes;
-    int status = uncompress2(raw, &raw_bytes, compressed, &used);
-    if (status == Z_OK && raw_bytes == h->raw_bytes && used == h->compressed_bytes) return raw;
-    if (status == Z_MEM_ERROR)
-        nn_error_oom(err, "zlib's state");
-    else if (status == Z_BUF_ERROR)
-        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload inflates to more than the %" PRIu64
-                     " bytes the header gives", path, h->raw_bytes);
-    else if (status != Z_OK)
-        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload is not a valid zlib stream (corrupt or cut short)",
-                     path);
-    else if (raw_bytes != h->raw_bytes)
-        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload inflates to %lu bytes, the header gives %" PRIu64,
-                     path, (unsigned long)raw_bytes, h->raw_bytes);
-    else
-        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu64 " bytes after the end of the zlib stream", path,
-                     h->compressed_bytes - used);
-    free(raw);
-    return NULL;
+    return done;
 }
 
-typedef struct cursor {
-    const unsigned char *at;
-    size_t left;
-} cursor;
-
-/* Advances past n bytes, or fails naming what they were for. */
-static const unsigned char *take(cursor *c, size_t n, const char *path, size_t index, const char *what,
-                                 nn_error *err) {
-    if (n > c->left) {
-        nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: %s needs %zu bytes, %zu left", path, index, what,
-                     n, c->left);
-        return NULL;
-    }
-    const unsigned char *at = c->at;
-    c->at += n;
-    c->left -= n;
-    return at;
+/* Exactly n raw bytes into out, within what the header promised, or fails
+ * naming what they were for. A stream that stops short is told apart later
+ * (stream_verdict), once the whole file has been seen. */
+static int take(stream *s, void *out, uint64_t n, size_t index, const char *what, nn_error *err) {
+    if (n > s->raw_left)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: %s needs %" PRIu64 " bytes, %" PRIu64
+                            " left", s->path, index, what, n, s->raw_left);
+    s->raw_left -= n;
+    if (inflate_into(s, out, n) != n)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: the payload ends early", s->path);
+    return 0;
 }
 
-static int parse_name(cursor *c, const char *path, size_t index, nn_array *array, nn_error *err) {
-    const unsigned char *bytes = take(c, 2, path, index, "the name length", err);
-    if (!bytes) return -1;
+static int parse_name(stream *s, size_t index, nn_array *array, nn_error *err) {
+    unsigned char bytes[2];
+    if (take(s, bytes, 2, index, "the name length", err) != 0) return -1;
     uint16_t length = get_u16(bytes);
     if (length == 0)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu has an empty name", path, index);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu has an empty name", s->path, index);
     if (length >= NAME_CAPACITY)
         return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: name of %u bytes, at most %zu allowed",
-                            path, index, length, NAME_CAPACITY - 1);
-    if (!(bytes = take(c, length, path, index, "the name", err))) return -1;
-    if (memchr(bytes, '\0', length))
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: name contains a NUL byte", path, index);
-    memcpy(array->name, bytes, length);
+                            s->path, index, length, NAME_CAPACITY - 1);
+    if (take(s, array->name, length, index, "the name", err) != 0) return -1;
+    if (memchr(array->name, '\0', length))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array %zu: name contains a NUL byte", s->path, index);
     array->name[length] = '\0';
     return 0;
 }
 
-/* Reads one record's name, dtype and dims into array and points *data at its
- * bytes inside the payload (not copied). */
-static int parse_record(cursor *c, const char *path, size_t index, nn_array *array, const unsigned char **data,
-                        nn_error *err) {
-    memset(array, 0, sizeof *array);
-    if (parse_name(c, path, index, array, err) != 0) return -1;
-    const unsigned char *bytes = take(c, 2, path, index, "dtype and rank", err);
-    if (!bytes) return -1;
-    if (!dtype_known(bytes[0]))
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': unknown dtype %u (0 f32, 1 i64, 2 u8)",
-                            path, array->name, bytes[0]);
-    if (bytes[1] > NN_MAX_RANK)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': rank %u, at most %d", path, array->name,
-                            bytes[1], NN_MAX_RANK);
-    array->dtype = (nn_dtype)bytes[0];
-    array->rank = bytes[1];
-    for (int d = 0; d < array->rank; d++) {
-        if (!(bytes = take(c, 8, path, index, "a dimension", err))) return -1;
-        uint64_t dim = get_u64(bytes);
-        if (dim > INT64_MAX)
-            return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': dimension %d is %llu", path,
-                                array->name, d, (unsigned long long)dim);
-        array->dims[d] = (int64_t)dim;
-    }
-    int64_t elements = element_count(array->dims, array->rank, nn_dtype_size(array->dtype));
-    if (elements < 0)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': dimensions overflow", path, array->name);
-    uint64_t data_bytes = (uint64_t)elements * nn_dtype_size(array->dtype);
-    if (data_bytes > c->left)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': data needs %llu bytes, %zu left", path,
-                            array->name, (unsigned long long)data_bytes, c->left);
-    *data = take(c, (size_t)data_bytes, path, index, "the data", err);
-    return 0;
-}
-
-static void decode_data(void *out, const unsigned char *in, const nn_array *array) {
+/* The file's little-endian values in place, as the host's. */
+static void decode_data(nn_array *array) {
     size_t count = nn_array_count(array);
-    unsigned char *bytes = out;
-    if (array->dtype == NN_U8) {
-        if (count) memcpy(bytes, in, count);
-        return;
-    }
-    for (size_t i = 0; i < count; i++) {
+    unsigned char *bytes = array->data;
+    for (size_t i = 0; array->dtype != NN_U8 && i < count; i++) {
         if (array->dtype == NN_F32) {
-            uint32_t bits = get_u32(in + 4 * i);
+            uint32_t bits = get_u32(bytes + 4 * i);
             memcpy(bytes + 4 * i, &bits, 4);
         } else {
-            uint64_t bits = get_u64(in + 8 * i);
+            uint64_t bits = get_u64(bytes + 8 * i);
             memcpy(bytes + 8 * i, &bits, 8);
         }
     }
 }
 
-/* Walks every record once to check the structure before allocating
- * anything for it, so a payload that lies about its count costs nothing.
- * Names are checked for repeats later, once they have somewhere to live. */
-static int check_records(const char *path, const unsigned char *raw, size_t raw_bytes, uint32_t *count,
-                         nn_error *err) {
-    cursor c = {raw + 4, raw_bytes - 4};
-    *count = get_u32(raw);
-    if (*count > c.left / MIN_RECORD_BYTES)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu32 " arrays cannot fit in %zu bytes", path,
-                            *count, c.left);
-    for (uint32_t i = 0; i < *count; i++) {
-        nn_array array;
-        const unsigned char *data;
-        if (parse_record(&c, path, i, &array, &data, err) != 0) return -1;
+/* One record into array: name, dtype and dims checked, then the data
+ * inflated into an allocation of its own, made only once the dims are known
+ * to fit in what remains of the payload the header promised. */
+static int parse_record(stream *s, size_t index, nn_array *array, nn_error *err) {
+    if (parse_name(s, index, array, err) != 0) return -1;
+    unsigned char bytes[8];
+    if (take(s, bytes, 2, index, "dtype and rank", err) != 0) return -1;
+    if (!dtype_known(bytes[0]))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': unknown dtype %u (0 f32, 1 i64, 2 u8)",
+                            s->path, array->name, bytes[0]);
+    if (bytes[1] > NN_MAX_RANK)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': rank %u, at most %d", s->path,
+                            array->name, bytes[1], NN_MAX_RANK);
+    array->dtype = (nn_dtype)bytes[0];
+    array->rank = bytes[1];
+    for (int d = 0; d < array->rank; d++) {
+        if (take(s, bytes, 8, index, "a dimension", err) != 0) return -1;
+        uint64_t dim = get_u64(bytes);
+        if (dim > INT64_MAX)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': dimension %d is %" PRIu64, s->path,
+                                array->name, d, dim);
+        array->dims[d] = (int64_t)dim;
     }
-    if (c.left)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %zu bytes after the last of the %" PRIu32 " arrays",
-                            path, c.left, *count);
+    int64_t elements = element_count(array->dims, array->rank, nn_dtype_size(array->dtype));
+    if (elements < 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': dimensions overflow", s->path,
+                            array->name);
+    uint64_t data_bytes = (uint64_t)elements * nn_dtype_size(array->dtype);
+    if (data_bytes > s->raw_left)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: array '%s': data needs %" PRIu64 " bytes, %" PRIu64
+                            " left", s->path, array->name, data_bytes, s->raw_left);
+    /* At least one byte, so that even an empty array's data is a valid pointer. */
+    if (!(array->data = malloc(data_bytes ? (size_t)data_bytes : 1))) return nn_error_oom(err, array->name);
+    if (take(s, array->data, data_bytes, index, "the data", err) != 0) return -1;
+    decode_data(array);
     return 0;
 }
 
-/* Copies each checked record's data out of the payload into its own allocation. */
-static int copy_records(const char *path, const unsigned char *raw, size_t raw_bytes, nn_array *arrays,
-                        size_t count, nn_error *err) {
-    cursor c = {raw + 4, raw_bytes - 4};
-    for (size_t i = 0; i < count; i++) {
-        const unsigned char *data;
-        if (parse_record(&c, path, i, &arrays[i], &data, err) != 0) return -1;
-        size_t bytes = nn_array_bytes(&arrays[i]);
-        /* At least one byte, so that even an empty array's data is a valid pointer. */
-        if (!(arrays[i].data = malloc(bytes ? bytes : 1))) return nn_error_oom(err, arrays[i].name);
-        decode_data(arrays[i].data, data, &arrays[i]);
-    }
-    ptrdiff_t repeated = find_repeated_name(arrays, count);
+/* Every record, into *out (allocated even when the count is zero, and
+ * nn_arrays_free'd by the caller whatever happens: entries not reached hold
+ * no data). The count is checked against what the payload can hold before
+ * the list is allocated. */
+static int read_records(stream *s, nn_array **out, size_t *out_count, nn_error *err) {
+    unsigned char bytes[4];
+    if (take(s, bytes, 4, 0, "the array count", err) != 0) return -1;
+    uint32_t count = get_u32(bytes);
+    if (count > s->raw_left / MIN_RECORD_BYTES)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu32 " arrays cannot fit in %" PRIu64 " bytes",
+                            s->path, count, s->raw_left);
+    if (count > MAX_ARRAYS)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu32 " arrays, a checkpoint holds at most %d",
+                            s->path, count, MAX_ARRAYS);
+    if (!(*out = calloc(count ? count : 1, sizeof **out))) return nn_error_oom(err, "the checkpoint's array list");
+    *out_count = count;
+    for (uint32_t i = 0; i < count; i++)
+        if (parse_record(s, i, &(*out)[i], err) != 0) return -1;
+    if (s->raw_left)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu64 " bytes after the last of the %" PRIu32
+                            " arrays", s->path, s->raw_left, count);
+    ptrdiff_t repeated = find_repeated_name(*out, count);
     if (repeated < 0) return nn_error_oom(err, "the checkpoint's name index");
     if ((size_t)repeated < count)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: two arrays are named '%s'", path,
-                            arrays[repeated].name);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: two arrays are named '%s'", s->path,
+                            (*out)[repeated].name);
     return 0;
 }
 
-static int parse_records(const char *path, const unsigned char *raw, size_t raw_bytes, nn_array **out,
-                         size_t *out_count, nn_error *err) {
-    uint32_t count;
-    if (check_records(path, raw, raw_bytes, &count, err) != 0) return -1;
-    /* At least one entry, so that success always hands back a list. */
-    nn_array *arrays = calloc(count ? count : 1, sizeof *arrays);
-    if (!arrays) return nn_error_oom(err, "the checkpoint's array list");
-    if (copy_records(path, raw, raw_bytes, arrays, count, err) != 0) {
-        nn_arrays_free(arrays, count);
-        return -1;
-    }
-    *out = arrays;
-    *out_count = count;
-    return 0;
+/* Runs the stream to its end whether or not the records were good, so that
+ * the CRC covers every byte and zlib has said whether its stream is whole
+ * and how long it really is: up to one byte past the header's raw size,
+ * enough to know the header lies, and never more. */
+static void stream_finish(stream *s, const header *h) {
+    if (s->status == Z_OK) inflate_into(s, NULL, h->raw_bytes + 1 - s->inflated);
+    if (s->status == Z_STREAM_END) s->trailing = s->z.avail_in + s->file_left;
+    while (s->file_left > 0 && s->status != READ_FAILED && s->status != FILE_SHRANK) refill(s);
+}
+
+/* What went wrong with a finished stream, in the order of the most telling
+ * message (damage shows as a CRC mismatch, whatever it did to the records),
+ * or status, the records' verdict, when nothing did. */
+static int stream_verdict(const stream *s, const header *h, int status, nn_error *err) {
+    if (s->status == READ_FAILED)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: read failed: %s", s->path, strerror(s->read_errno));
+    if (s->status == FILE_SHRANK) return nn_error_set(err, NN_ERR_INPUT, "%s: truncated while being read", s->path);
+    if (s->crc != h->payload_crc)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: CRC mismatch in the compressed payload", s->path);
+    if (s->status == Z_MEM_ERROR) return nn_error_oom(err, "zlib's state");
+    if (s->status != Z_STREAM_END && s->inflated <= h->raw_bytes)
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: damaged: payload is not a valid zlib stream (corrupt or cut short)", s->path);
+    if (s->inflated > h->raw_bytes)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload inflates to more than the %" PRIu64
+                            " bytes the header gives", s->path, h->raw_bytes);
+    if (s->inflated < h->raw_bytes)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: payload inflates to %" PRIu64
+                            " bytes, the header gives %" PRIu64, s->path, s->inflated, h->raw_bytes);
+    if (s->trailing)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: damaged: %" PRIu64 " bytes after the end of the zlib stream",
+                            s->path, s->trailing);
+    return status;
 }
 
 /* The header, checked, with the file's size; the file is left at the payload. */
@@ -537,15 +553,36 @@ int nn_container_read(const char *path, nn_array **arrays, size_t *count, nn_err
     FILE *file = fopen(path, "rb");
     if (!file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
     header h = {0};
-    unsigned char *compressed = NULL, *raw = NULL;
-    int status = -1;
-    if (read_header(path, file, &h, err) == 0 && (compressed = read_payload(path, file, &h, err)) &&
-        (raw = inflate_payload(path, compressed, &h, err)))
-        status = parse_records(path, raw, (size_t)h.raw_bytes, arrays, count, err);
-    free(raw);
-    free(compressed);
+    if (read_header(path, file, &h, err) != 0) {
+        fclose(file);
+        return -1;
+    }
+    /* Some 50 KB: the input chunk and zlib's window, whatever the file holds. */
+    stream *s = calloc(1, sizeof *s);
+    if (!s || inflateInit(&s->z) != Z_OK) {
+        free(s);
+        fclose(file);
+        return nn_error_oom(err, "zlib's state");
+    }
+    s->path = path;
+    s->file = file;
+    s->file_left = h.compressed_bytes;
+    s->raw_left = h.raw_bytes;
+    nn_array *list = NULL;
+    size_t listed = 0;
+    int status = read_records(s, &list, &listed, err);
+    stream_finish(s, &h);
+    status = stream_verdict(s, &h, status, err);
+    inflateEnd(&s->z);
+    free(s);
     fclose(file);
-    return status;
+    if (status != 0) {
+        nn_arrays_free(list, listed);
+        return -1;
+    }
+    *arrays = list;
+    *count = listed;
+    return 0;
 }
 
 const nn_array *nn_container_find(const nn_array *arrays, size_t count, const char *name) {

@@ -9,7 +9,10 @@
  * Written to PATH.tmp-XXXXXX in the same folder, fsync'ed, renamed over
  * PATH, so a crash never leaves a half-written file where a good one stood.
  * The reader checks magic, version, sizes, both CRCs and every length against
- * what remains before trusting it. docs/checkpoint.md has the full layout. */
+ * what remains before trusting it, and inflates the payload as it streams
+ * from the file straight into each array's own allocation: a file costs its
+ * arrays and some 50 KB, however much it claims. At most 65536 arrays and
+ * 4 GiB of raw payload. docs/checkpoint.md has the full layout. */
 #ifndef NNSEQ_CONTAINER_H
 #define NNSEQ_CONTAINER_H
 
