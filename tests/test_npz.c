@@ -118,7 +118,30 @@ static void make_npy(byte_buffer *npy, int major, const char *header, const void
 typedef struct test_entry {
     const char *name;
     const byte_buffer *npy;
+    const byte_buffer *deflated; /* NULL: stored; else npy (or other bytes) deflated by deflate_bytes */
+    size_t declared;             /* the size the headers declare; 0: npy's */
 } test_entry;
+
+/* Raw deflate (no zlib header), as zip's method 8 holds it. */
+static void deflate_bytes(byte_buffer *out, const void *data, size_t size) {
+    z_stream stream = {0};
+    ck_assert_int_eq(deflateInit2(&stream, 9, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    stream.next_in = (unsigned char *)data;
+    stream.avail_in = (uInt)size;
+    stream.next_out = out->bytes;
+    stream.avail_out = sizeof out->bytes;
+    ck_assert_int_eq(deflate(&stream, Z_FINISH), Z_STREAM_END);
+    out->size = stream.total_out;
+    deflateEnd(&stream);
+}
+
+static uint32_t entry_size(const test_entry *entry) {
+    return (uint32_t)(entry->declared ? entry->declared : entry->npy->size);
+}
+
+static const byte_buffer *entry_data(const test_entry *entry) {
+    return entry->deflated ? entry->deflated : entry->npy;
+}
 
 typedef struct zip_options {
     int data_descriptor; /* flag bit 3: zeros in the local header, sizes after the data */
@@ -136,16 +159,17 @@ typedef struct zip_layout {
 static void put_local_entry(byte_buffer *zip, const test_entry *entry, zip_options options, zip_layout *layout,
                             int index) {
     uint32_t crc = naive_crc32(entry->npy->bytes, entry->npy->size);
-    uint32_t size = (uint32_t)entry->npy->size, known = options.data_descriptor ? 0 : 1;
+    uint32_t size = entry_size(entry), compressed = (uint32_t)entry_data(entry)->size;
+    uint32_t known = options.data_descriptor ? 0 : 1;
     layout->local[index] = zip->size;
     put_le(zip, 0x04034b50, 4);
     put_le(zip, options.local_zip64 ? 45 : 20, 2);
     put_le(zip, options.data_descriptor ? 8 : 0, 2);
-    put_le(zip, 0, 2);       /* stored */
+    put_le(zip, entry->deflated ? 8 : 0, 2); /* method */
     put_le(zip, 0, 2);       /* time */
     put_le(zip, 0x21, 2);    /* date */
     put_le(zip, crc * known, 4);
-    put_le(zip, size * known, 4);
+    put_le(zip, compressed * known, 4);
     put_le(zip, size * known, 4);
     put_le(zip, strlen(entry->name), 2);
     put_le(zip, options.local_zip64 ? 20 : 0, 2);
@@ -154,31 +178,31 @@ static void put_local_entry(byte_buffer *zip, const test_entry *entry, zip_optio
         put_le(zip, 1, 2);
         put_le(zip, 16, 2);
         put_le(zip, size * known, 8);
-        put_le(zip, size * known, 8);
+        put_le(zip, compressed * known, 8);
     }
     layout->data[index] = zip->size;
-    put_bytes(zip, entry->npy->bytes, entry->npy->size);
+    put_bytes(zip, entry_data(entry)->bytes, compressed);
     if (options.data_descriptor) {
         put_le(zip, 0x08074b50, 4);
         put_le(zip, crc, 4);
-        put_le(zip, size, options.local_zip64 ? 8 : 4);
+        put_le(zip, compressed, options.local_zip64 ? 8 : 4);
         put_le(zip, size, options.local_zip64 ? 8 : 4);
     }
 }
 
 static void put_central_entry(byte_buffer *zip, const test_entry *entry, zip_options options, zip_layout *layout,
                               int index) {
-    uint32_t size = (uint32_t)entry->npy->size, marker = 0xFFFFFFFFu;
+    uint32_t size = entry_size(entry), compressed = (uint32_t)entry_data(entry)->size, marker = 0xFFFFFFFFu;
     layout->central[index] = zip->size;
     put_le(zip, 0x02014b50, 4);
     put_le(zip, 20, 2);
     put_le(zip, options.central_zip64 ? 45 : 20, 2);
     put_le(zip, options.data_descriptor ? 8 : 0, 2);
-    put_le(zip, 0, 2);
+    put_le(zip, entry->deflated ? 8 : 0, 2);
     put_le(zip, 0, 2);
     put_le(zip, 0x21, 2);
     put_le(zip, naive_crc32(entry->npy->bytes, entry->npy->size), 4);
-    put_le(zip, options.central_zip64 ? marker : size, 4);
+    put_le(zip, options.central_zip64 ? marker : compressed, 4);
     put_le(zip, options.central_zip64 ? marker : size, 4);
     put_le(zip, strlen(entry->name), 2);
     put_le(zip, options.central_zip64 ? 28 : 0, 2);
@@ -192,9 +216,23 @@ static void put_central_entry(byte_buffer *zip, const test_entry *entry, zip_opt
         put_le(zip, 1, 2);
         put_le(zip, 24, 2);
         put_le(zip, size, 8);
-        put_le(zip, size, 8);
+        put_le(zip, compressed, 8);
         put_le(zip, layout->local[index], 8);
     }
+}
+
+/* The end record, after a central directory of count entries that starts
+ * at directory and ends here. */
+static void put_end_record(byte_buffer *zip, int count, size_t directory, const char *comment, size_t comment_size) {
+    put_le(zip, 0x06054b50, 4);
+    put_le(zip, 0, 2);
+    put_le(zip, 0, 2);
+    put_le(zip, (uint64_t)count, 2);
+    put_le(zip, (uint64_t)count, 2);
+    put_le(zip, zip->size - 12 - directory, 4);
+    put_le(zip, directory, 4);
+    put_le(zip, comment ? comment_size : 0, 2);
+    if (comment) put_bytes(zip, comment, comment_size);
 }
 
 static void build_zip(byte_buffer *zip, const test_entry *entries, int count, zip_options options,
@@ -204,17 +242,7 @@ static void build_zip(byte_buffer *zip, const test_entry *entries, int count, zi
     layout->directory = zip->size;
     for (int i = 0; i < count; i++) put_central_entry(zip, &entries[i], options, layout, i);
     layout->end = zip->size;
-    const char *comment = options.comment ? options.comment : "";
-    size_t comment_size = options.comment ? options.comment_size : 0;
-    put_le(zip, 0x06054b50, 4);
-    put_le(zip, 0, 2);
-    put_le(zip, 0, 2);
-    put_le(zip, (uint64_t)count, 2);
-    put_le(zip, (uint64_t)count, 2);
-    put_le(zip, layout->end - layout->directory, 4);
-    put_le(zip, layout->directory, 4);
-    put_le(zip, comment_size, 2);
-    put_bytes(zip, comment, comment_size);
+    put_end_record(zip, count, layout->directory, options.comment, options.comment_size);
 }
 
 /* Three arrays in three .npy versions, headers in unusual but valid forms. */
@@ -228,9 +256,9 @@ static void make_sample_entries(test_entry entries[3]) {
              sizeof matrix);
     make_npy(&npy_scalar, 2, "{'descr': '<i8', 'fortran_order': False, 'shape': ()}", &scalar, sizeof scalar);
     make_npy(&npy_vector, 3, "{'fortran_order': False, 'shape': (5L,), 'descr': '|u1', }\n", vector, sizeof vector);
-    entries[0] = (test_entry){"0.weight.npy", &npy_matrix};
-    entries[1] = (test_entry){"1.num_batches_tracked.npy", &npy_scalar};
-    entries[2] = (test_entry){"pixels.npy", &npy_vector};
+    entries[0] = (test_entry){.name = "0.weight.npy", .npy = &npy_matrix};
+    entries[1] = (test_entry){.name = "1.num_batches_tracked.npy", .npy = &npy_scalar};
+    entries[2] = (test_entry){.name = "pixels.npy", .npy = &npy_vector};
 }
 
 static void write_bytes_to_npz(const byte_buffer *zip) {
@@ -500,7 +528,7 @@ static void write_single_npy(const char *header, const void *data, size_t data_s
     static byte_buffer npy, zip;
     zip_layout layout;
     make_npy(&npy, 1, header, data, data_size);
-    test_entry entry = {"w.npy", &npy};
+    test_entry entry ={.name = "w.npy", .npy = &npy};
     build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
     write_bytes_to_npz(&zip);
 }
@@ -579,16 +607,19 @@ START_TEST(rejects_out_of_range_fields) {
         {-1, 16, 0x7FFFFFF0, 4, 0, "truncated"},           /* central directory offset */
         {-1, 12, 0x7FFFFFF0, 4, 0, "truncated"},           /* central directory size */
         {-1, 10, 4, 2, 8, "damaged central directory"},    /* one entry more than there is */
+        {-1, 10, 5, 2, 8, "5 entries cannot fit in its 185 bytes"},
         {-1, 10, 0xFFFF, 2, 8, "ZIP64"},
         {-1, 10, 2, 2, 0, "multi-disk"},
         {1, 42, 0x7FFFFFF0, 4, 0, "truncated"},            /* local header offset */
         {1, 42, 3, 4, 0, "no local file header"},
-        {1, 42, 0, 4, 0, "names a different entry"},       /* entry 0's header */
+        {1, 42, 0, 4, 0, "overlaps entry 0.weight.npy"},   /* entry 0's header */
         {1, 20, 0x100000, 4, 0, "compressed size"},        /* stored sizes disagree */
         {2, 20, 0x7FFFFFF0, 4, 24, "truncated"},           /* both sizes past the end */
         {2, 28, 0xFFFF, 2, 0, "damaged central directory"}, /* name length */
         {0, 0, 0x12345678, 4, 0, "damaged central directory"}, /* signature */
         {0, 8, 1, 2, 0, "encrypted"},
+        {0, 8, 0x40, 2, 0, "encrypted"},                    /* strong encryption */
+        {0, 8, 0x2000, 2, 0, "encrypted"},                  /* masked local headers */
     };
     for (size_t i = 0; i < sizeof damage / sizeof *damage; i++) {
         build_sample_zip(&zip, &layout);
@@ -648,7 +679,8 @@ START_TEST(rejects_wrong_declared_sizes) {
         size_t field;
         int change;
         const char *phrase;
-    } cases[] = {{24, -1, "more than its declared"}, {24, +1, "fewer than its declared"},
+    } cases[] = {{24, -1, "needs 24 bytes of data, the entry holds 23"},
+                 {24, +1, "fewer than its declared"}, /* the stream ends inside the .npy read first */
                  {20, -3, "truncated deflate data"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         central[cases[i].field] = (unsigned char)(central[cases[i].field] + cases[i].change);
@@ -656,6 +688,210 @@ START_TEST(rejects_wrong_declared_sizes) {
         expect_read_error("entry w.npy", cases[i].phrase);
         central[cases[i].field] = (unsigned char)(central[cases[i].field] - cases[i].change);
     }
+}
+END_TEST
+
+/* The stream inflates to more or fewer bytes than the sizes declare, while
+ * the .npy header agrees with the declared size: inflating stops one byte
+ * past it, or finds the end too soon. */
+START_TEST(rejects_streams_longer_or_shorter_than_declared) {
+    static byte_buffer npy, other, deflated, zip;
+    zip_layout layout;
+    make_npy(&npy, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }\n", matrix, sizeof matrix);
+    struct {
+        size_t other_size; /* what the stream holds: npy's first bytes, or npy and more */
+        const char *phrase;
+    } cases[] = {{npy.size, NULL}, {npy.size + 1, "inflates to more than its declared"},
+                 {npy.size - 1, "fewer than its declared"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        other = npy;
+        other.bytes[npy.size] = 7;
+        deflate_bytes(&deflated, other.bytes, cases[i].other_size);
+        test_entry entry = {.name = "w.npy", .npy = &npy, .deflated = &deflated, .declared = npy.size};
+        build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+        write_bytes_to_npz(&zip);
+        if (cases[i].phrase) {
+            expect_read_error("entry w.npy", cases[i].phrase);
+            continue;
+        }
+        nn_error err = {0};
+        nn_array array;
+        ck_assert_msg(nn_npz_read_key(npz_path, "w", &array, &err) == 0, "%s", err.message);
+        ck_assert_mem_eq(array.data, matrix, sizeof matrix);
+        free(array.data);
+    }
+}
+END_TEST
+
+/* A deflated entry may declare at most 1032 bytes per compressed byte
+ * (deflate's bound), and the .npy header bounds it exactly. */
+START_TEST(rejects_sizes_the_data_cannot_give) {
+    static byte_buffer npy, deflated, zip;
+    zip_layout layout;
+    make_npy(&npy, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }\n", matrix, sizeof matrix);
+    deflate_bytes(&deflated, npy.bytes, npy.size);
+    size_t limit = deflated.size * 1032 + 1031;
+    test_entry entry = {.name = "w.npy", .npy = &npy, .deflated = &deflated, .declared = limit + 1};
+    build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+    write_bytes_to_npz(&zip);
+    expect_read_error("entry w.npy: size", "cannot come from");
+    entry.declared = limit; /* possible for deflate, but not for this stream */
+    build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+    write_bytes_to_npz(&zip);
+    expect_read_error("entry w.npy", "fewer than its declared");
+    /* A header length beyond what is read, whatever the entry holds. */
+    make_npy(&npy, 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }\n", matrix, sizeof matrix);
+    patch_le(&npy, 8, 0x7FFFFFFF, 4);
+    entry = (test_entry){.name = "w.npy", .npy = &npy};
+    build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+    write_bytes_to_npz(&zip);
+    expect_read_error("entry w.npy", ".npy header of 2147483647 bytes, more than the 65536 read");
+}
+END_TEST
+
+/* Five entries that each declare almost 4 GiB (and enough compressed bytes
+ * for it, in a sparse file) add up past the 16 GiB limit; four do not, and
+ * fail later, on their missing local headers. */
+START_TEST(rejects_sizes_over_the_total_limit) {
+    for (int count = 4; count <= 5; count++) {
+        static byte_buffer zip;
+        const uint64_t size = 0xFFFFFFFEu, compressed = 0x410000, directory = 0x500000;
+        zip.size = 0;
+        for (int i = 0; i < count; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "%d.npy", i);
+            put_le(&zip, 0x02014b50, 4);
+            put_le(&zip, 20, 2);
+            put_le(&zip, 20, 2);
+            put_le(&zip, 0, 2);
+            put_le(&zip, 8, 2);
+            put_le(&zip, 0, 4);
+            put_le(&zip, 0, 4);
+            put_le(&zip, compressed, 4);
+            put_le(&zip, size, 4);
+            put_le(&zip, strlen(name), 2);
+            put_le(&zip, 0, 8);
+            put_le(&zip, 0, 8); /* external attributes, local header offset */
+            put_bytes(&zip, name, strlen(name));
+        }
+        put_le(&zip, 0x06054b50, 4);
+        put_le(&zip, 0, 4);
+        put_le(&zip, (uint64_t)count, 2);
+        put_le(&zip, (uint64_t)count, 2);
+        put_le(&zip, zip.size - 12, 4);
+        put_le(&zip, directory, 4);
+        put_le(&zip, 0, 2);
+        FILE *file = fopen(npz_path, "wb");
+        ck_assert_ptr_nonnull(file);
+        ck_assert_int_eq(fseek(file, (long)directory, SEEK_SET), 0);
+        ck_assert_uint_eq(fwrite(zip.bytes, 1, zip.size, file), zip.size);
+        ck_assert_int_eq(fclose(file), 0);
+        if (count == 4) expect_read_error("entry 0.npy", "no local file header");
+        else expect_read_error("the 5 entries declare 21474836470 bytes in all", "limit of 17179869184 (16 GiB)");
+    }
+}
+END_TEST
+
+/* The classic overlap bomb: one local header and its data, and many
+ * central directory entries under their own names, all pointing at it. */
+START_TEST(rejects_entries_sharing_a_local_header) {
+    static byte_buffer npy, zip;
+    zip_layout layout;
+    make_npy(&npy, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }\n", matrix, sizeof matrix);
+    test_entry entry ={.name = "k0.npy", .npy = &npy};
+    zip.size = 0;
+    put_local_entry(&zip, &entry, (zip_options){0}, &layout, 0);
+    size_t directory = zip.size;
+    char names[50][16];
+    for (int i = 0; i < 50; i++) {
+        snprintf(names[i], sizeof names[i], "k%d.npy", i);
+        entry.name = names[i];
+        put_central_entry(&zip, &entry, (zip_options){0}, &layout, 0);
+    }
+    put_end_record(&zip, 50, directory, NULL, 0);
+    write_bytes_to_npz(&zip);
+    expect_read_error("entry k1.npy: overlaps entry k0.npy: it starts at offset 0, inside that entry's bytes 0 to",
+                      "zip bomb");
+    nn_npz *npz = (nn_npz *)&zip;
+    nn_error err = {0};
+    ck_assert_int_eq(nn_npz_open(&npz, npz_path, &err), -1);
+    ck_assert_ptr_null(npz);
+}
+END_TEST
+
+/* An entry whose data runs into the next entry (or the central directory)
+ * by a single byte is refused; ending right where the next starts is fine
+ * (every other archive here). */
+START_TEST(rejects_entries_overlapping_by_one_byte) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    uint64_t spans = layout.local[1] - layout.data[0] + 1;
+    patch_le(&zip, layout.central[0] + 20, spans, 4);
+    patch_le(&zip, layout.central[0] + 24, spans, 4);
+    write_bytes_to_npz(&zip);
+    char phrase[160];
+    snprintf(phrase, sizeof phrase, "entry 1.num_batches_tracked.npy: overlaps entry 0.weight.npy: it starts at offset "
+             "%zu, inside that entry's bytes 0 to %zu", layout.local[1], layout.local[1] + 1);
+    expect_read_error(phrase, NULL);
+    build_sample_zip(&zip, &layout);
+    spans = layout.directory - layout.data[2] + 1;
+    patch_le(&zip, layout.central[2] + 20, spans, 4);
+    patch_le(&zip, layout.central[2] + 24, spans, 4);
+    write_bytes_to_npz(&zip);
+    snprintf(phrase, sizeof phrase, "entry pixels.npy: its bytes %zu to %zu do not end before the central directory at offset %zu",
+             layout.local[2], layout.directory + 1, layout.directory);
+    expect_read_error(phrase, NULL);
+    /* Not overlapping, but naming another entry. */
+    build_sample_zip(&zip, &layout);
+    zip.bytes[layout.local[1] + 30] = '7';
+    write_bytes_to_npz(&zip);
+    expect_read_error("entry 1.num_batches_tracked.npy: local file header names a different entry", NULL);
+}
+END_TEST
+
+/* Entries are inflated only when asked for: with the last one damaged, the
+ * others still read, through nn_npz_read_key and an open archive. */
+START_TEST(reads_only_the_entries_asked_for) {
+    static byte_buffer zip;
+    zip_layout layout;
+    build_sample_zip(&zip, &layout);
+    zip.bytes[layout.data[2] + npy_vector.size - 1] ^= 1;
+    write_bytes_to_npz(&zip);
+    expect_read_error("CRC mismatch in entry pixels.npy", NULL);
+    nn_error err = {0};
+    nn_array array;
+    ck_assert_msg(nn_npz_read_key(npz_path, "0.weight", &array, &err) == 0, "%s", err.message);
+    ck_assert_mem_eq(array.data, matrix, sizeof matrix);
+    free(array.data);
+    nn_npz *npz = NULL;
+    ck_assert_msg(nn_npz_open(&npz, npz_path, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(nn_npz_count(npz), 3);
+    ck_assert_str_eq(nn_npz_key(npz, 1), "1.num_batches_tracked");
+    ck_assert_ptr_null(nn_npz_key(npz, 3));
+    size_t index = 99;
+    ck_assert(nn_npz_find(npz, "pixels.npy", &index));
+    ck_assert_uint_eq(index, 2);
+    ck_assert(nn_npz_find(npz, "pixels", &index));
+    ck_assert_uint_eq(index, 2);
+    ck_assert(!nn_npz_find(npz, "pixel", &index));
+    /* The header alone: the damaged data is not looked at. */
+    ck_assert_msg(nn_npz_read_header(npz, 2, &array, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(array.name, "pixels");
+    ck_assert_int_eq(array.dtype, NN_U8);
+    ck_assert_int_eq(array.rank, 1);
+    ck_assert_int_eq(array.dims[0], 5);
+    ck_assert_ptr_null(array.data);
+    ck_assert_int_eq(nn_npz_read_entry(npz, 2, &array, &err), -1);
+    ck_assert_msg(strstr(err.message, "CRC mismatch in entry pixels.npy"), "%s", err.message);
+    ck_assert_ptr_null(array.data);
+    ck_assert_msg(nn_npz_read_entry(npz, 1, &array, &err) == 0, "%s", err.message);
+    ck_assert_str_eq(array.name, "1.num_batches_tracked");
+    ck_assert_int_eq(*(const int64_t *)array.data, scalar);
+    free(array.data);
+    ck_assert_int_eq(nn_npz_read_entry(npz, 3, &array, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+    nn_npz_close(npz);
 }
 END_TEST
 
@@ -849,11 +1085,82 @@ START_TEST(rejects_names_that_are_not_arrays) {
     zip_layout layout;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         make_npy(&npy_vector, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }", vector, 5);
-        test_entry entry = {names[i], &npy_vector};
+        test_entry entry ={.name = names[i], .npy = &npy_vector};
         build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
         write_bytes_to_npz(&zip);
         expect_read_error(names[i], NULL);
     }
+    test_entry entry ={.name = "aXb.npy", .npy = &npy_vector};
+    build_zip(&zip, &entry, 1, (zip_options){0}, &layout);
+    zip.bytes[layout.local[0] + 31] = zip.bytes[layout.central[0] + 47] = '\0';
+    write_bytes_to_npz(&zip);
+    expect_read_error("entry a: a NUL byte in its name", NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- fuzzing */
+
+static uint64_t next_random(uint64_t *state) { /* splitmix64 */
+    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+/* Random damage to whole archives, hand-built stored ones (with data
+ * descriptors and ZIP64 extras, or without) and our writer's deflated one:
+ * a few bytes set to random or boundary values, the end cut off, or bytes
+ * appended. Every read either fails as bad input naming the file, or gives
+ * back exactly the arrays written (zip has fields that nobody reads); ASan
+ * sees any read out of bounds or leak, and the limits keep every
+ * allocation within what the small file can give. */
+START_TEST(fuzz_archive_bytes) {
+    static const unsigned char boundary[] = {0, 1, 0x7F, 0x80, 0xFE, 0xFF};
+    static byte_buffer archives[3], damaged;
+    zip_layout layout;
+    test_entry entries[3];
+    make_sample_entries(entries);
+    build_zip(&archives[0], entries, 3, (zip_options){0}, &layout);
+    build_zip(&archives[1], entries, 3, (zip_options){.data_descriptor = 1, .local_zip64 = 1, .central_zip64 = 1},
+              &layout);
+    nn_array sample[3] = {{"0.weight", NN_F32, 2, {2, 3}, (void *)matrix},
+                          {"1.num_batches_tracked", NN_I64, 0, {0}, (void *)&scalar},
+                          {"pixels", NN_U8, 1, {5}, (void *)vector}};
+    nn_error err = {0};
+    ck_assert_msg(nn_npz_write(npz_path, sample, 3, &err) == 0, "%s", err.message);
+    long written = read_whole_file(npz_path, archives[2].bytes, sizeof archives[2].bytes);
+    ck_assert_int_gt(written, 0);
+    archives[2].size = (size_t)written;
+    uint64_t state = 20261201;
+    int failed = 0, iterations = 0;
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < 1000; i++, iterations++) {
+            const byte_buffer *archive = &archives[a];
+            damaged = *archive;
+            uint64_t kind = next_random(&state) % 6;
+            if (kind == 0) damaged.size = 1 + next_random(&state) % archive->size;
+            else if (kind == 1)
+                for (uint64_t n = 1 + next_random(&state) % 8; n > 0; n--)
+                    damaged.bytes[damaged.size++] = (unsigned char)next_random(&state);
+            else
+                for (uint64_t n = 1 + next_random(&state) % 4; n > 0; n--) {
+                    uint64_t r = next_random(&state);
+                    damaged.bytes[r % archive->size] =
+                        (r >> 32) % 2 ? (unsigned char)(r >> 40) : boundary[(r >> 40) % sizeof boundary];
+                }
+            write_bytes_to_npz(&damaged);
+            nn_array *arrays;
+            size_t count;
+            if (nn_npz_read(npz_path, &arrays, &count, &err) == 0) {
+                expect_sample_arrays(arrays, count);
+                nn_arrays_free(arrays, count);
+                continue;
+            }
+            ck_assert_msg(err.status == NN_ERR_INPUT && !strncmp(err.message, npz_path, strlen(npz_path)),
+                          "archive %d, iteration %d: %s", a, i, err.message);
+            failed++;
+        }
+    ck_assert_int_gt(failed, iterations / 2);
 }
 END_TEST
 
@@ -974,6 +1281,7 @@ int main(void) {
     Suite *suite = suite_create("npz");
     TCase *tc = tcase_create("npz");
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60); /* the fuzzing writes thousands of files */
     tcase_add_test(tc, round_trip_every_dtype_and_rank);
     tcase_add_test(tc, round_trip_empty_archive);
     tcase_add_test(tc, writer_output_matches_numpy_layout);
@@ -992,6 +1300,12 @@ int main(void) {
     tcase_add_test(tc, rejects_crc_mismatch);
     tcase_add_test(tc, rejects_damaged_deflate_data);
     tcase_add_test(tc, rejects_wrong_declared_sizes);
+    tcase_add_test(tc, rejects_streams_longer_or_shorter_than_declared);
+    tcase_add_test(tc, rejects_sizes_the_data_cannot_give);
+    tcase_add_test(tc, rejects_sizes_over_the_total_limit);
+    tcase_add_test(tc, rejects_entries_sharing_a_local_header);
+    tcase_add_test(tc, rejects_entries_overlapping_by_one_byte);
+    tcase_add_test(tc, reads_only_the_entries_asked_for);
     tcase_add_test(tc, rejects_unsupported_method);
     tcase_add_test(tc, rejects_bad_npy_magic);
     tcase_add_test(tc, rejects_unsupported_npy_version);
@@ -1003,6 +1317,7 @@ int main(void) {
     tcase_add_test(tc, rejects_malformed_headers);
     tcase_add_test(tc, rejects_duplicate_keys);
     tcase_add_test(tc, rejects_names_that_are_not_arrays);
+    tcase_add_test(tc, fuzz_archive_bytes);
     tcase_add_test(tc, writer_replaces_existing_file);
     tcase_add_test(tc, writer_fails_in_missing_directory);
     tcase_add_test(tc, writer_removes_temp_file_when_rename_fails);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static nn_model *fail_build(nn_model *model, nn_error *err, const char *config_path,
                             const nn_layer_spec *spec, int index) {
@@ -25,13 +26,36 @@ nn_model *nn_model_create(const nn_layer_spec *layers, int layer_count, nn_shape
     }
     model->input_shape = input_shape;
     nn_shape shape = input_shape;
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    size_t memory = pages > 0 && page_size > 0 ? (size_t)pages * (size_t)page_size : 0;
     for (int i = 0; i < layer_count; i++) {
         const nn_layer_spec *spec = &layers[i];
         nn_layer *layer = spec->kind->create(spec->args, shape, err);
         if (!layer) return fail_build(model, err, config_path, spec, i);
         layer->kind = spec->kind;
         model->layers[model->layer_count++] = layer;
-        model->param_count += nn_layer_param_count(layer);
+        /* Sizes no machine of ours can hold are input errors at the layer
+         * that asks for them, before anything that large is allocated. */
+        size_t params = nn_layer_param_count(layer), outputs = nn_shape_size(layer->out_shape);
+        if (outputs > NN_MAX_SAMPLE_VALUES) {
+            nn_error_set(err, NN_ERR_INPUT, "its output has %zu values per sample (the most nnseq allows is 2^28)",
+                         outputs);
+            return fail_build(model, err, config_path, spec, i);
+        }
+        if (params > NN_MAX_PARAMS || model->param_count + params > NN_MAX_PARAMS) {
+            nn_error_set(err, NN_ERR_INPUT, "%zu parameters, %zu with the layers before it (the most nnseq allows "
+                         "is 2^30 in a model, 4 GiB of floats)", params, model->param_count + params);
+            return fail_build(model, err, config_path, spec, i);
+        }
+        if (memory > 0 && (model->param_count + params) * 2 * sizeof(float) > memory) {
+            nn_error_set(err, NN_ERR_INPUT, "%zu parameters, %zu with the layers before it: their values and "
+                         "gradients alone need %.1f GiB, more than this machine's %.1f GiB of memory", params,
+                         model->param_count + params,
+                         (double)(model->param_count + params) * 2 * sizeof(float) / (1 << 30),
+                         (double)memory / (1 << 30));
+            return fail_build(model, err, config_path, spec, i);
+        }
+        model->param_count += params;
         shape = layer->out_shape;
     }
     /* One extra float keeps malloc(0) out of the way for parameterless models. */
@@ -258,7 +282,7 @@ int nn_model_load_state(nn_model *model, const nn_array *arrays, size_t count, c
         else if (found->dtype != state[s].dtype)
             status = nn_error_set(err, NN_ERR_INPUT, "%s: key '%s' is %s, the model needs %s", source,
                                   state[s].name, nn_dtype_name(found->dtype), nn_dtype_name(state[s].dtype));
-        else {
+        else if (found->data) {
             memcpy(state[s].data, found->data, nn_array_bytes(found));
         }
     }

@@ -21,6 +21,14 @@
 #include "core/rng.h"
 #include "core/shape.h"
 
+/* The largest model nnseq builds: parameters (2^30 floats, 4 GiB, before
+ * gradients and optimiser state) and values per sample of any layer's
+ * output (2^28). A layer beyond them, or a model whose parameters and
+ * gradients alone exceed the machine's memory, is an input error at that
+ * layer, before the allocation. */
+#define NN_MAX_PARAMS ((size_t)1 << 30)
+#define NN_MAX_SAMPLE_VALUES ((size_t)1 << 28)
+
 typedef struct nn_model nn_model;
 
 typedef struct nn_replica {

@@ -295,32 +295,3 @@ void npy_to_float(float *out, const unsigned char *bytes, nn_dtype dtype, size_t
     size_t size = nn_dtype_size(dtype);
     for (size_t i = 0; i < count; i++, bytes += size) out[i] = nn_dtype_bits_to_float(dtype, load_le(bytes, size));
 }
-
-/* ------------------------------------------------------ a whole .npy entry */
-
-int npy_decode(nn_array *array, unsigned char **bytes, size_t size, nn_error *err) {
-    size_t prefix_size = 0;
-    uint64_t text_size = 0;
-    npy_header header;
-    if (npy_parse_prefix(*bytes, size, &prefix_size, &text_size, err)) return -1;
-    if (text_size > size - prefix_size)
-        return nn_error_set(err, NN_ERR_INPUT, ".npy header of %llu bytes runs past the entry's %zu bytes",
-                            (unsigned long long)text_size, size);
-    size_t data_start = prefix_size + (size_t)text_size, data_size = size - data_start;
-    if (npy_parse_header((const char *)*bytes + prefix_size, (size_t)text_size, &header, err)) return -1;
-    if (header.data_size != data_size) {
-        char shape[256];
-        npy_format_shape(shape, sizeof shape, header.rank, header.dims);
-        return nn_error_set(err, NN_ERR_INPUT, "shape %s of '%s' needs %llu bytes of data, the entry holds %zu",
-                            shape, header.descr, (unsigned long long)header.data_size, data_size);
-    }
-    array->dtype = header.dtype;
-    npy_fold_shape(&header, &array->rank, array->dims);
-    /* Reuse the entry's buffer rather than hold two copies of a large array. */
-    memmove(*bytes, *bytes + data_start, data_size);
-    unsigned char *shrunk = realloc(*bytes, data_size ? data_size : 1);
-    array->data = shrunk ? shrunk : *bytes;
-    *bytes = NULL;
-    npy_to_host(array->data, array->dtype, data_size / nn_dtype_size(array->dtype));
-    return 0;
-}

@@ -63,10 +63,6 @@ void npy_to_float(float *out, const unsigned char *bytes, nn_dtype dtype, size_t
 /* "(3, 2)", "(5,)", "()": Python's repr of a shape, into buffer. */
 void npy_format_shape(char *buffer, size_t size, int rank, const int64_t *dims);
 
-/* Decodes one whole .npy held in memory (an .npz entry) into array, whose
- * name is already set: dtype, folded shape, data in host order. On
- * success the buffer becomes array->data and *bytes is set to NULL. */
-int npy_decode(nn_array *array, unsigned char **bytes, size_t size, nn_error *err);
 
 
 #endif

@@ -7,7 +7,14 @@
  * for, every offset and length is checked against the file size before it is
  * used, sizes are taken from the central directory only (local headers may
  * carry zeros under the data-descriptor flag, or ZIP64 extras that np.savez
- * adds with force_zip64), and every entry's CRC-32 is verified.
+ * adds with force_zip64), and every entry's CRC-32 is verified. What an
+ * archive may claim is bounded before anything is allocated for it: no two
+ * entries may share bytes (the "overlap" zip bomb, where a 100 KB file
+ * inflates to gigabytes), an entry's size must be one its compressed bytes
+ * can give and match the .npy header at its start, the sizes together stay
+ * under NPZ_TOTAL_LIMIT, and inflating stops one byte past the declared
+ * size. Opening reads the directory alone; entries are inflated one at a
+ * time, when asked for.
  *
  * The writer stores what checkpoints and exports hold: float32, int64 and
  * uint8; the reader takes every dtype io/npy_format.h accepts. */
@@ -35,6 +42,9 @@
 /* Sizes and offsets at or above this are ZIP64 markers in 32-bit fields. */
 #define ZIP32_LIMIT 0xFFFFFFFFu
 #define ENTRY_COUNT_LIMIT 0xFFFFu
+/* More than any model nnseq trains, less than what 65534 entries of up to
+ * 4 GiB could claim. */
+#define NPZ_TOTAL_LIMIT ((uint64_t)16 << 30)
 
 enum {
     LOCAL_HEADER_SIZE = 30,
@@ -44,7 +54,9 @@ enum {
     METHOD_STORED = 0,
     METHOD_DEFLATED = 8,
     FLAG_ENCRYPTED = 1 << 0,
+    FLAG_STRONG_ENCRYPTION = 1 << 6,
     FLAG_UTF8_NAME = 1 << 11,
+    FLAG_MASKED_DIRECTORY = 1 << 13, /* an encrypted central directory's local headers are masked */
     ZIP_VERSION = 20,           /* 2.0: deflate, what python's zipfile writes */
     VERSION_MADE_BY_UNIX = 0x0314,
     DOS_DATE_1980 = 0x0021,     /* 1980-01-01, numpy's fixed timestamp */
@@ -52,6 +64,9 @@ enum {
     NPY_PREFIX_V1 = 10,         /* magic (6), version (2), u16 header length */
     NPY_ALIGN = 64,
     NPY_GROWTH_DIGITS = 21,     /* numpy's spare room for growing the first axis */
+    /* The .npy header text read at most, as data/npy.c: numpy reads 10000
+     * bytes unless told otherwise, and 64 long dims need under 2000. */
+    NPY_TEXT_LIMIT = 1 << 16,
     ZLIB_PIECE = 1 << 20,       /* bytes handed to zlib at once (its lengths are uInt) */
 };
 
@@ -97,7 +112,7 @@ static const char *dtype_descr(nn_dtype dtype) {
 /* ------------------------------------------------------------- zip reader */
 
 typedef struct npz_reader {
-    const char *path;
+    char *path;
     FILE *file;
     uint64_t file_size;
     nn_error *err;
@@ -106,16 +121,20 @@ typedef struct npz_reader {
 typedef struct zip_entry {
     const char *name;      /* points into the central directory, not terminated */
     size_t name_length;
+    char key[sizeof ((nn_array *)0)->name]; /* the name without ".npy", terminated */
     unsigned flags, method;
     uint32_t crc;
     uint64_t compressed_size, size, local_offset;
+    uint64_t data_offset;  /* after the local header, which may differ from the central one */
+    int local_name_matches;
 } zip_entry;
 
-typedef struct zip_directory {
-    unsigned char *bytes;  /* the central directory as read */
+struct nn_npz {
+    npz_reader reader;
+    unsigned char *directory; /* the central directory as read: entry names point into it */
     zip_entry *entries;
     size_t count;
-} zip_directory;
+};
 
 static int entry_error(const npz_reader *reader, const zip_entry *entry, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
@@ -276,15 +295,18 @@ static size_t parse_central_header(const npz_reader *reader, const unsigned char
     return total;
 }
 
-/* What can be judged from the central directory alone. */
-static int check_entry(const npz_reader *reader, const zip_entry *entry) {
+/* What can be judged from the central directory alone; sets the key. */
+static int check_entry(const npz_reader *reader, zip_entry *entry) {
     size_t suffix = sizeof NPY_SUFFIX - 1;
-    if (entry->name_length <= suffix || memcmp(entry->name + entry->name_length - suffix, NPY_SUFFIX, suffix) != 0 ||
-        memchr(entry->name, '\0', entry->name_length))
+    if (memchr(entry->name, '\0', entry->name_length))
+        return entry_error(reader, entry, "a NUL byte in its name (expected a name KEY.npy)");
+    if (entry->name_length <= suffix || memcmp(entry->name + entry->name_length - suffix, NPY_SUFFIX, suffix) != 0)
         return entry_error(reader, entry, "not an array (expected a name KEY.npy)");
-    if (entry->name_length - suffix >= sizeof ((nn_array *)0)->name)
-        return entry_error(reader, entry, "key longer than %zu characters", sizeof ((nn_array *)0)->name - 1);
-    if (entry->flags & FLAG_ENCRYPTED) return entry_error(reader, entry, "encrypted entries are not supported");
+    size_t key_length = entry->name_length - suffix;
+    if (key_length >= sizeof entry->key)
+        return entry_error(reader, entry, "key longer than %zu characters", sizeof entry->key - 1);
+    if (entry->flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_DIRECTORY))
+        return entry_error(reader, entry, "encrypted entries are not supported");
     if (entry->method != METHOD_STORED && entry->method != METHOD_DEFLATED)
         return entry_error(reader, entry, "unsupported compression method %u (expected 0, stored, or 8, deflated)",
                            entry->method);
@@ -292,157 +314,384 @@ static int check_entry(const npz_reader *reader, const zip_entry *entry) {
         return entry_error(reader, entry, "stored entry with compressed size %llu but size %llu",
                            (unsigned long long)entry->compressed_size, (unsigned long long)entry->size);
     if (entry->method == METHOD_DEFLATED && entry->size / DEFLATE_MAX_RATIO > entry->compressed_size)
-        return entry_error(reader, entry, "size %llu cannot come from %llu deflated bytes",
-                           (unsigned long long)entry->size, (unsigned long long)entry->compressed_size);
+        return entry_error(reader, entry, "size %llu cannot come from %llu deflated bytes (deflate gives at most %d "
+                           "times its input)",
+                           (unsigned long long)entry->size, (unsigned long long)entry->compressed_size,
+                           DEFLATE_MAX_RATIO);
     if (entry->size >= ZIP32_LIMIT || entry->compressed_size >= ZIP32_LIMIT)
         return entry_error(reader, entry, "entries of 4 GiB or more are not supported");
     if (entry->compressed_size > reader->file_size)
         return entry_error(reader, entry, "truncated or damaged: %llu compressed bytes in a %llu-byte file",
                            (unsigned long long)entry->compressed_size, (unsigned long long)reader->file_size);
+    memcpy(entry->key, entry->name, key_length);
+    entry->key[key_length] = '\0';
     return 0;
 }
 
-static int check_duplicates(const npz_reader *reader, const zip_entry *entries, size_t count) {
-    for (size_t i = 0; i < count; i++)
-        for (size_t j = 0; j < i; j++)
-            if (entries[i].name_length == entries[j].name_length &&
-                memcmp(entries[i].name, entries[j].name, entries[i].name_length) == 0)
-                return nn_error_set(reader->err, NN_ERR_INPUT, "%s: duplicate key '%.*s' (entries %zu and %zu)",
-                                    reader->path, (int)(entries[i].name_length - (sizeof NPY_SUFFIX - 1)),
-                                    entries[i].name, j, i);
-    return 0;
+static int compare_keys(const void *a, const void *b) {
+    return strcmp((*(const zip_entry *const *)a)->key, (*(const zip_entry *const *)b)->key);
 }
 
-static void directory_free(zip_directory *directory) {
-    free(directory->bytes);
-    free(directory->entries);
+static int compare_offsets(const void *a, const void *b) {
+    uint64_t x = (*(const zip_entry *const *)a)->local_offset, y = (*(const zip_entry *const *)b)->local_offset;
+    return (x > y) - (x < y);
 }
 
-static int read_directory(const npz_reader *reader, zip_directory *directory) {
-    uint64_t offset = 0, size = 0;
-    size_t count = 0;
-    *directory = (zip_directory){0};
-    if (read_end_record(reader, &offset, &size, &count)) return -1;
-    directory->bytes = malloc(size ? (size_t)size : 1);
-    directory->entries = calloc(count ? count : 1, sizeof *directory->entries);
-    if (!directory->bytes || !directory->entries) return nn_error_oom(reader->err, "a zip central directory");
-    if (read_at(reader, offset, directory->bytes, (size_t)size, "the central directory")) return -1;
-    size_t at = 0;
-    for (size_t i = 0; i < count; i++) {
-        size_t used = parse_central_header(reader, directory->bytes, (size_t)size, at, &directory->entries[i]);
-        if (!used || check_entry(reader, &directory->entries[i])) return -1;
-        at += used;
+/* Sorted, so that 65534 entries take no quadratic time. */
+static int check_duplicates(const nn_npz *npz, const zip_entry **order) {
+    qsort(order, npz->count, sizeof *order, compare_keys);
+    for (size_t i = 1; i < npz->count; i++) {
+        if (strcmp(order[i - 1]->key, order[i]->key) != 0) continue;
+        size_t a = (size_t)(order[i - 1] - npz->entries), b = (size_t)(order[i] - npz->entries);
+        return nn_error_set(npz->reader.err, NN_ERR_INPUT, "%s: duplicate key '%s' (entries %zu and %zu)",
+                            npz->reader.path, order[i]->key, a < b ? a : b, a < b ? b : a);
     }
-    directory->count = count;
-    return check_duplicates(reader, directory->entries, count);
+    return 0;
 }
 
-/* Where the entry's data starts: after its local header, whose name must
- * match the central directory's and whose extra field (np.savez puts a ZIP64
- * one there) may differ in length. Its sizes and CRC are not used: under the
+/* Each entry's size is below 4 GiB and there are fewer than 65535, so the
+ * sum cannot wrap. */
+static int check_total(const nn_npz *npz) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < npz->count; i++) total += npz->entries[i].size;
+    if (total > NPZ_TOTAL_LIMIT)
+        return nn_error_set(npz->reader.err, NN_ERR_INPUT,
+                            "%s: the %zu entries declare %llu bytes in all, more than the limit of %llu (16 GiB)",
+                            npz->reader.path, npz->count, (unsigned long long)total,
+                            (unsigned long long)NPZ_TOTAL_LIMIT);
+    return 0;
+}
+
+/* Where the entry's data starts: after its local header, whose extra field
+ * (np.savez puts a ZIP64 one there) may differ in length from the central
+ * one; the data must lie inside the file. Whether the local header names
+ * the same entry is only noted: check_overlaps explains the usual cause of
+ * a mismatch better. Its sizes and CRC are not used: under the
  * data-descriptor flag they are zeros. */
-static int locate_data(const npz_reader *reader, const zip_entry *entry, uint64_t *data_offset) {
+static int locate_data(const npz_reader *reader, zip_entry *entry) {
     unsigned char header[LOCAL_HEADER_SIZE];
-    char what[128];
+    char what[128], name[sizeof entry->key + sizeof NPY_SUFFIX]; /* check_entry bounds name_length */
     snprintf(what, sizeof what, "the local header of entry %.*s", (int)entry->name_length, entry->name);
     if (read_at(reader, entry->local_offset, header, sizeof header, what)) return -1;
     if (get32(header) != LOCAL_SIGNATURE)
         return entry_error(reader, entry, "no local file header at offset %llu",
                            (unsigned long long)entry->local_offset);
     size_t name_length = get16(header + 26), extra_length = get16(header + 28);
-    char name[sizeof ((nn_array *)0)->name + sizeof NPY_SUFFIX]; /* check_entry bounds name_length */
-    if (name_length != entry->name_length ||
-        read_at(reader, entry->local_offset + LOCAL_HEADER_SIZE, name, name_length, what) ||
-        memcmp(name, entry->name, name_length) != 0)
-        return entry_error(reader, entry, "local file header names a different entry");
-    *data_offset = entry->local_offset + LOCAL_HEADER_SIZE + name_length + extra_length;
+    entry->local_name_matches = name_length == entry->name_length &&
+                                fread(name, 1, name_length, reader->file) == name_length &&
+                                memcmp(name, entry->name, name_length) == 0;
+    entry->data_offset = entry->local_offset + LOCAL_HEADER_SIZE + name_length + extra_length;
+    snprintf(what, sizeof what, "the data of entry %.*s", (int)entry->name_length, entry->name);
+    return seek_range(reader, entry->data_offset, entry->compressed_size, what);
+}
+
+/* Each entry's local header and data must have bytes of their own, before
+ * the central directory: entries sharing a local header or a deflate
+ * stream are how a small file inflates to gigabytes. (A data descriptor
+ * after the data is not counted: it is never read.) */
+static int check_overlaps(const nn_npz *npz, const zip_entry **order, uint64_t directory_offset) {
+    qsort(order, npz->count, sizeof *order, compare_offsets);
+    for (size_t i = 0; i < npz->count; i++) {
+        const zip_entry *entry = order[i], *next = i + 1 < npz->count ? order[i + 1] : NULL;
+        uint64_t end = entry->data_offset + entry->compressed_size; /* both within the file */
+        if (end <= (next ? next->local_offset : directory_offset)) continue;
+        if (!next)
+            return entry_error(&npz->reader, entry, "its bytes %llu to %llu do not end before the central directory at "
+                               "offset %llu",
+                               (unsigned long long)entry->local_offset, (unsigned long long)end,
+                               (unsigned long long)directory_offset);
+        return entry_error(&npz->reader, next,
+                           "overlaps entry %s.npy: it starts at offset %llu, inside that entry's bytes %llu to %llu "
+                           "(entries must not share bytes: a zip bomb or a damaged archive)",
+                           entry->key, (unsigned long long)next->local_offset,
+                           (unsigned long long)entry->local_offset, (unsigned long long)end);
+    }
     return 0;
 }
 
-/* Inflates the entry from the file's current position into out, a piece of
- * input at a time, so that the compressed bytes are never held whole. */
-static int inflate_entry(const npz_reader *reader, const zip_entry *entry, unsigned char *out) {
-    unsigned char input[1 << 16];
-    z_stream stream = {0};
-    if (inflateInit2(&stream, -MAX_WBITS) != Z_OK)
-        return nn_error_set(reader->err, NN_ERR_RUNTIME, "%s: cannot start zlib's inflate", reader->path);
-    stream.next_out = out;
-    stream.avail_out = (uInt)entry->size; /* check_entry keeps it below 4 GiB */
-    uint64_t remaining = entry->compressed_size;
-    int status = Z_OK;
-    while (status == Z_OK) {
-        if (stream.avail_in == 0 && remaining > 0) {
-            size_t piece = remaining < sizeof input ? (size_t)remaining : sizeof input;
-            if (fread(input, 1, piece, reader->file) != piece) break;
-            stream.next_in = input;
-            stream.avail_in = (uInt)piece;
-            remaining -= piece;
-        }
-        status = inflate(&stream, Z_NO_FLUSH);
-    }
-    uint64_t produced = stream.total_out;
-    const char *message = stream.msg;
-    inflateEnd(&stream);
-    if (status == Z_STREAM_END && produced == entry->size) return 0;
-    if (status == Z_OK) return entry_error(reader, entry, "cannot read its data: %s", read_problem(reader));
-    if (status == Z_DATA_ERROR)
-        return entry_error(reader, entry, "damaged deflate data (%s)", message ? message : "zlib data error");
-    if (status == Z_MEM_ERROR) return nn_error_oom(reader->err, "zlib's inflate state");
-    if (status == Z_BUF_ERROR && produced == entry->size)
-        return entry_error(reader, entry, "inflates to more than its declared %llu bytes",
-                           (unsigned long long)entry->size);
-    if (status == Z_BUF_ERROR) return entry_error(reader, entry, "truncated deflate data");
-    if (status == Z_STREAM_END)
-        return entry_error(reader, entry, "inflates to %llu bytes, fewer than its declared %llu",
-                           (unsigned long long)produced, (unsigned long long)entry->size);
-    return entry_error(reader, entry, "inflate failed (zlib status %d)", status);
+static int check_layout(nn_npz *npz, uint64_t directory_offset) {
+    const zip_entry **order = malloc((npz->count ? npz->count : 1) * sizeof *order);
+    if (!order) return nn_error_oom(npz->reader.err, "the zip entry list");
+    for (size_t i = 0; i < npz->count; i++) order[i] = &npz->entries[i];
+    int status = check_duplicates(npz, order) || check_total(npz);
+    for (size_t i = 0; !status && i < npz->count; i++) status = locate_data(&npz->reader, &npz->entries[i]);
+    if (!status) status = check_overlaps(npz, order, directory_offset);
+    for (size_t i = 0; !status && i < npz->count; i++)
+        if (!npz->entries[i].local_name_matches)
+            status = entry_error(&npz->reader, &npz->entries[i], "local file header names a different entry");
+    free(order);
+    return status ? -1 : 0;
 }
 
-/* The entry's uncompressed bytes, CRC checked; *bytes is the caller's. */
-static int read_entry(const npz_reader *reader, const zip_entry *entry, unsigned char **bytes) {
-    uint64_t data_offset = 0;
-    *bytes = NULL;
-    if (locate_data(reader, entry, &data_offset)) return -1;
+static int read_directory(nn_npz *npz) {
+    npz_reader *reader = &npz->reader;
+    uint64_t offset = 0, size = 0;
+    size_t count = 0;
+    if (read_end_record(reader, &offset, &size, &count)) return -1;
+    if (count > size / CENTRAL_HEADER_SIZE)
+        return nn_error_set(reader->err, NN_ERR_INPUT,
+                            "%s: damaged central directory (%zu entries cannot fit in its %llu bytes)", reader->path,
+                            count, (unsigned long long)size);
+    /* check_end_record keeps size below the file's. */
+    npz->directory = malloc(size ? (size_t)size : 1);
+    npz->entries = calloc(count ? count : 1, sizeof *npz->entries);
+    if (!npz->directory || !npz->entries) return nn_error_oom(reader->err, "a zip central directory");
+    if (read_at(reader, offset, npz->directory, (size_t)size, "the central directory")) return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t used = parse_central_header(reader, npz->directory, (size_t)size, at, &npz->entries[i]);
+        if (!used || check_entry(reader, &npz->entries[i])) return -1;
+        at += used;
+    }
+    npz->count = count;
+    return check_layout(npz, offset);
+}
+
+/* An entry's bytes in order, stored or inflated a piece of input at a time
+ * (the compressed bytes are never held whole), with their CRC-32. */
+typedef struct entry_stream {
+    const npz_reader *reader;
+    const zip_entry *entry;
+    z_stream zlib;
+    int inflating, ended;  /* zlib's state is set up; the deflate stream has ended */
+    uint64_t input_left;   /* compressed bytes not yet read */
+    uint64_t produced;
+    uint32_t crc;
+    unsigned char input[1 << 16];
+} entry_stream;
+
+static int stream_open(entry_stream *stream, const npz_reader *reader, const zip_entry *entry) {
+    memset(&stream->zlib, 0, sizeof stream->zlib);
+    stream->reader = reader;
+    stream->entry = entry;
+    stream->inflating = stream->ended = 0;
+    stream->input_left = entry->compressed_size;
+    stream->produced = 0;
+    stream->crc = (uint32_t)crc32(0, Z_NULL, 0);
     char what[128];
     snprintf(what, sizeof what, "the data of entry %.*s", (int)entry->name_length, entry->name);
-    if (seek_range(reader, data_offset, entry->compressed_size, what)) return -1;
-    size_t size = (size_t)entry->size;
-    *bytes = malloc(size ? size : 1);
-    if (!*bytes) return nn_error_oom(reader->err, "a zip entry");
-    if (entry->method == METHOD_STORED ? read_at(reader, data_offset, *bytes, size, what)
-                                       : inflate_entry(reader, entry, *bytes))
-        return -1;
-    uint32_t crc = crc_update((uint32_t)crc32(0, Z_NULL, 0), *bytes, size);
-    if (crc != entry->crc)
-        return nn_error_set(reader->err, NN_ERR_INPUT, "%s: CRC mismatch in entry %.*s (stored %08x, computed %08x)",
-                            reader->path, (int)entry->name_length, entry->name, (unsigned)entry->crc, (unsigned)crc);
+    if (seek_range(reader, entry->data_offset, entry->compressed_size, what)) return -1;
+    if (entry->method != METHOD_DEFLATED) return 0;
+    if (inflateInit2(&stream->zlib, -MAX_WBITS) != Z_OK)
+        return nn_error_set(reader->err, NN_ERR_RUNTIME, "%s: cannot start zlib's inflate", reader->path);
+    stream->inflating = 1;
     return 0;
 }
 
-static int read_array(const npz_reader *reader, const zip_entry *entry, nn_array *array) {
-    unsigned char *bytes;
-    size_t key_length = entry->name_length - (sizeof NPY_SUFFIX - 1);
-    memcpy(array->name, entry->name, key_length);
-    array->name[key_length] = '\0';
-    int status = read_entry(reader, entry, &bytes);
-    if (!status && npy_decode(array, &bytes, (size_t)entry->size, reader->err))
+static void stream_close(entry_stream *stream) {
+    if (stream->inflating) inflateEnd(&stream->zlib);
+}
+
+/* Inflates into out until it is full or the stream ends; *got is what was
+ * produced. */
+static int inflate_some(entry_stream *stream, unsigned char *out, size_t length, size_t *got) {
+    const npz_reader *reader = stream->reader;
+    z_stream *zlib = &stream->zlib;
+    zlib->next_out = out;
+    zlib->avail_out = (uInt)length; /* check_entry keeps sizes below 4 GiB */
+    while (zlib->avail_out > 0 && !stream->ended) {
+        if (zlib->avail_in == 0 && stream->input_left > 0) {
+            size_t piece = stream->input_left < sizeof stream->input ? (size_t)stream->input_left
+                                                                     : sizeof stream->input;
+            if (fread(stream->input, 1, piece, reader->file) != piece)
+                return entry_error(reader, stream->entry, "cannot read its data: %s", read_problem(reader));
+            zlib->next_in = stream->input;
+            zlib->avail_in = (uInt)piece;
+            stream->input_left -= piece;
+        }
+        int status = inflate(zlib, Z_NO_FLUSH);
+        stream->ended = status == Z_STREAM_END;
+        /* No progress with room left: the input has run out. */
+        if (status == Z_BUF_ERROR) return entry_error(reader, stream->entry, "truncated deflate data");
+        if (status == Z_DATA_ERROR)
+            return entry_error(reader, stream->entry, "damaged deflate data (%s)",
+                               zlib->msg ? zlib->msg : "zlib data error");
+        if (status == Z_MEM_ERROR) return nn_error_oom(reader->err, "zlib's inflate state");
+        if (status != Z_OK && status != Z_STREAM_END)
+            return entry_error(reader, stream->entry, "inflate failed (zlib status %d)", status);
+    }
+    *got = length - zlib->avail_out;
+    return 0;
+}
+
+/* Exactly length more bytes of the entry into out. */
+static int stream_read(entry_stream *stream, unsigned char *out, size_t length) {
+    const npz_reader *reader = stream->reader;
+    size_t got = length;
+    if (!stream->inflating) {
+        if (length > 0 && fread(out, 1, length, reader->file) != length)
+            return entry_error(reader, stream->entry, "cannot read its data: %s", read_problem(reader));
+    } else if (inflate_some(stream, out, length, &got)) {
+        return -1;
+    }
+    stream->produced += got;
+    stream->crc = crc_update(stream->crc, out, got);
+    if (got < length)
+        return entry_error(reader, stream->entry, "inflates to %llu bytes, fewer than its declared %llu",
+                           (unsigned long long)stream->produced, (unsigned long long)stream->entry->size);
+    return 0;
+}
+
+/* After the declared bytes the deflate stream must end: one byte more is
+ * already too many. Then the CRC must match. */
+static int stream_finish(entry_stream *stream) {
+    const zip_entry *entry = stream->entry;
+    unsigned char extra;
+    size_t got = 0;
+    if (stream->inflating && inflate_some(stream, &extra, 1, &got)) return -1;
+    if (got > 0)
+        return entry_error(stream->reader, entry, "inflates to more than its declared %llu bytes",
+                           (unsigned long long)entry->size);
+    if (stream->crc != entry->crc)
+        return nn_error_set(stream->reader->err, NN_ERR_INPUT,
+                            "%s: CRC mismatch in entry %.*s (stored %08x, computed %08x)", stream->reader->path,
+                            (int)entry->name_length, entry->name, (unsigned)entry->crc, (unsigned)stream->crc);
+    return 0;
+}
+
+/* The .npy prefix and header text in head, the entry's first head_size
+ * bytes, and the data size they promise, which must be what the entry
+ * declares. */
+static int parse_head(const unsigned char *head, size_t head_size, uint64_t size, npy_header *header,
+                      size_t *data_start, nn_error *err) {
+    size_t prefix_size = 0;
+    uint64_t text_size = 0;
+    if (npy_parse_prefix(head, head_size, &prefix_size, &text_size, err)) return -1;
+    if (text_size > NPY_TEXT_LIMIT)
+        return nn_error_set(err, NN_ERR_INPUT, ".npy header of %llu bytes, more than the %d read (damaged?)",
+                            (unsigned long long)text_size, NPY_TEXT_LIMIT);
+    if (text_size > head_size - prefix_size)
+        return nn_error_set(err, NN_ERR_INPUT, ".npy header of %llu bytes runs past the entry's %llu bytes",
+                            (unsigned long long)text_size, (unsigned long long)size);
+    if (npy_parse_header((const char *)head + prefix_size, (size_t)text_size, header, err)) return -1;
+    *data_start = prefix_size + (size_t)text_size;
+    if (header->data_size != size - *data_start) {
+        char shape[256];
+        npy_format_shape(shape, sizeof shape, header->rank, header->dims);
+        return nn_error_set(err, NN_ERR_INPUT, "shape %s of '%s' needs %llu bytes of data, the entry holds %llu",
+                            shape, header->descr, (unsigned long long)header->data_size,
+                            (unsigned long long)(size - *data_start));
+    }
+    return 0;
+}
+
+/* The entry as an array: the start of its .npy inflated and checked
+ * against the declared size before the data is allocated, the rest
+ * inflated straight into the array (with_data false: only the start). */
+static int read_array(const npz_reader *reader, const zip_entry *entry, bool with_data, nn_array *array) {
+    size_t size = (size_t)entry->size, head_limit = NPY_PREFIX_MAX + NPY_TEXT_LIMIT;
+    size_t head_size = size < head_limit ? size : head_limit, data_start = 0;
+    npy_header header;
+    entry_stream stream;
+    unsigned char *head = NULL, *data = NULL;
+    int status = stream_open(&stream, reader, entry);
+    if (!status && !(head = malloc(head_size ? head_size : 1))) status = nn_error_oom(reader->err, "a .npy header");
+    if (!status) status = stream_read(&stream, head, head_size);
+    if (!status && parse_head(head, head_size, entry->size, &header, &data_start, reader->err))
         status = nn_error_prefix(reader->err, "%s: entry %.*s", reader->path, (int)entry->name_length, entry->name);
-    free(bytes);
+    size_t data_size = size - data_start, in_head = head_size - data_start;
+    if (!status && with_data && !(data = malloc(data_size ? data_size : 1)))
+        status = nn_error_oom(reader->err, "an array");
+    if (!status && with_data) {
+        memcpy(data, head + data_start, in_head);
+        status = stream_read(&stream, data + in_head, data_size - in_head);
+        if (!status) status = stream_finish(&stream);
+    }
+    stream_close(&stream);
+    free(head);
+    if (status) {
+        free(data);
+        return -1;
+    }
+    memcpy(array->name, entry->key, sizeof array->name);
+    array->dtype = header.dtype;
+    npy_fold_shape(&header, &array->rank, array->dims);
+    if (data) npy_to_host(data, array->dtype, data_size / nn_dtype_size(array->dtype));
+    array->data = data;
+    return 0;
+}
+
+/* Opens path as a zip for reading: a regular file, since the end record is
+ * searched for from the end. */
+static int open_reader(npz_reader *reader, const char *path, nn_error *err) {
+    *reader = (npz_reader){.err = err};
+    if (!(reader->path = strdup(path))) return nn_error_oom(err, "an .npz reader");
+    reader->file = fopen(path, "rb");
+    if (!reader->file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat info;
+    if (fstat(fileno(reader->file), &info) != 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: cannot stat: %s", path, strerror(errno));
+    if (!S_ISREG(info.st_mode)) return nn_error_set(err, NN_ERR_INPUT, "%s: not a regular file", path);
+    reader->file_size = (uint64_t)info.st_size;
+    return 0;
+}
+
+void nn_npz_close(nn_npz *npz) {
+    if (!npz) return;
+    if (npz->reader.file) fclose(npz->reader.file);
+    free(npz->reader.path);
+    free(npz->directory);
+    free(npz->entries);
+    free(npz);
+}
+
+int nn_npz_open(nn_npz **out, const char *path, nn_error *err) {
+    *out = calloc(1, sizeof **out);
+    if (!*out) return nn_error_oom(err, "an .npz reader");
+    if (open_reader(&(*out)->reader, path, err) || read_directory(*out)) {
+        nn_npz_close(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+size_t nn_npz_count(const nn_npz *npz) { return npz->count; }
+
+const char *nn_npz_key(const nn_npz *npz, size_t index) { return index < npz->count ? npz->entries[index].key : NULL; }
+
+bool nn_npz_find(const nn_npz *npz, const char *key, size_t *index) {
+    size_t key_length = strlen(key);
+    for (size_t i = 0; i < npz->count; i++) {
+        const zip_entry *entry = &npz->entries[i];
+        if (strcmp(entry->key, key) == 0 ||
+            (key_length == entry->name_length && memcmp(entry->name, key, key_length) == 0)) {
+            *index = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int read_indexed(nn_npz *npz, size_t index, bool with_data, nn_array *out, nn_error *err) {
+    memset(out, 0, sizeof *out);
+    npz->reader.err = err;
+    if (index >= npz->count)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: no entry %zu (the archive holds %zu)", npz->reader.path, index,
+                            npz->count);
+    int status = read_array(&npz->reader, &npz->entries[index], with_data, out);
+    if (status) memset(out, 0, sizeof *out);
     return status;
 }
 
-static int read_arrays(const npz_reader *reader, nn_array **arrays, size_t *count) {
-    zip_directory directory;
-    int status = read_directory(reader, &directory);
-    nn_array *list = NULL;
-    if (!status && directory.count > 0) {
-        list = calloc(directory.count, sizeof *list);
-        if (!list) status = nn_error_oom(reader->err, "the list of arrays");
-    }
+int nn_npz_read_header(nn_npz *npz, size_t index, nn_array *out, nn_error *err) {
+    return read_indexed(npz, index, false, out, err);
+}
+
+int nn_npz_read_entry(nn_npz *npz, size_t index, nn_array *out, nn_error *err) {
+    return read_indexed(npz, index, true, out, err);
+}
+
+int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err) {
+    *arrays = NULL;
+    *count = 0;
+    nn_npz *npz;
+    if (nn_npz_open(&npz, path, err)) return -1;
+    nn_array *list = npz->count ? calloc(npz->count, sizeof *list) : NULL;
+    int status = npz->count && !list ? nn_error_oom(err, "the list of arrays") : 0;
     size_t done = 0;
-    for (; !status && done < directory.count; done++)
-        status = read_array(reader, &directory.entries[done], &list[done]);
-    directory_free(&directory);
+    for (; !status && done < npz->count; done++) status = nn_npz_read_entry(npz, done, &list[done], err);
+    nn_npz_close(npz);
     if (status) {
         nn_arrays_free(list, done);
         return -1;
@@ -452,27 +701,13 @@ static int read_arrays(const npz_reader *reader, nn_array **arrays, size_t *coun
     return 0;
 }
 
-/* The entry that key names ("KEY" or "KEY.npy"), or NULL. */
-static const zip_entry *find_entry(const zip_directory *directory, const char *key) {
-    size_t key_length = strlen(key), suffix = sizeof NPY_SUFFIX - 1;
-    for (size_t i = 0; i < directory->count; i++) {
-        const zip_entry *entry = &directory->entries[i];
-        size_t stem = entry->name_length - suffix; /* check_entry made sure of the suffix */
-        if ((key_length == stem || key_length == entry->name_length) && memcmp(entry->name, key, key_length) == 0)
-            return entry;
-    }
-    return NULL;
-}
-
 /* "'a', 'b', 'c'": the keys, for messages (cut short with "..." when there
  * are too many to fit). */
-static void list_keys(char *buffer, size_t size, const zip_directory *directory) {
-    size_t used = 0, suffix = sizeof NPY_SUFFIX - 1;
+static void list_keys(char *buffer, size_t size, const nn_npz *npz) {
+    size_t used = 0;
     buffer[0] = '\0';
-    for (size_t i = 0; i < directory->count; i++) {
-        const zip_entry *entry = &directory->entries[i];
-        int stem = (int)(entry->name_length - suffix);
-        int length = snprintf(buffer + used, size - used, "%s'%.*s'", i ? ", " : "", stem, entry->name);
+    for (size_t i = 0; i < npz->count; i++) {
+        int length = snprintf(buffer + used, size - used, "%s'%s'", i ? ", " : "", npz->entries[i].key);
         if (length < 0 || (size_t)length >= size - used - 4) {
             snprintf(buffer + used, size - used, "%s...", i ? ", " : "");
             return;
@@ -481,76 +716,30 @@ static void list_keys(char *buffer, size_t size, const zip_directory *directory)
     }
 }
 
-static int read_keyed(const npz_reader *reader, const char *key, nn_array *out) {
-    zip_directory directory;
-    if (read_directory(reader, &directory)) {
-        directory_free(&directory);
-        return -1;
-    }
+/* The entry that key names, or (key NULL) the only one. */
+static int pick_entry(const nn_npz *npz, const char *key, size_t *index, nn_error *err) {
+    const char *path = npz->reader.path;
     char keys[600];
-    list_keys(keys, sizeof keys, &directory);
-    const zip_entry *entry = NULL;
-    int status = 0;
-    if (key) {
-        entry = find_entry(&directory, key);
-        if (!entry && directory.count == 0)
-            status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: no array '%s': the archive holds no arrays",
-                                  reader->path, key);
-        else if (!entry)
-            status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: no array '%s'; the archive holds %s", reader->path,
-                                  key, keys);
-    } else if (directory.count == 1) {
-        entry = &directory.entries[0];
-    } else if (directory.count == 0) {
-        status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: the archive holds no arrays, expected one",
-                              reader->path);
-    } else {
-        status = nn_error_set(reader->err, NN_ERR_INPUT, "%s: the archive holds %zu arrays (%s): name the one to read",
-                              reader->path, directory.count, keys);
-    }
-    if (!status) status = read_array(reader, entry, out);
-    directory_free(&directory);
-    return status;
-}
-
-/* Opens path as a zip for reading: a regular file, since the end record is
- * searched for from the end. */
-static int open_reader(npz_reader *reader, const char *path, nn_error *err) {
-    *reader = (npz_reader){.path = path, .err = err};
-    reader->file = fopen(path, "rb");
-    if (!reader->file) return nn_error_set(err, NN_ERR_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    struct stat info;
-    int status = 0;
-    if (fstat(fileno(reader->file), &info) != 0)
-        status = nn_error_set(err, NN_ERR_INPUT, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(info.st_mode))
-        status = nn_error_set(err, NN_ERR_INPUT, "%s: not a regular file", path);
-    else
-        reader->file_size = (uint64_t)info.st_size;
-    if (status) fclose(reader->file);
-    return status;
-}
-
-int nn_npz_read(const char *path, nn_array **arrays, size_t *count, nn_error *err) {
-    *arrays = NULL;
-    *count = 0;
-    npz_reader reader;
-    if (open_reader(&reader, path, err)) return -1;
-    int status = read_arrays(&reader, arrays, count);
-    fclose(reader.file);
-    return status;
+    list_keys(keys, sizeof keys, npz);
+    if (key && nn_npz_find(npz, key, index)) return 0;
+    if (key && npz->count == 0)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: no array '%s': the archive holds no arrays", path, key);
+    if (key) return nn_error_set(err, NN_ERR_INPUT, "%s: no array '%s'; the archive holds %s", path, key, keys);
+    *index = 0;
+    if (npz->count == 1) return 0;
+    if (npz->count == 0) return nn_error_set(err, NN_ERR_INPUT, "%s: the archive holds no arrays, expected one", path);
+    return nn_error_set(err, NN_ERR_INPUT, "%s: the archive holds %zu arrays (%s): name the one to read", path,
+                        npz->count, keys);
 }
 
 int nn_npz_read_key(const char *path, const char *key, nn_array *out, nn_error *err) {
     memset(out, 0, sizeof *out);
-    npz_reader reader;
-    if (open_reader(&reader, path, err)) return -1;
-    int status = read_keyed(&reader, key, out);
-    fclose(reader.file);
-    if (status) {
-        free(out->data);
-        memset(out, 0, sizeof *out);
-    }
+    nn_npz *npz;
+    if (nn_npz_open(&npz, path, err)) return -1;
+    size_t index = 0;
+    int status = pick_entry(npz, key, &index, err);
+    if (!status) status = nn_npz_read_entry(npz, index, out, err);
+    nn_npz_close(npz);
     return status;
 }
 

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,11 +104,20 @@ int nn_load_split(const nn_config *config, const nn_data_files *files, const nn_
     return 0;
 }
 
+/* The .npy headers first (data NULL): every key, shape and dtype is
+ * checked before any data is inflated, so that what is inflated is what
+ * the model holds. */
 static int load_init_weights(nn_model *model, const char *path, nn_error *err) {
-    nn_array *arrays = NULL;
-    size_t count = 0;
-    if (nn_npz_read(path, &arrays, &count, err) != 0) return -1;
-    int status = nn_model_load_state(model, arrays, count, "", path, err);
+    nn_npz *npz = NULL;
+    if (nn_npz_open(&npz, path, err) != 0) return -1;
+    size_t count = nn_npz_count(npz);
+    nn_array *arrays = calloc(count ? count : 1, sizeof *arrays);
+    int status = arrays ? 0 : nn_error_oom(err, "the init weights");
+    for (size_t i = 0; status == 0 && i < count; i++) status = nn_npz_read_header(npz, i, &arrays[i], err);
+    if (status == 0) status = nn_model_load_state(model, arrays, count, "", path, err);
+    for (size_t i = 0; status == 0 && i < count; i++) status = nn_npz_read_entry(npz, i, &arrays[i], err);
+    if (status == 0) status = nn_model_load_state(model, arrays, count, "", path, err);
+    nn_npz_close(npz);
     nn_arrays_free(arrays, count);
     return status;
 }
@@ -308,6 +318,24 @@ static int epoch_order(nn_trainer *t, nn_error *err) {
     return 0;
 }
 
+/* A step that went NaN or infinite: stop with where it happened (the run
+ * goes no further, so nothing poisoned is saved; the last checkpoint stays
+ * the last good one). */
+static int numerical_fault(const nn_trainer *t, int step, nn_error *err) {
+    nn_nonfinite_place place = nn_engine_find_nonfinite(t->engine);
+    char where[160];
+    if (place.layer >= 0)
+        snprintf(where, sizeof where, "the %s of layer %d (%s) became NaN or infinite in %s",
+                 place.in_forward ? "output" : "gradient", place.layer, t->model->layers[place.layer]->kind->name,
+                 place.in_forward ? "forward" : "backward");
+    else
+        snprintf(where, sizeof where, "the loss (%s) became NaN or infinite from finite outputs",
+                 t->config->loss.kind->name);
+    return nn_error_set(err, NN_ERR_RUNTIME, "epoch %d, step %d: %s; stopped without saving, so the last "
+                        "checkpoint is the last good one (try a smaller learning rate, or check the data)",
+                        t->epoch + 1, step, where);
+}
+
 int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn progress, nn_stop_fn stop, void *user,
                      nn_error *err) {
     const nn_config *c = t->config;
@@ -329,14 +357,7 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         if (nn_engine_train_step(t->engine, &batch, &c->loss, &t->optimizer, NULL, NULL, t->train_metrics, &step,
                                  err) != 0)
             return -1;
-        if (!isfinite(step.loss))
-            return nn_error_set(err, NN_ERR_RUNTIME,
-                                "epoch %d: the training loss became %g (try a smaller learning rate)",
-                                t->epoch + 1, step.loss);
-        if (!step.gradients_finite)
-            return nn_error_set(err, NN_ERR_RUNTIME,
-                                "epoch %d: a gradient became NaN or infinite (try a smaller learning rate)",
-                                t->epoch + 1);
+        if (!isfinite(step.loss) || !step.gradients_finite) return numerical_fault(t, first / batch_size + 1, err);
         t->epoch_numerator += step.numerator;
         t->epoch_denominator += step.denominator;
         t->epoch_position = first + batch.count;
