@@ -1,9 +1,18 @@
 #include <cblas.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "config/suggest.h"
+
+/* Whatever a command printed must have reached standard output: a full
+ * disk or a closed pipe is a failure, not exit 0 with the results lost. */
+static int finish_output(int status) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return status;
+    fprintf(stderr, "nnseq: cannot write to standard output: %s\n", strerror(errno));
+    return status == EXIT_DONE ? EXIT_FAILED : status;
+}
 
 static const char usage[] =
     "usage: nnseq COMMAND [ARGS]\n"
@@ -67,7 +76,7 @@ int main(int argc, char **argv) {
     enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
     const char *names[COMMAND_COUNT];
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
-        if (strcmp(command, commands[i].name) == 0) return commands[i].run(argc, argv);
+        if (strcmp(command, commands[i].name) == 0) return finish_output(commands[i].run(argc, argv));
         names[i] = commands[i].name;
     }
     char hint[512] = "";

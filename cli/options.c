@@ -115,6 +115,14 @@ int cli_threads(const char *command, const char *text, int *threads) {
     if (!text) return 0;
     long value;
     if (cli_int(command, "--threads", text, 1, 1024, &value)) return EXIT_USAGE;
+    /* More threads than cores only wait for each other (and each costs a
+     * replica's memory): capped, with a note, so a script that asks for
+     * more still runs. */
+    if (value > *threads) {
+        fprintf(stderr, "nnseq %s: note: --threads %ld is more than the %d core%s this process may use: using %d\n",
+                command, value, *threads, *threads == 1 ? "" : "s", *threads);
+        return 0;
+    }
     *threads = (int)value;
     return 0;
 }

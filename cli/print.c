@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "io/checkpoint.h"
+#include "io/container.h"
 #include "data/idx.h"
 #include "data/source.h"
 #include "cli.h"
@@ -157,6 +158,18 @@ int command_print(int argc, char **argv) {
         nn_checkpoint ck;
         if (nn_checkpoint_load(&ck, positionals[0], true, &err) != 0) return cli_fail(&err);
         int status = print_model(ck.model);
+        /* After the model as torch prints it, what a user should not have
+         * to dig for: a run stopped in the middle of an epoch, and what
+         * --resume-anyway let through (nothing, for most checkpoints). */
+        const nn_array *position = nn_container_find(ck.arrays, ck.array_count, "train.epoch_position");
+        int64_t samples = position && position->dtype == NN_I64 && nn_array_count(position) == 1
+                              ? *(const int64_t *)position->data : 0;
+        if (samples > 0)
+            printf("Stopped by a signal after %d epoch%s and %lld samples of epoch %d (nnseq train --resume goes on)\n",
+                   ck.epoch, ck.epoch == 1 ? "" : "s", (long long)samples, ck.epoch + 1);
+        const nn_array *overrides = nn_container_find(ck.arrays, ck.array_count, "train.overrides");
+        if (overrides && overrides->dtype == NN_U8)
+            printf("%.*s", (int)nn_array_count(overrides), (const char *)overrides->data);
         nn_checkpoint_free(&ck);
         return status;
     }

@@ -113,12 +113,23 @@ static int check_outputs(const nn_config *cfg, const char *checkpoint, const cha
  * state the handler may touch is this flag. */
 static volatile sig_atomic_t received_signal;
 
+/* The run's lock files, which the second signal removes on its way out
+ * (unlink is async-signal-safe), as the lock's release would have. */
+enum { LOCK_FILES = 3 };
+static char lock_files[LOCK_FILES][4096];
+
 static void on_signal(int signal_number) {
-    if (received_signal) _exit(128 + signal_number);
+    if (received_signal) {
+        for (int i = 0; i < LOCK_FILES; i++)
+            if (lock_files[i][0]) unlink(lock_files[i]);
+        _exit(128 + signal_number);
+    }
     received_signal = signal_number;
 }
 
-static void catch_signals(void) {
+static void catch_signals(const nn_output_lock *const locks[LOCK_FILES]) {
+    for (int i = 0; i < LOCK_FILES; i++)
+        if (locks[i]->fd >= 0) snprintf(lock_files[i], sizeof lock_files[i], "%s", locks[i]->lock_path);
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_signal;
@@ -233,7 +244,8 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     nn_fit_callbacks callbacks = {&outputs, epoch_start, outputs.bar.enabled ? progress_to_bar : NULL,
                                   stop_requested, epoch_end, checkpoint ? save_checkpoint : NULL};
     nn_fit_result result;
-    catch_signals();
+    const nn_output_lock *const held[LOCK_FILES] = {&locks.checkpoint, &locks.best, &locks.log};
+    catch_signals(held);
     if (nn_fit(t, &callbacks, &result, &err) != 0) goto fail;
     if (result.interrupted) {
         if (outputs.bar.enabled) fputs("\r\033[K", stderr);

@@ -151,7 +151,7 @@ expect_error "print: flow lists nested 200000 deep" 2 "flow.yaml:2:73: nesting d
 expect_error "print: block lists nested 200000 deep" 2 "block.yaml:3:129: nesting deeper than 64 levels" \
     timeout 1 "$NNSEQ" print "$work/block.yaml"
 "$PYTHON" -c 'import sys; sys.stdout.write("#" * (2 << 20) + "\nmodel: {layers: [ReLU]}\n")' >"$work/big.yaml"
-expect_error "print: a 2 MiB config" 2 "big.yaml: 2097177 bytes, too large for a config \(expected at most 1048576 bytes" \
+expect_error "print: a 2 MiB config" 2 "big.yaml: [0-9]+ bytes, too large for a config \(expected at most 1048576 bytes" \
     timeout 10 "$NNSEQ" print "$work/big.yaml"
 
 finish cli_container_limits

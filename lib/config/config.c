@@ -24,7 +24,9 @@
 #include "config/yaml_tree.h"
 #include "io/file_kind.h"
 
-#define MAX_CONFIG_BYTES (16u << 20)  /* far above any real config; stops a wrong file early */
+/* What nn_yaml_read takes (NN_YAML_MAX_BYTES): reading stops one byte
+ * past it, so a wrong or endless file costs no more. */
+#define MAX_CONFIG_BYTES NN_YAML_MAX_BYTES
 #define MAX_NAMES 128                 /* kinds listed in one "expected one of" message */
 #define STRINGIFY(x) #x
 #define DIGITS_OF(x) STRINGIFY(x)
@@ -1177,6 +1179,8 @@ int nn_config_parse(nn_config *cfg, const char *text, size_t length, const char 
     memset(cfg, 0, sizeof *cfg);
     if (!path) path = "<config>";
     if (!dir) dir = ".";
+    /* Before the copy: a checkpoint's stored config may claim any size. */
+    if (nn_yaml_check_size(path, length, err) != 0) return -1;
     if (copy_inputs(cfg, text, length, path, dir, err)) {
         nn_config_free(cfg);
         return -1;
@@ -1223,12 +1227,12 @@ static int read_file(const char *path, char **text, size_t *length, nn_error *er
     int status = 0;
     for (;;) {
         if (size == capacity) {
-            if (capacity >= MAX_CONFIG_BYTES) {
-                status = nn_error_set(err, NN_ERR_INPUT, "%s: too large for a config (expected at most %u bytes)",
-                                      path, MAX_CONFIG_BYTES);
+            if (capacity > MAX_CONFIG_BYTES) {
+                status = nn_yaml_check_size(path, size, err);
                 break;
             }
             capacity = capacity ? 2 * capacity : 4096;
+            if (capacity > MAX_CONFIG_BYTES) capacity = MAX_CONFIG_BYTES + 1;
             char *grown = realloc(buffer, capacity + 1);
             if (!grown) {
                 status = nn_error_oom(err, "the config file");

@@ -448,6 +448,9 @@ bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, siz
         free(c.data);
         if (!same) return DIFFER("data.csv differs from the checkpoint's");
     }
+    if (old->seed != now->seed)
+        return DIFFER("seed: %llu in the checkpoint, %llu now", (unsigned long long)old->seed,
+                      (unsigned long long)now->seed);
     if (old->train.batch_size != now->train.batch_size)
         return DIFFER("train.batch_size: %d in the checkpoint, %d now", old->train.batch_size,
                       now->train.batch_size);

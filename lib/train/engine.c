@@ -2,6 +2,7 @@
 
 #include "core/target_clones.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,4 +456,30 @@ const float *nn_engine_forward(nn_engine *e, const float *inputs, int count, nn_
         return NULL;
     }
     return e->forward_out;
+}
+
+static bool all_finite(const float *values, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(values[i])) return false;
+    return true;
+}
+
+nn_nonfinite_place nn_engine_find_nonfinite(const nn_engine *e) {
+    const nn_model *model = e->model;
+    for (int i = 0; i < model->layer_count; i++) {
+        size_t size = nn_shape_size(model->layers[i]->out_shape);
+        for (int r = 0; r < e->active; r++)
+            if (!all_finite(e->workers[r].replica->activations[i + 1], (size_t)e->workers[r].count * size))
+                return (nn_nonfinite_place){i, true};
+    }
+    for (int i = model->layer_count - 1; i >= 0; i--) {
+        const nn_layer *layer = model->layers[i];
+        for (int j = 0; j < layer->state_count; j++) {
+            if (!layer->state[j].trainable) continue;
+            size_t offset = (size_t)((const float *)layer->state[j].array.data - model->params);
+            if (!all_finite(model->grads + offset, nn_array_count(&layer->state[j].array)))
+                return (nn_nonfinite_place){i, false};
+        }
+    }
+    return (nn_nonfinite_place){-1, false};
 }

@@ -74,6 +74,18 @@ int nn_engine_train_step(nn_engine *engine, const nn_batch *batch, const nn_loss
                          nn_gradient_hook hook, void *hook_user, nn_metrics_acc *metrics, nn_step_result *result,
                          nn_error *err);
 
+/* Where the last training step went NaN or infinite: the first layer
+ * whose output was not finite in forward (on any replica), else the first
+ * layer that backward reached whose parameters' summed gradient was not
+ * finite (the last such layer in model order), else -1 (the loss itself,
+ * from finite outputs). Reads what the step left (activations, gradients). */
+typedef struct nn_nonfinite_place {
+    int layer;            /* -1: none found */
+    bool in_forward;      /* an output; else a gradient */
+} nn_nonfinite_place;
+
+nn_nonfinite_place nn_engine_find_nonfinite(const nn_engine *engine);
+
 /* Evaluates samples [first, first + count) of set in batches of
  * batch_size (at most the engine's max_batch), forward only, adding them
  * to metrics in row order. */

@@ -477,6 +477,11 @@ double nn_metrics_value(const nn_metrics *metrics, const char *name) {
     for (int i = 0; i < count && !of_task; i++) of_task = strcmp(names[i], name) == 0;
     if (!of_task) return NAN;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (strcmp(fields[i].name, name) == 0) return *(const double *)((const char *)metrics + fields[i].offset);
+        if (strcmp(fields[i].name, name) == 0) {
+            /* x86 makes 0/0 a NaN with the sign bit set, which printf shows
+             * as "-nan": every NaN leaves here as the plain one. */
+            double value = *(const double *)((const char *)metrics + fields[i].offset);
+            return isnan(value) ? NAN : value;
+        }
     return NAN;
 }

@@ -115,7 +115,7 @@ int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count
  * how many (0 and NULL for a task that is not one). */
 int nn_metrics_names(nn_task task, const char *const **names);
 /* The value of a metric by one of those names; NaN for a name that is not
- * one of metrics->task's. */
+ * one of metrics->task's. A NaN is always the positive one (printed "nan"). */
 double nn_metrics_value(const nn_metrics *metrics, const char *name);
 
 #endif
