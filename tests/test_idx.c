@@ -3,19 +3,30 @@
  * ranks 1 to 6 with the dims past the fourth folded, every kind of bad input
  * with its message, and the streaming reader, whose floats must equal the
  * whole read converted here. Expected bytes come from a naive encoder
- * written here and from zlib used directly, not from lib/data/idx.c. */
+ * written here and from zlib used directly, not from lib/data/idx.c. The
+ * limits: headers promising more than a file can hold are refused before
+ * anything is allocated (under an address-space limit that the promised size
+ * would break), data after a gzip stream is refused, and on a pipe that never
+ * ends the readers stop where the header says (a test that waited would time
+ * out). */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/dataset.h"
 #include "data/idx.h"
+#include "data/source.h"
 #include "testutil.h"
 
 /* One directory for the whole program, made and removed by the parent
@@ -364,34 +375,49 @@ typedef struct bad_file {
     int header_bytes;     /* -1: the whole header */
     size_t data_bytes;
     const char *expected; /* in the message */
+    const char *gzip_expected; /* when gzip-compressed, if not the same */
 } bad_file;
 
 static const bad_file bad_files[] = {
-    {"empty", 0x08, 1, -1, {1}, 0, 0, "empty file, expected an IDX header"},
-    {"magic-only", 0x08, 2, -1, {3, 4}, 2, 0, "truncated header: expected a 4-byte magic, file has 2 bytes"},
-    {"short-header", 0x08, 3, -1, {3, 4, 5}, 9, 0, "truncated header: expected 16 bytes (magic and 3 sizes), file has 9"},
+    {"empty", 0x08, 1, -1, {1}, 0, 0, "empty file, expected an IDX header", NULL},
+    {"magic-only", 0x08, 2, -1, {3, 4}, 2, 0, "truncated header: expected a 4-byte magic, file has 2 bytes", NULL},
+    {"short-header", 0x08, 3, -1, {3, 4, 5}, 9, 0,
+     "truncated header: expected 16 bytes (magic and 3 sizes), file has 9", NULL},
     {"rank-255-short", 0x0D, 255, 8, {1, 1, 1, 1, 1, 1, 1, 1}, -1, 0,
-     "truncated header: expected 1024 bytes (magic and 255 sizes), file has 36"},
-    {"bad-magic", 0x08, 1, -1, {4}, -1, 4, "not an IDX file: magic is 12 34 08 01, expected 00 00, the element type"},
+     "truncated header: expected 1024 bytes (magic and 255 sizes), file has 36", NULL},
+    {"bad-magic", 0x08, 1, -1, {4}, -1, 4, "not an IDX file: magic is 12 34 08 01, expected 00 00, the element type",
+     NULL},
     {"unknown-type", 0x0A, 1, -1, {4}, -1, 16,
      "unsupported IDX element type 0x0a, expected 0x08 (uint8), 0x09 (int8), 0x0b (int16), 0x0c (int32), 0x0d "
-     "(float32) or 0x0e (float64)"},
-    {"type-0x07", 0x07, 1, -1, {4}, -1, 16, "element type 0x07"},
-    {"rank-0", 0x08, 0, -1, {0}, -1, 4, "unsupported IDX rank 0, expected 1 to 255"},
-    {"zero-dim", 0x08, 3, -1, {3, 0, 4}, -1, 0, "size 2 of 3 in the header is 0, expected at least 1"},
-    {"zero-dim-5", 0x0C, 6, -1, {3, 1, 4, 1, 0, 2}, -1, 0, "size 5 of 6 in the header is 0"},
-    {"huge-dim", 0x08, 1, -1, {0x80000000u}, -1, 4, "truncated: header promises 2147483648 bytes of data, file has 4"},
+     "(float32) or 0x0e (float64)", NULL},
+    {"type-0x07", 0x07, 1, -1, {4}, -1, 16, "element type 0x07", NULL},
+    {"rank-0", 0x08, 0, -1, {0}, -1, 4, "unsupported IDX rank 0, expected 1 to 255", NULL},
+    {"zero-dim", 0x08, 3, -1, {3, 0, 4}, -1, 0, "size 2 of 3 in the header is 0, expected at least 1", NULL},
+    {"zero-dim-5", 0x0C, 6, -1, {3, 1, 4, 1, 0, 2}, -1, 0, "size 5 of 6 in the header is 0", NULL},
+    {"huge-dim", 0x08, 1, -1, {0x80000000u}, -1, 4, "truncated: header promises 2147483648 bytes of data, file has 4",
+     "header promises 2147483648 bytes of data, more than a gzip file of 32 bytes can hold (deflate expands at most "
+     "1032 times)"},
+    /* 2^40 items in a file of a few bytes: refused before any allocation. */
+    {"2^40-items", 0x08, 2, -1, {0x100000u, 0x100000u}, -1, 20,
+     "truncated: header promises 1099511627776 bytes of data, file has 20", "more than a gzip file of"},
+    /* Beyond the 16 GiB limit too, but the file's size is checked first. */
+    {"24GiB-short", 0x0E, 2, -1, {0x40000000u, 3}, -1, 4, "truncated: header promises 25769803776 bytes",
+     "more than a gzip file of"},
     {"overflow", 0x08, 4, -1, {0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu}, -1, 4,
-     "header sizes 2147483647 x 2147483647 x 2147483647 x 2147483647 overflow a byte count"},
+     "header sizes 2147483647 x 2147483647 x 2147483647 x 2147483647 overflow a byte count", NULL},
     /* Only the element size makes these overflow: 2^31 * 2^31 * 2 (int16). */
-    {"overflow-by-type", 0x0B, 2, -1, {0x80000000u, 0x80000000u}, -1, 4, "overflow a byte count"},
-    {"overflow-folded", 0x0E, 6, -1, {1, 1, 1, 0x1000000u, 0x1000000u, 0x1000000u}, -1, 4, "overflow a byte count"},
-    {"truncated", 0x08, 2, -1, {3, 4}, -1, 10, "truncated: header promises 12 bytes of data, file has 10"},
-    {"truncated-i16", 0x0B, 2, -1, {3, 4}, -1, 23, "truncated: header promises 24 bytes of data, file has 23"},
-    {"truncated-f64", 0x0E, 1, -1, {2}, -1, 15, "truncated: header promises 16 bytes of data, file has 15"},
-    {"trailing", 0x08, 2, -1, {3, 4}, -1, 15, "3 trailing bytes after the 12 bytes of data the header promises"},
-    {"trailing-i32", 0x0C, 1, -1, {3}, -1, 13, "1 trailing bytes after the 12 bytes of data"},
-    {"trailing-folded", 0x0D, 5, -1, {1, 1, 1, 2, 2}, -1, 20, "4 trailing bytes after the 16 bytes of data"},
+    {"overflow-by-type", 0x0B, 2, -1, {0x80000000u, 0x80000000u}, -1, 4, "overflow a byte count", NULL},
+    {"overflow-folded", 0x0E, 6, -1, {1, 1, 1, 0x1000000u, 0x1000000u, 0x1000000u}, -1, 4, "overflow a byte count",
+     NULL},
+    {"truncated", 0x08, 2, -1, {3, 4}, -1, 10, "truncated: header promises 12 bytes of data, file has 10", NULL},
+    {"truncated-i16", 0x0B, 2, -1, {3, 4}, -1, 23, "truncated: header promises 24 bytes of data, file has 23", NULL},
+    {"truncated-f64", 0x0E, 1, -1, {2}, -1, 15, "truncated: header promises 16 bytes of data, file has 15", NULL},
+    {"trailing", 0x08, 2, -1, {3, 4}, -1, 15, "3 trailing bytes after the 12 bytes of data the header promises",
+     "the gzip data goes on after the 12 bytes of data the header promises"},
+    {"trailing-i32", 0x0C, 1, -1, {3}, -1, 13, "1 trailing bytes after the 12 bytes of data",
+     "the gzip data goes on after the 12 bytes of data"},
+    {"trailing-folded", 0x0D, 5, -1, {1, 1, 1, 2, 2}, -1, 20, "4 trailing bytes after the 16 bytes of data",
+     "the gzip data goes on after the 16 bytes of data"},
 };
 #define BAD_FILES ((int)(sizeof bad_files / sizeof bad_files[0]))
 
@@ -410,15 +436,17 @@ START_TEST(idx_rejects_bad_file) {
     snprintf(name, sizeof name, "%s%s", bad->name, gzip ? ".gz" : "");
     write_input(temp_path(path, sizeof path, name), bytes, size, gzip);
 
+    const char *expected = gzip && bad->gzip_expected ? bad->gzip_expected : bad->expected;
     nn_array read = {.rank = 3, .data = &read};
     nn_error err = {0};
     ck_assert_int_eq(nn_idx_read(path, &read, &err), -1);
-    assert_input_error(&err, path, bad->expected);
+    assert_input_error(&err, path, expected);
     assert_empty_array(&read);
-    /* The stream checks the header the same way (it sees the data later). */
-    if (strstr(bad->expected, "truncated: header") || strstr(bad->expected, "trailing")) return;
+    /* The stream checks the header, and a raw file's size, the same way (it
+     * sees a gzip file's data later). */
+    if (gzip && (strstr(expected, "truncated: header") || strstr(expected, "goes on"))) return;
     ck_assert_ptr_null(nn_idx_stream_open(path, &err));
-    assert_input_error(&err, path, bad->expected);
+    assert_input_error(&err, path, expected);
 }
 END_TEST
 
@@ -496,6 +524,194 @@ START_TEST(idx_rejects_corrupt_gzip) {
     nn_array read;
     ck_assert_int_eq(nn_idx_read(path, &read, &err), -1);
     assert_input_error(&err, path, "gzip");
+}
+END_TEST
+
+/* A file of rank 255, the most the rank byte allows: the dims past the
+ * fourth fold into it. */
+START_TEST(idx_reads_rank_255) {
+    unsigned dims[255];
+    for (int i = 0; i < 255; i++) dims[i] = i == 0 ? 3 : i == 200 ? 2 : 1;
+    uint8_t data[6] = {1, 2, 3, 4, 5, 6}, bytes[4 + 4 * 255 + 6];
+    size_t size = encode_idx(bytes, 0x08, 255, dims, data, sizeof data);
+    char path[512];
+    write_input(temp_path(path, sizeof path, "rank255.gz"), bytes, size, true);
+    nn_array read;
+    nn_error err = {0};
+    ck_assert_msg(nn_idx_read(path, &read, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(read.rank, 4);
+    ck_assert_int_eq(read.dims[0], 3);
+    ck_assert_int_eq(read.dims[3], 2);
+    ck_assert_mem_eq(read.data, data, sizeof data);
+    free(read.data);
+}
+END_TEST
+
+static size_t append_file(uint8_t *bytes, size_t size, size_t capacity, const char *path) {
+    return size + read_file(path, bytes + size, capacity - size);
+}
+
+/* zlib's gzread reads a second member as more data and drops anything else
+ * after the first: both must be refused, and so must an empty member. */
+START_TEST(idx_rejects_data_after_gzip_stream) {
+    static const char *const expected[] = {
+        "8 bytes after the end of the gzip stream (not gzip data), expected nothing after",
+        "bytes after the end of the gzip stream (a second gzip member), expected nothing after",
+        "20 bytes after the end of the gzip stream (a second gzip member)",
+    };
+    char path[512], more[512];
+    temp_path(path, sizeof path, "after-stream.gz");
+    temp_path(more, sizeof more, "after-stream-more.gz");
+    int dims[2] = {4, 3};
+    uint8_t data[12], bytes[1024];
+    fill_bytes(data, sizeof data, 31);
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_write(path, 2, dims, data, 1, &err), 0);
+    size_t size = read_file(path, bytes, sizeof bytes);
+    if (_i == 0) {
+        memcpy(bytes + size, "garbage!", 8);
+        size += 8;
+    } else {
+        write_input(more, data, _i == 1 ? sizeof data : 0, true);
+        size = append_file(bytes, size, sizeof bytes, more);
+    }
+    write_input(path, bytes, size, false);
+
+    nn_array read;
+    ck_assert_int_eq(nn_idx_read(path, &read, &err), -1);
+    assert_input_error(&err, path, expected[_i]);
+    assert_input_error(&err, path, "after the 12 bytes of data the header promises");
+    assert_empty_array(&read);
+    nn_idx_stream *stream = nn_idx_stream_open(path, &err);
+    ck_assert_msg(stream != NULL, "%s", err.message);
+    float out[12];
+    ck_assert_int_eq(nn_idx_stream_read(stream, out, 4, &err), -1);
+    assert_input_error(&err, path, expected[_i]);
+    assert_input_error(&err, path, "after the 4 items the header promises");
+    nn_idx_stream_close(stream);
+}
+END_TEST
+
+/* The address space is capped at what the process uses now plus limit, so a
+ * test that allocated what a header promises would fail. Not under ASan,
+ * which reserves terabytes of address space up front. */
+static void limit_memory(size_t limit) {
+#ifndef __SANITIZE_ADDRESS__
+    unsigned long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (!statm) return;
+    if (fscanf(statm, "%lu", &pages) != 1) pages = 0;
+    fclose(statm);
+    if (!pages) return;
+    struct rlimit cap = {.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + limit};
+    struct rlimit old;
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+    cap.rlim_max = old.rlim_max;
+    if (old.rlim_cur != RLIM_INFINITY && old.rlim_cur < cap.rlim_cur) return;
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &cap), 0);
+#else
+    (void)limit;
+#endif
+}
+
+static void write_header_and(const char *path, unsigned d0, unsigned d1, unsigned d2, const uint8_t *data,
+                             size_t size, bool gzip) {
+    unsigned dims[3] = {d0, d1, d2};
+    uint8_t *bytes = malloc(16 + size);
+    ck_assert_ptr_nonnull(bytes);
+    size_t header = encode_header(bytes, 0x08, 3, 3, dims);
+    if (size) memcpy(bytes + header, data, size);
+    write_input(path, bytes, header + size, gzip);
+    free(bytes);
+}
+
+/* A gzip bomb: a 1-KiB file whose header promises 4 GiB of zeros (it holds
+ * 1 MiB of them). Refused from its size, at open, before any allocation. */
+START_TEST(idx_refuses_gzip_bomb) {
+    char path[512];
+    temp_path(path, sizeof path, "bomb.gz");
+    uint8_t *zeros = calloc(1, 1 << 20);
+    write_header_and(path, 4096, 1024, 1024, zeros, 1 << 20, true);
+    free(zeros);
+    limit_memory((size_t)256 << 20);
+    nn_array read;
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_read(path, &read, &err), -1);
+    assert_input_error(&err, path, "header promises 4294967296 bytes of data, more than a gzip file of");
+    assert_input_error(&err, path, "can hold (deflate expands at most 1032 times)");
+    ck_assert_ptr_null(nn_idx_stream_open(path, &err));
+    assert_input_error(&err, path, "more than a gzip file of");
+}
+END_TEST
+
+/* A gzip file that could hold what its header promises (512 KiB of random
+ * bytes, 512 MiB promised) but ends early: only what arrives is allocated, so
+ * the read fails as truncated, not out of memory. */
+START_TEST(idx_short_gzip_allocates_what_arrives) {
+    char path[512];
+    temp_path(path, sizeof path, "short-plausible.gz");
+    size_t size = (size_t)520 << 10;
+    uint8_t *noise = malloc(size);
+    fill_bytes(noise, size, 37);
+    write_header_and(path, 512, 1024, 1024, noise, size, true);
+    free(noise);
+    limit_memory((size_t)256 << 20);
+    nn_array read;
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_read(path, &read, &err), -1);
+    assert_input_error(&err, path, "truncated: header promises 536870912 bytes of data, file has 532480");
+}
+END_TEST
+
+/* 17 GiB of data in a sparse file: as large as the header says, but more
+ * than a whole read holds; the stream, which holds an item at a time, opens
+ * it. */
+START_TEST(idx_refuses_more_than_16_gib) {
+    char path[512];
+    temp_path(path, sizeof path, "sparse-17GiB");
+    write_header_and(path, 17, 1024, 1024 * 1024, NULL, 0, false);
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 16 + ((off_t)17 << 30)), 0);
+    close(fd);
+    limit_memory((size_t)256 << 20);
+    nn_array read;
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_read(path, &read, &err), -1);
+    assert_input_error(&err, path,
+                       "header promises 18253611008 bytes of data, more than the 16 GiB (17179869184 bytes) a data "
+                       "file may hold");
+    nn_idx_stream *stream = nn_idx_stream_open(path, &err);
+    ck_assert_msg(stream != NULL, "%s", err.message);
+    ck_assert_int_eq(nn_idx_stream_dims(stream)[0], 17);
+    nn_idx_stream_close(stream);
+    unlink(path);
+}
+END_TEST
+
+/* nn_idx_open and nn_idx_read_all read what nn_idx_read does, once. */
+START_TEST(idx_open_then_read_all) {
+    char path[512];
+    temp_path(path, sizeof path, "two-steps.gz");
+    int dims[2] = {6, 5};
+    uint8_t data[30];
+    fill_bytes(data, sizeof data, 41);
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_write(path, 2, dims, data, 1, &err), 0);
+    nn_idx_stream *file = nn_idx_open(path, &err);
+    ck_assert_msg(file != NULL, "%s", err.message);
+    ck_assert_int_eq(nn_idx_stream_dims(file)[0], 6);
+    nn_array read;
+    ck_assert_msg(nn_idx_read_all(file, &read, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(read.dims[1], 5);
+    ck_assert_mem_eq(read.data, data, sizeof data);
+    free(read.data);
+    ck_assert_int_eq(nn_idx_read_all(file, &read, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+    assert_empty_array(&read);
+    nn_idx_stream_close(file);
+    ck_assert_ptr_null(nn_idx_open("-", &err));
+    assert_input_error(&err, "-", "cannot open");
 }
 END_TEST
 
@@ -633,43 +849,84 @@ typedef struct bad_stream {
     size_t data_bytes;
     int chunk;
     int good_reads;    /* reads that succeed before the failing one */
-    const char *expected;
+    const char *expected;      /* gzip file, and raw on a pipe */
+    const char *file_expected; /* raw file: at open, from its size */
+    const char *gzip_expected; /* gzip file, if not expected */
 } bad_stream;
 
 static const bad_stream bad_streams[] = {
-    {"inside-item", 0x08, 27, 2, 2, "truncated: the stream ends inside item 5 of 5 (3 of its 6 bytes)"},
-    {"inside-item-i16", 0x0B, 50, 2, 2, "truncated: the stream ends inside item 5 of 5 (2 of its 12 bytes)"},
-    {"inside-value-f64", 0x0E, 101, 1, 2, "truncated: the stream ends inside item 3 of 5 (5 of its 48 bytes)"},
-    {"short-count", 0x08, 24, 3, 1, "truncated: the stream ends after 4 of the 5 items the header promises"},
-    {"short-count-i32", 0x0C, 72, 3, 1, "truncated: the stream ends after 3 of the 5 items the header promises"},
-    {"extra-bytes", 0x08, 32, 10, 0, "2 trailing bytes after the 5 items the header promises"},
-    {"extra-bytes-f32", 0x0D, 121, 4, 1, "1 trailing bytes after the 5 items the header promises"},
-    {"no-items", 0x08, 0, 1, 0, "after 0 of the 5 items"},
+    {"inside-item", 0x08, 27, 2, 2, "truncated: the stream ends inside item 5 of 5 (3 of its 6 bytes)",
+     "truncated: header promises 30 bytes of data, file has 27", NULL},
+    {"inside-item-i16", 0x0B, 50, 2, 2, "truncated: the stream ends inside item 5 of 5 (2 of its 12 bytes)",
+     "truncated: header promises 60 bytes of data, file has 50", NULL},
+    {"inside-value-f64", 0x0E, 101, 1, 2, "truncated: the stream ends inside item 3 of 5 (5 of its 48 bytes)",
+     "truncated: header promises 240 bytes of data, file has 101", NULL},
+    {"short-count", 0x08, 24, 3, 1, "truncated: the stream ends after 4 of the 5 items the header promises",
+     "truncated: header promises 30 bytes of data, file has 24", NULL},
+    {"short-count-i32", 0x0C, 72, 3, 1, "truncated: the stream ends after 3 of the 5 items the header promises",
+     "truncated: header promises 120 bytes of data, file has 72", NULL},
+    /* Bytes after the items are not looked for on a pipe (NULL). */
+    {"extra-bytes", 0x08, 32, 10, 0, NULL, "2 trailing bytes after the 30 bytes of data the header promises",
+     "the gzip data goes on after the 5 items the header promises"},
+    {"extra-bytes-f32", 0x0D, 121, 4, 1, NULL, "1 trailing bytes after the 120 bytes of data the header promises",
+     "the gzip data goes on after the 5 items the header promises"},
+    {"no-items", 0x08, 0, 1, 0, "after 0 of the 5 items", "truncated: header promises 30 bytes of data, file has 0",
+     NULL},
 };
 #define BAD_STREAMS ((int)(sizeof bad_streams / sizeof bad_streams[0]))
 
+/* Makes a pipe holding size bytes (less than a pipe's buffer) and puts its
+ * reading end on stdin; the writing end is closed unless writer is given. */
+static void pipe_on_stdin(const uint8_t *bytes, size_t size, int *saved_stdin, int *writer) {
+    int ends[2];
+    ck_assert_int_eq(pipe(ends), 0);
+    ck_assert_int_eq(write(ends[1], bytes, size), (ssize_t)size);
+    *saved_stdin = dup(STDIN_FILENO);
+    ck_assert_int_ge(dup2(ends[0], STDIN_FILENO), 0);
+    close(ends[0]);
+    if (writer) *writer = ends[1];
+    else close(ends[1]);
+}
+
+/* Each bad length three ways: a raw file, refused at open by its size; a
+ * gzip file, refused at the read that finds it; raw on a pipe, likewise. */
 START_TEST(stream_rejects_bad_length) {
-    const bad_stream *bad = &bad_streams[_i / 2];
-    bool gzip = _i % 2 == 1;
+    const bad_stream *bad = &bad_streams[_i / 3];
+    int mode = _i % 3; /* 0 raw file, 1 gzip file, 2 raw on a pipe */
     unsigned dims[2] = {5, 6};
     uint8_t data[256], bytes[512];
     float out[64];
     fill_bytes(data, sizeof data, 17);
     size_t size = encode_idx(bytes, bad->type, 2, dims, data, bad->data_bytes);
     char path[512], name[64];
-    snprintf(name, sizeof name, "%s%s", bad->name, gzip ? ".gz" : "");
-    write_input(temp_path(path, sizeof path, name), bytes, size, gzip);
+    snprintf(name, sizeof name, "%s%s", bad->name, mode == 1 ? ".gz" : "");
+    write_input(temp_path(path, sizeof path, name), bytes, size, mode == 1);
 
     nn_error err = {0};
-    nn_idx_stream *stream = nn_idx_stream_open(path, &err);
+    if (mode == 0) {
+        ck_assert_ptr_null(nn_idx_stream_open(path, &err));
+        assert_input_error(&err, path, bad->file_expected);
+        return;
+    }
+    int saved_stdin = -1;
+    if (mode == 2) pipe_on_stdin(bytes, size, &saved_stdin, NULL);
+    const char *expected = mode == 1 && bad->gzip_expected ? bad->gzip_expected : bad->expected;
+    const char *shown = mode == 2 ? "<stdin>" : path;
+    nn_idx_stream *stream = nn_idx_stream_open(mode == 2 ? "-" : path, &err);
     ck_assert_msg(stream != NULL, "%s", err.message);
     for (int i = 0; i < bad->good_reads; i++)
         ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), bad->chunk);
-    ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), -1);
-    assert_input_error(&err, path, bad->expected);
-    ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), -1);
-    assert_input_error(&err, path, "the stream failed earlier");
+    if (!expected) {
+        ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), 5 - bad->good_reads * bad->chunk);
+        ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), 0);
+    } else {
+        ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), -1);
+        assert_input_error(&err, shown, expected);
+        ck_assert_int_eq(nn_idx_stream_read(stream, out, bad->chunk, &err), -1);
+        assert_input_error(&err, shown, "the stream failed earlier");
+    }
     nn_idx_stream_close(stream);
+    if (mode == 2) restore_stdin(saved_stdin);
 }
 END_TEST
 
@@ -791,6 +1048,135 @@ START_TEST(write_leaves_array_alone) {
 }
 END_TEST
 
+/* ----------------------------------------------------------------- pipes */
+
+/* A pipe whose writer stays open, with the header, the items and more after
+ * them: the stream hands out the 5 items and ends without waiting for more
+ * (the test would time out). A gzip member that holds more than the header
+ * says is refused as soon as the extra byte comes out. */
+START_TEST(stream_stops_at_count_on_open_pipe) {
+    unsigned dims[2] = {5, 6};
+    uint8_t data[64], bytes[256];
+    fill_bytes(data, sizeof data, 43);
+    size_t size = encode_idx(bytes, 0x08, 2, dims, data, _i == 2 ? 40 : _i == 1 ? 30 : 64);
+    if (_i > 0) {
+        char path[512];
+        write_input(temp_path(path, sizeof path, "pipe.gz"), bytes, size, true);
+        size = read_file(path, bytes, sizeof bytes);
+    }
+    int saved_stdin, writer;
+    pipe_on_stdin(bytes, size, &saved_stdin, &writer);
+    nn_error err = {0};
+    nn_idx_stream *stream = nn_idx_stream_open("-", &err);
+    ck_assert_msg(stream != NULL, "%s", err.message);
+    float out[30];
+    if (_i < 2) {
+        ck_assert_msg(nn_idx_stream_read(stream, out, 8, &err) == 5, "%s", err.message);
+        ck_assert_int_eq(nn_idx_stream_read(stream, out, 8, &err), 0);
+        for (int i = 0; i < 30; i++) ck_assert(out[i] == (float)data[i]);
+    } else {
+        ck_assert_int_eq(nn_idx_stream_read(stream, out, 8, &err), -1);
+        assert_input_error(&err, "<stdin>", "the gzip data goes on after the 5 items the header promises");
+    }
+    nn_idx_stream_close(stream);
+    restore_stdin(saved_stdin);
+    close(writer);
+}
+END_TEST
+
+/* A child writes the header, then bytes for ever (as `yes` would); the
+ * whole read stops at the promised size. */
+START_TEST(idx_read_stops_at_declared_size_on_endless_pipe) {
+    int ends[2];
+    ck_assert_int_eq(pipe(ends), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(ends[0]);
+        unsigned dims[3] = {100, 28, 28};
+        uint8_t block[4096];
+        size_t header = encode_header(block, 0x08, 3, 3, dims);
+        memset(block + header, 7, sizeof block - header);
+        if (write(ends[1], block, sizeof block) < 0) _exit(1);
+        memset(block, 7, sizeof block);
+        while (write(ends[1], block, sizeof block) > 0) continue;
+        _exit(0);
+    }
+    close(ends[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/fd/%d", ends[0]);
+    nn_array read;
+    nn_error err = {0};
+    ck_assert_msg(nn_idx_read(path, &read, &err) == 0, "%s", err.message);
+    close(ends[0]);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    ck_assert_int_eq(read.dims[0], 100);
+    ck_assert_uint_eq(nn_array_bytes(&read), 100 * 28 * 28);
+    const uint8_t *bytes = read.data;
+    for (size_t i = 0; i < 100 * 28 * 28; i++) ck_assert_int_eq(bytes[i], 7);
+    free(read.data);
+}
+END_TEST
+
+/* A pipe holding only a header promising 24 GiB: refused at once by the 16
+ * GiB limit, the only bound a pipe has (its writer stays open: waiting for
+ * the data would time out). */
+START_TEST(idx_read_refuses_huge_pipe_at_once) {
+    unsigned dims[2] = {0x40000000u, 3};
+    uint8_t bytes[16];
+    size_t size = encode_header(bytes, 0x0E, 2, 2, dims);
+    int saved_stdin, writer;
+    pipe_on_stdin(bytes, size, &saved_stdin, &writer);
+    nn_array read;
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_read("/dev/stdin", &read, &err), -1);
+    assert_input_error(&err, "/dev/stdin", "header promises 25769803776 bytes of data, more than the 16 GiB");
+    restore_stdin(saved_stdin);
+    close(writer);
+}
+END_TEST
+
+/* A split's images and labels are compared by their headers before either
+ * body is read: the images here are a pipe that sends its header and then
+ * nothing, so reading the body first would hang. */
+START_TEST(load_compares_counts_before_bodies) {
+    char labels_path[512], images_path[64];
+    temp_path(labels_path, sizeof labels_path, "count-labels.idx");
+    int label_count = 300;
+    uint8_t labels[300] = {0};
+    nn_error err = {0};
+    ck_assert_int_eq(nn_idx_write(labels_path, 1, &label_count, labels, 0, &err), 0);
+    unsigned dims[3] = {100, 28, 28};
+    uint8_t bytes[16];
+    size_t size = encode_header(bytes, 0x08, 3, 3, dims);
+    int saved_stdin, writer;
+    pipe_on_stdin(bytes, size, &saved_stdin, &writer);
+    snprintf(images_path, sizeof images_path, "/dev/stdin");
+    nn_data_files files = {.images = images_path, .labels = labels_path};
+    nn_dataset set;
+    ck_assert_int_eq(nn_data_load(&set, NN_FORMAT_IDX, NULL, &files, false, &err), -1);
+    ck_assert_int_eq(err.status, NN_ERR_INPUT);
+    ck_assert_msg(strstr(err.message, "/dev/stdin has 100 samples but ") && strstr(err.message, labels_path) &&
+                      strstr(err.message, "count-labels.idx has 300 targets"),
+                  "%s", err.message);
+    restore_stdin(saved_stdin);
+    close(writer);
+
+    /* Counts that agree load both bodies. */
+    char images_file[512];
+    temp_path(images_file, sizeof images_file, "count-images.idx.gz");
+    int image_dims[3] = {300, 2, 2};
+    uint8_t images[1200];
+    fill_bytes(images, sizeof images, 47);
+    ck_assert_int_eq(nn_idx_write(images_file, 3, image_dims, images, 1, &err), 0);
+    files.images = images_file;
+    ck_assert_msg(nn_data_load(&set, NN_FORMAT_IDX, NULL, &files, false, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(set.count, 300);
+    nn_dataset_free(&set);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("idx");
     TCase *files = tcase_create("files");
@@ -806,15 +1192,30 @@ int main(void) {
     tcase_add_test(files, idx_rejects_missing_file);
     tcase_add_loop_test(files, idx_rejects_truncated_gzip, 0, 2);
     tcase_add_test(files, idx_rejects_corrupt_gzip);
+    tcase_add_test(files, idx_reads_rank_255);
+    tcase_add_loop_test(files, idx_rejects_data_after_gzip_stream, 0, 3);
+    tcase_add_test(files, idx_refuses_gzip_bomb);
+    tcase_add_test(files, idx_short_gzip_allocates_what_arrives);
+    tcase_add_test(files, idx_refuses_more_than_16_gib);
+    tcase_add_test(files, idx_open_then_read_all);
     tcase_add_loop_test(files, stream_matches_whole_read, 0, TYPES * 3 * 2);
     tcase_add_loop_test(files, stream_converts_large_items, 0, 2);
     tcase_add_test(files, stream_reads_gzip_stdin);
     tcase_add_test(files, stream_names_stdin_in_errors);
-    tcase_add_loop_test(files, stream_rejects_bad_length, 0, 2 * BAD_STREAMS);
+    tcase_add_loop_test(files, stream_rejects_bad_length, 0, 3 * BAD_STREAMS);
     tcase_add_test(files, stream_rejects_truncated_gzip);
     tcase_add_test(files, stream_rejects_bad_header_and_arguments);
     tcase_add_test(files, write_rejects_bad_shapes);
     tcase_add_test(files, write_leaves_array_alone);
     suite_add_tcase(suite, files);
+    /* What waits on a pipe times out here rather than hanging. */
+    TCase *pipes = tcase_create("pipes");
+    tcase_add_unchecked_fixture(pipes, make_tmpdir, remove_tmpdir);
+    tcase_set_timeout(pipes, 10);
+    tcase_add_loop_test(pipes, stream_stops_at_count_on_open_pipe, 0, 3);
+    tcase_add_test(pipes, idx_read_stops_at_declared_size_on_endless_pipe);
+    tcase_add_test(pipes, idx_read_refuses_huge_pipe_at_once);
+    tcase_add_test(pipes, load_compares_counts_before_bodies);
+    suite_add_tcase(suite, pipes);
     return testutil_run(suite);
 }

@@ -1,8 +1,10 @@
 /* IDX files: a magic of four bytes (0, 0, element type, rank), rank sizes as
  * big-endian uint32, then the elements, big-endian. Raw and gzip files both
- * go through zlib's gz* functions, which pass content that is not gzip
- * through unchanged: a file is recognised by its first bytes, never by its
- * name. */
+ * go through nn_gz_reader, which recognises a file by its first bytes, never
+ * by its name, and inflates no more than is asked for. The header says how
+ * much data follows, so nothing is read past it but one byte to see that
+ * nothing follows; a regular file must be able to hold what its header
+ * promises before anything is allocated for it. */
 #include "data/idx.h"
 
 #include <errno.h>
@@ -20,11 +22,13 @@
 
 /* The rank byte allows up to 255 sizes. */
 #define IDX_RANK_LIMIT 255
-/* gzread and gzwrite take an unsigned length and return an int. */
+/* gzwrite takes an unsigned length and returns an int. */
 #define IO_CHUNK ((size_t)1 << 30)
 #define FIRST_CAPACITY ((size_t)1 << 20)
-/* A pipe may never end: the stream reader stops counting extra bytes here. */
-#define STREAM_EXTRA_LIMIT ((size_t)1 << 20)
+/* A whole read holds the data in memory: a header promising more is refused
+ * before anything is allocated (the stream has no such limit). */
+#define WHOLE_LIMIT ((uint64_t)16 << 30)
+#define WHOLE_LIMIT_TEXT "16 GiB"
 /* The stream converts, and the writer byte-swaps, through this many bytes
  * at a time (a multiple of every element size). */
 #define PIECE ((size_t)1 << 16)
@@ -43,6 +47,7 @@ typedef struct idx_header {
     nn_dtype dtype;
     size_t value_size;
     int file_rank;                      /* as in the file */
+    size_t header_size;                 /* bytes: magic and sizes */
     uint32_t file_dims[IDX_RANK_LIMIT];
     int rank;                           /* folded */
     int64_t dims[NN_MAX_RANK];
@@ -51,7 +56,7 @@ typedef struct idx_header {
 } idx_header;
 
 struct nn_idx_stream {
-    gzFile file;
+    nn_gz_reader *input;
     char *name;
     idx_header header;
     int64_t remaining; /* items not yet handed out */
@@ -137,42 +142,34 @@ static void to_float(float *out, const uint8_t *bytes, nn_dtype dtype, size_t co
     for (size_t i = 0; i < count; i++, bytes += size) out[i] = nn_dtype_bits_to_float(dtype, load_be(bytes, size));
 }
 
-/* -------------------------------------------------------------- zlib I/O */
+/* -------------------------------------------------------------- reading */
 
-/* Reads until size bytes or the end of the input; *got says how many.
- * Returns -1 when zlib reports damage or the read itself fails. */
-static int read_fully(gzFile file, uint8_t *buffer, size_t size, size_t *got) {
-    *got = 0;
-    while (*got < size) {
-        size_t want = size - *got < IO_CHUNK ? size - *got : IO_CHUNK;
-        int count = gzread(file, buffer + *got, (unsigned)want);
-        if (count < 0) return -1;
-        if (count == 0) return nn_gz_clean_end(file) ? 0 : -1;
-        *got += (size_t)count;
+/* After the data the header promises (declared: "the 12 bytes of data",
+ * "the 5 items"), nothing may follow; see nn_gz_reader_rest for what can be
+ * seen on a pipe. */
+static int check_end(nn_gz_reader *input, const char *name, const char *declared, nn_error *err) {
+    nn_gz_rest rest;
+    int64_t extra;
+    bool second_member;
+    if (nn_gz_reader_rest(input, &rest, &extra, &second_member) < 0) {
+        char where[128];
+        snprintf(where, sizeof where, "after %s", declared);
+        return nn_gz_reader_report(input, where, err);
     }
-    return 0;
-}
-
-/* After read_fully failed: says what zlib saw, with where it happened. */
-static int report_read_error(nn_error *err, const char *name, gzFile file, const char *where) {
-    int saved_errno = errno, zlib_status;
-    const char *text = gzerror(file, &zlib_status);
-    if (zlib_status == Z_ERRNO)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: read failed %s: %s", name, where, strerror(saved_errno));
-    if (zlib_status == Z_BUF_ERROR)
-        return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: the gzip stream ends unexpectedly %s", name, where);
-    return nn_error_set(err, NN_ERR_INPUT, "%s: damaged gzip data %s: %s", name, where, text);
-}
-
-/* Counts the bytes left, up to limit. Returns -1 on a read error. */
-static int count_remaining(gzFile file, size_t limit, size_t *count) {
-    uint8_t buffer[16384];
-    *count = 0;
-    while (*count < limit) {
-        int got = gzread(file, buffer, sizeof buffer);
-        if (got < 0) return -1;
-        if (got == 0) return nn_gz_clean_end(file) ? 0 : -1;
-        *count += (size_t)got;
+    switch (rest) {
+    case NN_GZ_REST_NONE: return 0;
+    case NN_GZ_REST_DATA:
+        if (extra < 0)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: the gzip data goes on after %s the header promises", name,
+                                declared);
+        return nn_error_set(err, NN_ERR_INPUT, "%s: %lld trailing bytes after %s the header promises", name,
+                            (long long)extra, declared);
+    case NN_GZ_REST_AFTER_STREAM:
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: %lld bytes after the end of the gzip stream (%s), expected nothing after %s the "
+                            "header promises",
+                            name, (long long)extra, second_member ? "a second gzip member" : "not gzip data",
+                            declared);
     }
     return 0;
 }
@@ -230,10 +227,10 @@ static int parse_dims(idx_header *header, const uint8_t *bytes, const char *name
     return 0;
 }
 
-static int read_header(gzFile file, const char *name, idx_header *header, nn_error *err) {
+static int read_header(nn_gz_reader *input, const char *name, idx_header *header, nn_error *err) {
     uint8_t magic[4], sizes[4 * IDX_RANK_LIMIT];
     size_t got;
-    if (read_fully(file, magic, 4, &got) < 0) return report_read_error(err, name, file, "in the header");
+    if (nn_gz_reader_read(input, magic, 4, &got) < 0) return nn_gz_reader_report(input, "in the header", err);
     if (got == 0) return nn_error_set(err, NN_ERR_INPUT, "%s: empty file, expected an IDX header", name);
     if (got < 4)
         return nn_error_set(err, NN_ERR_INPUT, "%s: truncated header: expected a 4-byte magic, file has %zu bytes",
@@ -244,7 +241,9 @@ static int read_header(gzFile file, const char *name, idx_header *header, nn_err
     header->value_size = nn_dtype_size(header->dtype);
     header->file_rank = magic[3];
     size_t sizes_bytes = 4 * (size_t)header->file_rank;
-    if (read_fully(file, sizes, sizes_bytes, &got) < 0) return report_read_error(err, name, file, "in the header");
+    header->header_size = 4 + sizes_bytes;
+    if (nn_gz_reader_read(input, sizes, sizes_bytes, &got) < 0)
+        return nn_gz_reader_report(input, "in the header", err);
     if (got < sizes_bytes)
         return nn_error_set(err, NN_ERR_INPUT,
                             "%s: truncated header: expected %zu bytes (magic and %d sizes), file has %zu", name,
@@ -252,14 +251,51 @@ static int read_header(gzFile file, const char *name, idx_header *header, nn_err
     return parse_dims(header, sizes, name, err);
 }
 
+/* Before the header's sizes are trusted with an allocation or a long read:
+ * a regular file must be able to hold them. A raw one holds exactly the
+ * header and the data, a gzip one at most NN_GZ_MAX_RATIO times its size. A
+ * pipe's length is unknown; it is read only as far as the header says. */
+static int check_file_holds(const nn_gz_reader *input, const idx_header *header, const char *name, nn_error *err) {
+    int64_t file_size = nn_gz_reader_file_size(input);
+    if (file_size < 0) return 0;
+    uint64_t size = (uint64_t)file_size, data = header->data_size;
+    if (!nn_gz_reader_is_gzip(input)) {
+        uint64_t body = size > header->header_size ? size - header->header_size : 0;
+        if (data > body)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: header promises %zu bytes of data, file has %llu",
+                                name, header->data_size, (unsigned long long)body);
+        if (data < body)
+            return nn_error_set(err, NN_ERR_INPUT, "%s: %llu trailing bytes after the %zu bytes of data the header "
+                                "promises", name, (unsigned long long)(body - data), header->data_size);
+        return 0;
+    }
+    uint64_t most = size <= (UINT64_MAX - NN_GZ_SLACK) / NN_GZ_MAX_RATIO ? size * NN_GZ_MAX_RATIO + NN_GZ_SLACK
+                                                                         : UINT64_MAX;
+    if (data + header->header_size > most)
+        return nn_error_set(err, NN_ERR_INPUT,
+                            "%s: header promises %zu bytes of data, more than a gzip file of %llu bytes can hold "
+                            "(deflate expands at most %d times)",
+                            name, header->data_size, (unsigned long long)size, NN_GZ_MAX_RATIO);
+    return 0;
+}
+
+static int check_whole_limit(const idx_header *header, const char *name, nn_error *err) {
+    if ((uint64_t)header->data_size <= WHOLE_LIMIT) return 0;
+    return nn_error_set(err, NN_ERR_INPUT,
+                        "%s: header promises %zu bytes of data, more than the " WHOLE_LIMIT_TEXT
+                        " (%llu bytes) a data file may hold",
+                        name, header->data_size, (unsigned long long)WHOLE_LIMIT);
+}
+
 /* ------------------------------------------------------------ whole file */
 
-/* Grows towards the promised size instead of allocating it up front, so that
- * a damaged header cannot make a short file allocate gigabytes. */
-static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_out, nn_error *err) {
+/* Grows as the data arrives instead of allocating the promised size up front,
+ * so that a gzip file or a pipe that ends early allocates only what came. */
+static int read_data(nn_gz_reader *input, const char *name, size_t size, uint8_t **data_out, nn_error *err) {
     uint8_t *data = NULL;
     size_t capacity = 0, filled = 0;
-    char where[128];
+    char declared[64];
+    snprintf(declared, sizeof declared, "the %zu bytes of data", size);
     while (filled < size) {
         if (filled == capacity) {
             size_t next = capacity ? capacity * 2 : FIRST_CAPACITY;
@@ -273,11 +309,11 @@ static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_
             capacity = next;
         }
         size_t got;
-        if (read_fully(file, data + filled, capacity - filled, &got) < 0) {
+        if (nn_gz_reader_read(input, data + filled, capacity - filled, &got) < 0) {
             free(data);
-            snprintf(where, sizeof where, "after %zu of the %zu bytes of data the header promises", filled + got,
-                     size);
-            return report_read_error(err, name, file, where);
+            char where[128];
+            snprintf(where, sizeof where, "after %zu of %s the header promises", filled + got, declared);
+            return nn_gz_reader_report(input, where, err);
         }
         filled += got;
         if (filled < capacity) break;
@@ -287,58 +323,71 @@ static int read_data(gzFile file, const char *name, size_t size, uint8_t **data_
         return nn_error_set(err, NN_ERR_INPUT, "%s: truncated: header promises %zu bytes of data, file has %zu", name,
                             size, filled);
     }
-    size_t extra;
-    int status = count_remaining(file, SIZE_MAX, &extra);
-    if (status < 0 || extra > 0) {
+    if (check_end(input, name, declared, err) < 0) {
         free(data);
-        snprintf(where, sizeof where, "after all %zu bytes of data", size);
-        if (status < 0) return report_read_error(err, name, file, where);
-        return nn_error_set(err, NN_ERR_INPUT, "%s: %zu trailing bytes after the %zu bytes of data the header promises",
-                            name, extra, size);
+        return -1;
     }
     *data_out = data;
     return 0;
 }
 
-int nn_idx_read(const char *path, nn_array *out, nn_error *err) {
-    memset(out, 0, sizeof *out);
-    gzFile file = nn_gz_open(path, path, false, NULL, err);
-    if (!file) return -1;
-    idx_header header;
-    uint8_t *data = NULL;
-    int status = read_header(file, path, &header, err);
-    if (status == 0) status = read_data(file, path, header.data_size, &data, err);
-    gzclose(file);
-    if (status < 0) return -1;
-    to_host_order(data, header.value_size, header.data_size / header.value_size);
-    out->dtype = header.dtype;
-    out->rank = header.rank;
-    memcpy(out->dims, header.dims, sizeof out->dims);
-    out->data = data;
-    return 0;
-}
-
-/* ---------------------------------------------------------------- stream */
-
-nn_idx_stream *nn_idx_stream_open(const char *path, nn_error *err) {
-    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+static nn_idx_stream *open_idx(const char *path, const char *name, bool stdin_allowed, bool whole, nn_error *err) {
     nn_idx_stream *stream = calloc(1, sizeof *stream);
     char *name_copy = malloc(strlen(name) + 1);
     if (!stream || !name_copy) {
         free(stream);
         free(name_copy);
-        nn_error_oom(err, "an IDX stream");
+        nn_error_oom(err, "an IDX reader");
         return NULL;
     }
     stream->name = strcpy(name_copy, name);
-    stream->file = nn_gz_open(path, name, true, NULL, err);
-    if (!stream->file || read_header(stream->file, name, &stream->header, err) < 0) {
+    stream->input = nn_gz_reader_open(path, name, stdin_allowed, err);
+    if (!stream->input || read_header(stream->input, name, &stream->header, err) < 0 ||
+        check_file_holds(stream->input, &stream->header, name, err) < 0 ||
+        (whole && check_whole_limit(&stream->header, name, err) < 0)) {
         nn_idx_stream_close(stream);
         return NULL;
     }
     stream->remaining = stream->header.dims[0];
     stream->item_values = stream->header.item_size / stream->header.value_size;
     return stream;
+}
+
+nn_idx_stream *nn_idx_open(const char *path, nn_error *err) { return open_idx(path, path, false, true, err); }
+
+int nn_idx_read_all(nn_idx_stream *stream, nn_array *out, nn_error *err) {
+    memset(out, 0, sizeof *out);
+    const idx_header *header = &stream->header;
+    if (stream->failed || stream->remaining != header->dims[0])
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: read in part already: cannot be read whole", stream->name);
+    uint8_t *data = NULL;
+    if (check_whole_limit(header, stream->name, err) < 0 ||
+        read_data(stream->input, stream->name, header->data_size, &data, err) < 0) {
+        stream->failed = true;
+        return -1;
+    }
+    stream->remaining = 0;
+    to_host_order(data, header->value_size, header->data_size / header->value_size);
+    out->dtype = header->dtype;
+    out->rank = header->rank;
+    memcpy(out->dims, header->dims, sizeof out->dims);
+    out->data = data;
+    return 0;
+}
+
+int nn_idx_read(const char *path, nn_array *out, nn_error *err) {
+    memset(out, 0, sizeof *out);
+    nn_idx_stream *stream = nn_idx_open(path, err);
+    if (!stream) return -1;
+    int status = nn_idx_read_all(stream, out, err);
+    nn_idx_stream_close(stream);
+    return status;
+}
+
+/* ---------------------------------------------------------------- stream */
+
+nn_idx_stream *nn_idx_stream_open(const char *path, nn_error *err) {
+    return open_idx(path, strcmp(path, "-") == 0 ? "<stdin>" : path, true, false, err);
 }
 
 int nn_idx_stream_rank(const nn_idx_stream *stream) { return stream->header.rank; }
@@ -350,15 +399,12 @@ nn_dtype nn_idx_stream_dtype(const nn_idx_stream *stream) { return stream->heade
 size_t nn_idx_stream_item_values(const nn_idx_stream *stream) { return stream->item_values; }
 
 /* Once the promised items are in, anything more is an error: a stream is
- * checked as strictly as a file. */
+ * checked as strictly as a file, as far as it can be without waiting on a
+ * pipe (see check_end). */
 static int check_stream_end(nn_idx_stream *stream, nn_error *err) {
-    size_t extra;
-    if (count_remaining(stream->file, STREAM_EXTRA_LIMIT, &extra) < 0)
-        return report_read_error(err, stream->name, stream->file, "after the last item");
-    if (extra == 0) return 0;
-    return nn_error_set(err, NN_ERR_INPUT, "%s: %s%zu trailing bytes after the %lld items the header promises",
-                        stream->name, extra >= STREAM_EXTRA_LIMIT ? "at least " : "", extra,
-                        (long long)stream->header.dims[0]);
+    char declared[64];
+    snprintf(declared, sizeof declared, "the %lld items", (long long)stream->header.dims[0]);
+    return check_end(stream->input, stream->name, declared, err);
 }
 
 static int report_short_stream(nn_idx_stream *stream, size_t got, nn_error *err) {
@@ -382,7 +428,7 @@ static int read_converting(nn_idx_stream *stream, float *out, size_t want, size_
     *got = 0;
     while (*got < want) {
         size_t piece = want - *got < PIECE ? want - *got : PIECE, count;
-        int status = read_fully(stream->file, stream->piece, piece, &count);
+        int status = nn_gz_reader_read(stream->input, stream->piece, piece, &count);
         to_float(out + *got / value_size, stream->piece, stream->header.dtype, count / value_size);
         *got += count;
         if (status < 0) return -1;
@@ -406,7 +452,7 @@ int nn_idx_stream_read(nn_idx_stream *stream, float *out, int max_items, nn_erro
                  (long long)(stream->header.dims[0] - stream->remaining + 1 +
                              (int64_t)(got / stream->header.item_size)),
                  (long long)stream->header.dims[0]);
-        status = report_read_error(err, stream->name, stream->file, where);
+        status = nn_gz_reader_report(stream->input, where, err);
     } else if (got < want) {
         status = report_short_stream(stream, got, err);
     } else {
@@ -422,7 +468,7 @@ int nn_idx_stream_read(nn_idx_stream *stream, float *out, int max_items, nn_erro
 
 void nn_idx_stream_close(nn_idx_stream *stream) {
     if (!stream) return;
-    if (stream->file) gzclose(stream->file);
+    nn_gz_reader_close(stream->input);
     free(stream->name);
     free(stream);
 }

@@ -3,7 +3,11 @@
  * 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E
  * float64 (big-endian in the file, host order in memory), and any rank >= 1
  * (dims beyond NN_MAX_RANK fold into the last). Every header field is
- * checked against what the file holds before it is trusted. */
+ * checked against what the file holds before it is trusted: a regular raw
+ * file must hold exactly the header and the data it promises, a gzip file no
+ * more than deflate can expand to (NN_GZ_MAX_RATIO times its size), before
+ * anything is allocated; nothing is read past the promised data but one
+ * byte, so a pipe that goes on for ever is not waited on. */
 #ifndef NNSEQ_IDX_H
 #define NNSEQ_IDX_H
 
@@ -18,13 +22,18 @@
  * the caller; out is zeroed on failure). Errors (NN_ERR_INPUT) name the
  * path and what was wrong: missing file, bad magic, unknown type (the
  * accepted ones listed), zero rank or size, sizes whose byte count
- * overflows, fewer or more bytes than the header promises, a damaged or
- * truncated gzip stream. */
+ * overflows, more data than the file can hold or than 16 GiB, fewer or more
+ * bytes than the header promises, data after the gzip stream (a second
+ * member or anything else), a damaged or truncated gzip stream. Bytes after
+ * the data are looked for in regular files only: on a pipe, FIFO or device
+ * the read stops where the header says. */
 int nn_idx_read(const char *path, nn_array *out, nn_error *err);
 
 /* Streaming reader for `nnseq predict` and `nnseq print`: header first,
  * then items in chunks, so any number of items passes with bounded
- * memory. path "-" is stdin; gzip is recognised here too. */
+ * memory (no 16 GiB limit). path "-" is stdin; gzip is recognised here too.
+ * On a pipe the reader stops at the promised count without waiting for the
+ * end of the input. */
 typedef struct nn_idx_stream nn_idx_stream;
 
 /* Opens and reads the header; dims[0] is the promised item count. */
@@ -37,9 +46,19 @@ size_t nn_idx_stream_item_values(const nn_idx_stream *stream); /* product of dim
  * beyond float's range becomes an infinity) into out, which holds
  * max_items * item_values floats; returns how many (0 at the end), or -1
  * with err set if the stream ends inside an item or before the count the
- * header promised, or has bytes left over after it. */
+ * header promised, or has bytes left over after it (looked for as in
+ * nn_idx_read: in a regular file, and in the gzip member on any input). */
 int nn_idx_stream_read(nn_idx_stream *stream, float *out, int max_items, nn_error *err);
 void nn_idx_stream_close(nn_idx_stream *stream);
+
+/* nn_idx_read in two steps, so that a split's images and labels can be
+ * compared by their headers before either body is read: nn_idx_open reads
+ * and checks the header as nn_idx_read does (path is a file name, "-" is no
+ * stdin here); the counts are nn_idx_stream_dims; nn_idx_read_all then reads
+ * the data into out as nn_idx_read does (once, before any
+ * nn_idx_stream_read). Close with nn_idx_stream_close. */
+nn_idx_stream *nn_idx_open(const char *path, nn_error *err);
+int nn_idx_read_all(nn_idx_stream *stream, nn_array *out, nn_error *err);
 
 /* Writes an IDX file of any of the types above (gzip-compressed when gzip
  * is true), for tests and tools: rank 1..NN_MAX_RANK, dims 1..UINT32_MAX,

@@ -1,5 +1,6 @@
 /* From a config's data source to an nn_dataset: the one place that picks
  * the reader for a format. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,35 @@ static int load_csv(nn_dataset *set, const nn_csv_options *csv, const nn_data_fi
     return nn_dataset_set_targets(set, &targets, files->targets, first_line, err);
 }
 
+/* Both headers before either body: a count mismatch is reported at once,
+ * not after reading (perhaps gigabytes of) images. The message is the
+ * dataset's, which would find the same mismatch later. */
+static int load_idx(nn_dataset *set, const nn_data_files *files, bool without_targets, nn_error *err) {
+    nn_idx_stream *images = nn_idx_open(files->images, err), *labels = NULL;
+    nn_array inputs = {0}, targets = {0};
+    int status = -1;
+    if (!images || (!without_targets && files->labels && !(labels = nn_idx_open(files->labels, err)))) goto done;
+    int64_t image_count = nn_idx_stream_dims(images)[0];
+    if (labels && nn_idx_stream_dims(labels)[0] != image_count) {
+        nn_error_set(err, NN_ERR_INPUT, "%s has %" PRId64 " samples but %s has %" PRId64 " targets", files->images,
+                     image_count, files->labels, nn_idx_stream_dims(labels)[0]);
+        goto done;
+    }
+    if (nn_idx_read_all(images, &inputs, err) != 0 ||
+        nn_dataset_set_inputs(set, &inputs, files->images, 0, err) != 0)
+        goto done;
+    if (labels && (nn_idx_read_all(labels, &targets, err) != 0 ||
+                   nn_dataset_set_targets(set, &targets, files->labels, 0, err) != 0))
+        goto done;
+    status = 0;
+done:
+    nn_idx_stream_close(images);
+    nn_idx_stream_close(labels);
+    free(inputs.data);
+    free(targets.data);
+    return status;
+}
+
 int nn_data_load(nn_dataset *set, nn_data_format format, const nn_csv_options *csv, const nn_data_files *files,
                  bool without_targets, nn_error *err) {
     memset(set, 0, sizeof *set);
@@ -68,12 +98,7 @@ int nn_data_load(nn_dataset *set, nn_data_format format, const nn_csv_options *c
         status = load_csv(set, csv, files, without_targets, err);
         break;
     case NN_FORMAT_IDX:
-        status = nn_idx_read(files->images, &inputs, err) != 0 ||
-                 nn_dataset_set_inputs(set, &inputs, files->images, 0, err) != 0 ||
-                 (!without_targets && files->labels &&
-                  (nn_idx_read(files->labels, &targets, err) != 0 ||
-                   nn_dataset_set_targets(set, &targets, files->labels, 0, err) != 0))
-                     ? -1 : 0;
+        status = load_idx(set, files, without_targets, err);
         break;
     case NN_FORMAT_NPY:
         status = nn_npy_read(files->features, NULL, &inputs, err) != 0 ||

@@ -30,7 +30,9 @@ const char *nn_data_input_path(const nn_data_files *files);
 const char *nn_data_target_path(const nn_data_files *files);
 
 /* Reads a split: the inputs and, unless without_targets (target: input,
- * predict), the raw targets. Formats and messages as in the readers. */
+ * predict), the raw targets. Formats and messages as in the readers; for
+ * idx the two headers are read and their counts compared before either
+ * body is. */
 int nn_data_load(nn_dataset *set, nn_data_format format, const nn_csv_options *csv, const nn_data_files *files,
                  bool without_targets, nn_error *err);
 
