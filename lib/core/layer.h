@@ -86,6 +86,11 @@ void nn_mode_allreduce(const nn_mode *mode, double *values, int count);
 
 struct nn_layer_kind {
     const char *name;            /* torch.nn's class name: "Linear" */
+    /* Its training forward or backward calls nn_mode_allreduce (BatchNorm's
+     * batch statistics), so every replica of a batch must run it at the
+     * same time; models without such layers let any thread run any
+     * replica, which keeps a busy core from holding up the step. */
+    bool collective;
     const char *alias;           /* another name accepted in configs; NULL (layers have torch's names) */
     const nn_arg_spec *args;     /* torch.nn's keyword arguments and defaults */
     int arg_count;

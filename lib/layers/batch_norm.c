@@ -355,6 +355,7 @@ static int batch_norm_describe(const nn_layer *base, char *buffer, size_t size) 
 
 const nn_layer_kind nn_batch_norm1d_kind = {
     .name = "BatchNorm1d",
+    .collective = true,
     .args = batch_norm_args,
     .arg_count = sizeof batch_norm_args / sizeof batch_norm_args[0],
     .create = batch_norm1d_create,
@@ -369,6 +370,7 @@ const nn_layer_kind nn_batch_norm1d_kind = {
 
 const nn_layer_kind nn_batch_norm2d_kind = {
     .name = "BatchNorm2d",
+    .collective = true,
     .args = batch_norm_args,
     .arg_count = sizeof batch_norm_args / sizeof batch_norm_args[0],
     .create = batch_norm2d_create,

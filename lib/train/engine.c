@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,18 @@ struct nn_engine {
     int barrier_waiting;
     unsigned long barrier_generation;
     double **slots;                 /* per replica: its values in an allreduce */
+    /* Dynamic scheduling (no collective layer): the replicas of a job and
+     * then the gradient blocks are claimed by whichever thread is free, so
+     * a thread on a busy core takes less; each replica's rows and each
+     * block's sum are fixed, so the bits are the same whoever runs them.
+     * A claim word is generation (24 bits), limit and next (20 bits
+     * each): a thread woken late for a finished job finds the generation
+     * changed and claims nothing. */
+    bool dynamic;
+    _Atomic uint64_t replica_claim, block_claim;
+    int replicas_done, blocks_done; /* under lock; done is broadcast when a phase ends */
+    int block_count;
+    atomic_int nonfinite;
 };
 
 int nn_engine_threads(const nn_engine *e) { return e->threads; }
@@ -116,7 +129,7 @@ static void engine_allreduce(void *group, double *values, int count) {
 static nn_mode mode_of(worker *w, bool training) {
     nn_engine *e = w->engine;
     nn_mode mode = {.training = training, .sample_keys = w->keys, .update_buffers = w->index == 0};
-    if (e->active > 1) {
+    if (e->active > 1 && !e->dynamic) {
         mode.allreduce = engine_allreduce;
         mode.group = w;
     }
@@ -159,7 +172,8 @@ NN_VECTOR_CLONES static bool sum_gradients(nn_engine *e, size_t first, size_t n,
     return nonfinite != 0;
 }
 
-static void run_train(worker *w) {
+/* Forward, loss and backward of one replica's rows. */
+static void train_replica(worker *w) {
     nn_engine *e = w->engine;
     nn_mode mode = mode_of(w, true);
     gather(w);
@@ -171,15 +185,26 @@ static void run_train(worker *w) {
     e->loss->kind->compute(e->loss, w->output, &w->targets, w->count, e->outputs, nn_replica_output_grad(w->replica),
                            w->numerator, w->denominator);
     nn_replica_backward(w->replica, w->count, &mode);
+}
+
+/* The scale of the summed gradients: 1 / the batch's loss denominator. */
+static float gradient_scale(const nn_engine *e) {
+    double total = 0;
+    for (int r = 0; r < e->active; r++)
+        for (int i = 0; i < e->workers[r].count; i++) total += e->workers[r].denominator[i];
+    return total > 0 ? (float)(1.0 / total) : 0.0f;
+}
+
+/* Static scheduling: replica r on thread r, meeting at barriers. */
+static void run_train(worker *w) {
+    nn_engine *e = w->engine;
+    train_replica(w);
     /* The replicas' gradients onto replica 0's (model->grads), each replica
      * summing and scaling its own range of the parameters over the others
      * in replica order: the same bits for the same thread count, the work
      * spread over the threads. Everyone's backward must be done first. */
     if (e->active > 1) barrier_wait(e);
-    double total = 0;
-    for (int r = 0; r < e->active; r++)
-        for (int i = 0; i < e->workers[r].count; i++) total += e->workers[r].denominator[i];
-    float scale = total > 0 ? (float)(1.0 / total) : 0.0f;
+    float scale = gradient_scale(e);
     size_t count = e->model->param_count;
     size_t lo = count * (size_t)w->index / (size_t)e->active, hi = count * (size_t)(w->index + 1) / (size_t)e->active;
     /* Without a hook the optimiser updates each block of the range right
@@ -226,6 +251,75 @@ static void run_job(worker *w) {
     }
 }
 
+/* --- Dynamic scheduling ------------------------------------------------------ */
+
+#define CLAIM_LIMIT 0xfffffu
+
+static uint64_t claim_word(unsigned long generation, int limit) {
+    return ((uint64_t)(generation & 0xffffffu) << 40) | ((uint64_t)limit << 20);
+}
+
+/* The next unclaimed item of the current job's phase, or -1 when none is
+ * left or the job is not generation's any more. */
+static long claim(_Atomic uint64_t *word, unsigned long generation) {
+    uint64_t value = atomic_load_explicit(word, memory_order_acquire);
+    for (;;) {
+        if ((value >> 40) != (generation & 0xffffffu)) return -1;
+        uint64_t limit = (value >> 20) & CLAIM_LIMIT, next = value & CLAIM_LIMIT;
+        if (next >= limit) return -1;
+        if (atomic_compare_exchange_weak_explicit(word, &value, value + 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return (long)next;
+    }
+}
+
+static void run_replica(worker *w, job_kind job) {
+    switch (job) {
+    case JOB_TRAIN: train_replica(w); break;
+    case JOB_EVAL: run_eval(w); break;
+    case JOB_FORWARD: run_forward(w); break;
+    case JOB_QUIT: break;
+    }
+}
+
+/* One gradient block: the replicas' sum in replica order, scaled, checked,
+ * and (without a hook) the optimiser's update of those parameters. */
+static void run_block(nn_engine *e, long block, float scale) {
+    size_t count = e->model->param_count, first = (size_t)block * GRADIENT_BLOCK;
+    size_t n = count - first < GRADIENT_BLOCK ? count - first : GRADIENT_BLOCK;
+    if (sum_gradients(e, first, n, scale)) atomic_store(&e->nonfinite, 1);
+    if (e->optimizer && !e->hook) nn_optimizer_update(e->optimizer, e->model->params, e->model->grads, first, n);
+}
+
+/* What every thread does with a job of generation: claim replicas until
+ * none is left; for training, once every replica is done, claim gradient
+ * blocks until none is left. The caller's thread runs this too. */
+static void run_dynamic(nn_engine *e, unsigned long generation, job_kind job) {
+    long r;
+    while ((r = claim(&e->replica_claim, generation)) >= 0) {
+        run_replica(&e->workers[r], job);
+        pthread_mutex_lock(&e->lock);
+        if (++e->replicas_done == e->active) pthread_cond_broadcast(&e->done);
+        pthread_mutex_unlock(&e->lock);
+    }
+    if (job != JOB_TRAIN) return;
+    pthread_mutex_lock(&e->lock);
+    while (e->generation == generation && e->replicas_done < e->active) pthread_cond_wait(&e->done, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+    /* A block claimed means the job is still on (it cannot end without
+     * that block), so what the replicas left may be read from here on. */
+    float scale = 0;
+    bool scaled = false;
+    long b;
+    while ((b = claim(&e->block_claim, generation)) >= 0) {
+        if (!scaled) scale = gradient_scale(e), scaled = true;
+        run_block(e, b, scale);
+        pthread_mutex_lock(&e->lock);
+        if (++e->blocks_done == e->block_count) pthread_cond_broadcast(&e->done);
+        pthread_mutex_unlock(&e->lock);
+    }
+}
+
 static void *worker_main(void *argument) {
     worker *w = argument;
     nn_engine *e = w->engine;
@@ -235,9 +329,13 @@ static void *worker_main(void *argument) {
         while (e->generation == seen) pthread_cond_wait(&e->wake, &e->lock);
         seen = e->generation;
         job_kind job = e->job;
-        bool mine = w->index < e->active;
+        bool mine = w->index < e->active, dynamic = e->dynamic;
         pthread_mutex_unlock(&e->lock);
         if (job == JOB_QUIT) return NULL;
+        if (dynamic) {
+            run_dynamic(e, seen, job);
+            continue;
+        }
         if (mine) run_job(w);
         pthread_mutex_lock(&e->lock);
         if (--e->pending == 0) pthread_cond_signal(&e->done);
@@ -245,9 +343,9 @@ static void *worker_main(void *argument) {
     }
 }
 
-/* Runs the job on the active replicas: replica 0 on the caller's thread,
- * the others on the workers; returns when all are done. */
-static void run_all(nn_engine *e, job_kind job, int count) {
+/* Runs the job on the active replicas, the caller's thread taking part;
+ * returns when all are done (and, for training, every gradient block). */
+static void split_rows(nn_engine *e, job_kind job, int count) {
     e->job = job;
     e->active = count < e->threads ? count : e->threads;
     for (int r = 0; r < e->threads; r++) {
@@ -255,6 +353,31 @@ static void run_all(nn_engine *e, job_kind job, int count) {
         w->first = (int)((int64_t)count * r / e->active);
         w->count = r < e->active ? (int)((int64_t)count * (r + 1) / e->active) - w->first : 0;
     }
+}
+
+static void run_all(nn_engine *e, job_kind job, int count) {
+    if (e->dynamic && job != JOB_QUIT) {
+        /* Under the lock: a worker woken late for the last job may be
+         * reading the job's fields there. */
+        pthread_mutex_lock(&e->lock);
+        split_rows(e, job, count);
+        e->replicas_done = e->blocks_done = 0;
+        e->block_count = job == JOB_TRAIN ? (int)((e->model->param_count + GRADIENT_BLOCK - 1) / GRADIENT_BLOCK) : 0;
+        atomic_store(&e->nonfinite, 0);
+        unsigned long generation = ++e->generation;
+        atomic_store_explicit(&e->replica_claim, claim_word(generation, e->active), memory_order_release);
+        atomic_store_explicit(&e->block_claim, claim_word(generation, e->block_count), memory_order_release);
+        if (e->threads > 1) pthread_cond_broadcast(&e->wake);
+        pthread_mutex_unlock(&e->lock);
+        run_dynamic(e, generation, job);
+        pthread_mutex_lock(&e->lock);
+        while (e->replicas_done < e->active || e->blocks_done < e->block_count) pthread_cond_wait(&e->done, &e->lock);
+        pthread_mutex_unlock(&e->lock);
+        return;
+    }
+    /* Static: every worker is waiting for the next generation, so the job
+     * may be set up before the lock that wakes them. */
+    split_rows(e, job, count);
     if (e->threads > 1) {
         pthread_mutex_lock(&e->lock);
         e->pending = e->threads - 1;
@@ -325,6 +448,11 @@ nn_engine *nn_engine_create(nn_model *model, int threads, int max_batch, nn_erro
     e->slice_capacity = (max_batch + threads - 1) / threads;
     e->outputs = (int)nn_shape_size(nn_model_output_shape(model));
     e->input_size = nn_shape_size(model->input_shape);
+    e->dynamic = true;
+    for (int i = 0; i < model->layer_count; i++) e->dynamic = e->dynamic && !model->layers[i]->kind->collective;
+    atomic_init(&e->replica_claim, 0);
+    atomic_init(&e->block_claim, 0);
+    atomic_init(&e->nonfinite, 0);
     e->workers = calloc((size_t)threads, sizeof *e->workers);
     e->slots = calloc((size_t)threads, sizeof *e->slots);
     e->forward_out = malloc((size_t)max_batch * (size_t)e->outputs * sizeof(float) + 1);
@@ -416,8 +544,15 @@ int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *los
     int status = 0;
     add_metrics(e, metrics, result, err, &status);
     if (result) {
-        result->gradients_finite = true;
-        for (int r = 0; r < e->active; r++) result->gradients_finite &= !e->workers[r].nonfinite;
+        result->gradients_finite = !atomic_load(&e->nonfinite);
+        for (int r = 0; r < e->active && !e->dynamic; r++) result->gradients_finite &= !e->workers[r].nonfinite;
+    }
+    /* Dynamic scheduling sums the blocks without updating when there is a
+     * hook: the hook, then the update, here (MPI's path, not the threads'). */
+    if (e->dynamic && optimizer && hook && status == 0) {
+        e->hook_status = hook(hook_user, e->model->grads, e->model->param_count, &e->hook_err);
+        if (e->hook_status == 0)
+            nn_optimizer_update(optimizer, e->model->params, e->model->grads, 0, e->model->param_count);
     }
     if (e->hook_status != 0) {
         *err = e->hook_err;

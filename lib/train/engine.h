@@ -14,6 +14,14 @@
  * optimiser updates each replica's range of the parameters on its thread. Dropout keys each sample's draws by the
  * batch key and the sample's row, so the masks do not depend on the split.
  *
+ * Which thread runs a replica is not fixed unless a layer is collective
+ * (BatchNorm, whose replicas meet inside forward and backward): the
+ * replicas of a step, and then blocks of 4096 parameters (summed, checked,
+ * updated), are claimed by whichever thread is free, the caller's
+ * included, so a thread whose core is busy takes less of the step instead
+ * of holding it up. The rows of each replica and the order of each sum are
+ * fixed, so who runs what never changes a bit.
+ *
  * Same thread count, same bits; another thread count splits the sums
  * differently, so the results agree to float tolerance. Workers block on a
  * condition variable between steps and at the reductions (no spinning), so
