@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,11 @@ static nn_model *fail_build(nn_model *model, nn_error *err, const char *config_p
 
 nn_model *nn_model_create(const nn_layer_spec *layers, int layer_count, nn_shape input_shape,
                           uint64_t seed, const char *config_path, nn_error *err) {
+    return nn_model_create_bounded(layers, layer_count, input_shape, seed, config_path, SIZE_MAX, err);
+}
+
+nn_model *nn_model_create_bounded(const nn_layer_spec *layers, int layer_count, nn_shape input_shape, uint64_t seed,
+                                  const char *config_path, size_t max_params, nn_error *err) {
     nn_model *model = calloc(1, sizeof *model);
     if (!model || !(model->layers = calloc((size_t)layer_count, sizeof *model->layers))) {
         free(model);
@@ -45,6 +51,11 @@ nn_model *nn_model_create(const nn_layer_spec *layers, int layer_count, nn_shape
         if (params > NN_MAX_PARAMS || model->param_count + params > NN_MAX_PARAMS) {
             nn_error_set(err, NN_ERR_INPUT, "%zu parameters, %zu with the layers before it (the most nnseq allows "
                          "is 2^30 in a model, 4 GiB of floats)", params, model->param_count + params);
+            return fail_build(model, err, config_path, spec, i);
+        }
+        if (model->param_count + params > max_params) {
+            nn_error_set(err, NN_ERR_INPUT, "%zu parameters with the layers before it, more than the %zu values the "
+                         "file holds for them", model->param_count + params, max_params);
             return fail_build(model, err, config_path, spec, i);
         }
         if (memory > 0 && (model->param_count + params) * 2 * sizeof(float) > memory) {

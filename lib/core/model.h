@@ -75,6 +75,11 @@ void nn_replica_backward(nn_replica *replica, int batch, const nn_mode *mode);
  * NULL (then "layer I (Kind): problem"). */
 nn_model *nn_model_create(const nn_layer_spec *layers, int layer_count, nn_shape input_shape,
                           uint64_t seed, const char *config_path, nn_error *err);
+/* The same, refusing (NN_ERR_INPUT, before allocating them) more than
+ * max_params parameters: a checkpoint's stored config must not build a
+ * model larger than the weights the file holds. */
+nn_model *nn_model_create_bounded(const nn_layer_spec *layers, int layer_count, nn_shape input_shape, uint64_t seed,
+                                  const char *config_path, size_t max_params, nn_error *err);
 void nn_model_free(nn_model *model);
 
 /* Makes room for batches of up to max_batch samples (no-op if it already can). */

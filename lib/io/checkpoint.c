@@ -241,11 +241,19 @@ int nn_checkpoint_load(nn_checkpoint *ck, const char *path, bool allow_nonfinite
         }
         input_shape.dims[i] = (int)d;
     }
-    ck->model = nn_model_create(ck->config.model.layers, ck->config.model.layer_count, input_shape,
-                                ck->config.seed, ck->config.path, err);
-    if (!ck->model ||
-        nn_model_load_state(ck->model, ck->arrays, ck->array_count, MODEL_PREFIX, path, err) != 0)
+    /* The stored config may describe any model: it is built no larger than
+     * the weights the file holds, and its errors name the checkpoint. */
+    size_t stored_values = 0;
+    for (size_t a = 0; a < ck->array_count; a++)
+        if (strncmp(ck->arrays[a].name, MODEL_PREFIX, strlen(MODEL_PREFIX)) == 0)
+            stored_values += nn_array_count(&ck->arrays[a]);
+    ck->model = nn_model_create_bounded(ck->config.model.layers, ck->config.model.layer_count, input_shape,
+                                        ck->config.seed, ck->config.path, stored_values, err);
+    if (!ck->model) {
+        nn_error_prefix(err, "%s: the stored config", path);
         goto fail;
+    }
+    if (nn_model_load_state(ck->model, ck->arrays, ck->array_count, MODEL_PREFIX, path, err) != 0) goto fail;
     size_t values = nn_shape_size(input_shape);
     const nn_array *mean = nn_container_find(ck->arrays, ck->array_count, "data.mean");
     if (mean || ck->config.data.normalize == NN_NORMALIZE_AUTO) {
