@@ -26,7 +26,7 @@ SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 NNSEQ_BIN ?= nnseq
 
-.PHONY: all check asan data bench clean deps
+.PHONY: all check asan fuzz data bench clean deps
 all: $(NNSEQ_BIN) $(BUILD)/libnnseq.a
 
 $(BUILD)/%.o: %.c
@@ -65,6 +65,14 @@ check: all $(TEST_BIN) $(TOOL_BIN)
 asan:
 	$(MAKE) check BUILD=build/asan NNSEQ_BIN=build/asan/nnseq OPT=-O1 \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+
+# The libFuzzer harnesses of tests/fuzz (clang, ASan and UBSan): each over
+# its committed corpus once, then each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz:
+	sh tests/fuzz/run.sh build
+	sh tests/fuzz/run.sh replay
+	sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS)
 
 deps:
 	sh .ci/deps
