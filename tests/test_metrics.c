@@ -115,6 +115,20 @@ START_TEST(names_come_loss_first_in_print_order) {
 }
 END_TEST
 
+/* x86 makes 0/0 a NaN with the sign bit set, which printf prints "-nan":
+ * the values by name are the plain NaN, whatever NaN the field holds. */
+START_TEST(a_nan_metric_comes_out_without_its_sign) {
+    nn_metrics m = {.task = NN_TASK_BINARY, .roc_auc = -NAN, .f1 = 0.5};
+    double value = nn_metrics_value(&m, "roc_auc");
+    ck_assert(isnan(value));
+    ck_assert_msg(!signbit(value), "roc_auc is a NaN with its sign bit set");
+    char text[16];
+    snprintf(text, sizeof text, "%.4f", value);
+    ck_assert_str_eq(text, "nan");
+    ck_assert(nn_metrics_value(&m, "f1") == 0.5);
+}
+END_TEST
+
 START_TEST(values_by_name_are_the_fields) {
     nn_metrics m = {.loss = 1, .accuracy = 2, .label_accuracy = 3, .precision = 4, .recall = 5, .f1 = 6,
                     .roc_auc = 7, .micro_f1 = 8, .macro_f1 = 9, .mse = 10, .rmse = 11, .mae = 12, .r2 = 13};
@@ -864,6 +878,7 @@ int main(void) {
     tcase_add_test(tc, adding_beyond_capacity_fails_and_adds_nothing);
     tcase_add_test(tc, reset_starts_over);
     tcase_add_test(tc, create_and_add_refuse_misuse);
+    tcase_add_test(tc, a_nan_metric_comes_out_without_its_sign);
     suite_add_tcase(suite, tc);
     return testutil_run(suite);
 }
