@@ -217,11 +217,18 @@ corpus=$(dirname "$0")/fuzz/corpus/checkpoint
 tail -c +2 "$corpus/regression-claims-huge-model" >"$work/huge_model.ckpt"
 expect_error "a stored config larger than the file's weights is refused at once" 2 \
     "huge_model.ckpt: the stored config: .*1020000000 parameters with the layers before it, more than the 51 values the file holds" \
-    bash -c "ulimit -v 1000000; exec '$NNSEQ' eval '$work/huge_model.ckpt'"
+    "$NNSEQ" eval "$work/huge_model.ckpt"
 tail -c +2 "$corpus/regression-model-error-without-path" >"$work/bad_layer.ckpt"
 expect_error "a stored config's layer error names the checkpoint" 2 \
     "bad_layer.ckpt: the stored config: .*layer 0 \\(Linear\\): out_features must be at least 1" \
     "$NNSEQ" print "$work/bad_layer.ckpt"
+
+# Found by fuzz_config: a loss weight beyond float's range became an
+# infinity that crashed print --config (the render).
+cp "$(dirname "$0")/fuzz/corpus/config/regression-pos-weight-1e39.yaml" "$work/inf_weight.yaml"
+expect_error "a loss weight beyond float's range is refused at its line" 2 \
+    "inf_weight.yaml:[0-9]+:[0-9]+: expected a number <= 3.40282346638529e\\+38 for pos_weight, got '1e39'" \
+    "$NNSEQ" print "$work/inf_weight.yaml" --config
 
 # --- Resume means the same run ---------------------------------------------------
 cp "$work/ref.ckpt" "$work/again.ckpt"

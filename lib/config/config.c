@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -512,7 +513,9 @@ static int unknown_loss(const parser *p, const node *at) { UNKNOWN_KIND(p, at, N
  * number. */
 #define MAX_LOSS_VECTOR (1 << 20)
 static int parse_loss_vector(parser *p, const node *n, const char *name, nn_loss *loss) {
-    static const range non_negative = {0, INFINITY, false, false};
+    /* Stored as floats: a value beyond float's range would become an
+     * infinity (found by fuzz_config). */
+    static const range non_negative = {0, FLT_MAX, false, false};
     int items = n->type == NODE_SEQUENCE ? n->child_count : 1;
     if (n->type == NODE_MAPPING || (n->type == NODE_SEQUENCE && items == 0) || items > MAX_LOSS_VECTOR)
         return type_error(p, n, "a list of numbers (one per class or output)", name);

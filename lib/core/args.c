@@ -1,5 +1,6 @@
 #include "core/args.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ void nn_arg_defaults(nn_arg_value *values, const nn_arg_spec *specs, int count) 
 }
 
 int nn_format_python_float(char *buffer, size_t size, double value, bool is_integer) {
+    /* Python's repr of the values that have no digits. */
+    if (isnan(value)) return snprintf(buffer, size, "nan");
+    if (isinf(value)) return snprintf(buffer, size, "%sinf", value < 0 ? "-" : "");
     if (is_integer) return snprintf(buffer, size, "%.0f", value);
     /* Python's repr is the shortest decimal that reads back as the same
      * double; exponent form when the exponent is < -4 or >= 16. */

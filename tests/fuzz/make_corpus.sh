@@ -15,7 +15,8 @@ PYTHON=${PYTHON:-python3}
 corpus=$root/tests/fuzz/corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-rm -rf "$corpus"
+# Files written here are replaced; others (regression-* inputs added by
+# hand) are left alone.
 mkdir -p "$corpus/config" "$corpus/idx" "$corpus/checkpoint" "$corpus/npz"
 
 # --- configs: every section, flow and block styles, each data format -------

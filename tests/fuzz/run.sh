@@ -8,8 +8,8 @@
 # if any harness crashes, leaks, hangs (10 s an input) or goes over 2 GB;
 # the input that did it is kept in build/fuzz/artifacts/NAME/ and the log
 # with the stack in build/fuzz/NAME.log. New inputs that fuzzing finds go to
-# build/fuzz/corpus/NAME/ (kept between runs); the committed corpus is only
-# read. FUZZ_CC picks the compiler (default clang), FUZZ_JOBS the parallel
+# build/fuzz/corpus/NAME/ (kept between runs, merged down to what adds
+# coverage after each); the committed corpus is only read. FUZZ_CC picks the compiler (default clang), FUZZ_JOBS the parallel
 # compiles (default 2); FUZZ_FLAGS adds libFuzzer flags to every run.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -41,7 +41,7 @@ build_lib() {
     newest_header=$(ls -t lib/*/*.h | head -n 1)
     for src in lib/*/*.c; do
         obj=$out/obj/$(echo "$src" | sed 's|/|_|g; s|\.c$|.o|')
-        if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]; then
+        if [ ! -f "$obj" ] || [ -n "$(find "$src" "$newest_header" -newer "$obj")" ]; then
             printf '%s %s\n' "$src" "$obj"
         fi
     done | xargs -r -n 2 -P "$jobs" sh -c "$flags -c \"\$0\" -o \"\$1\" || exit 255"
@@ -67,6 +67,7 @@ summary() {
 }
 
 names() {
+    # shellcheck disable=SC2086
     [ $# -eq 0 ] && set -- $all
     for name in "$@"; do
         case " $all " in *" $name "*) ;; *) usage ;; esac
@@ -110,6 +111,15 @@ fuzz() {
             done_line=$(grep -a '^Done [0-9]* runs in [0-9]* second' "$log" | tail -n 1)
             runs=$(echo "$done_line" | sed 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1/')
             secs=$(echo "$done_line" | sed 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\2/')
+            # libFuzzer leaves the inputs that later ones made redundant: keep
+            # only what adds coverage, so that the folder does not grow run after run.
+            rm -rf "$out/corpus/$name.merged"
+            mkdir "$out/corpus/$name.merged"
+            if "$out/fuzz_$name" -merge=1 -max_len=65536 -rss_limit_mb=2048 -timeout=10 "$out/corpus/$name.merged" \
+                "$out/corpus/$name" >"$out/$name.merge.log" 2>&1 </dev/null; then
+                rm -rf "$out/corpus/$name"
+                mv "$out/corpus/$name.merged" "$out/corpus/$name"
+            fi
             echo "fuzz_$name: $runs runs in $secs s ($(ls "$out/corpus/$name" | wc -l) inputs in $out/corpus/$name)"
         else
             echo "fuzz_$name: FAILED: $(summary "$log") (the input in $out/artifacts/$name/); the end of $log:"
