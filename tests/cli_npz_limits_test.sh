@@ -18,18 +18,7 @@ trap 'rm -rf "$work"' EXIT
 "$PYTHON" -c 'import numpy' 2>/dev/null || skip_all cli_npz_limits "$PYTHON cannot import numpy (make deps)"
 "$GEN_DATA" "$work" 300 1 train && "$GEN_DATA" "$work" 100 2 test || { echo "gen_data failed"; exit 1; }
 
-cat >"$work/tiny.yaml" <<'EOF'
-seed: 3
-data:
-  train: {images: train-images.idx, labels: train-labels.idx.gz}
-  test: {images: test-images.idx, labels: test-labels.idx.gz}
-model:
-  layers:
-    - Flatten
-    - Linear: {out_features: 4}
-optimizer: {name: sgd, lr: 0.01}
-train: {epochs: 1, batch_size: 16}
-EOF
+tiny_config "$work/tiny.yaml"
 check "train the tiny model" "$NNSEQ" train "$work/tiny.yaml" --out "$work/tiny.ckpt" --format tsv >/dev/null 2>&1
 check "export its weights" "$NNSEQ" export "$work/tiny.ckpt" "$work/w.npz" 2>/dev/null
 

@@ -37,3 +37,12 @@ expect_error() {
     if [ -s "$work/out" ]; then fail "$name: wrote to stdout on error"; return; fi
     ok
 }
+# tiny_config FILE: a one-epoch Flatten + Linear(4) config on gen_data's
+# train-/test- files beside FILE (the model the limit scripts load)
+tiny_config() {
+    printf '%s\n' 'seed: 3' 'data:' \
+        '  train: {images: train-images.idx, labels: train-labels.idx.gz}' \
+        '  test: {images: test-images.idx, labels: test-labels.idx.gz}' \
+        'model:' '  layers:' '    - Flatten' '    - Linear: {out_features: 4}' \
+        'optimizer: {name: sgd, lr: 0.01}' 'train: {epochs: 1, batch_size: 16}' >"$1"
+}
