@@ -61,6 +61,21 @@ check "resume writes back to CKPT" grep -q "wrote $work/r.ckpt" "$work/r.err"
 check "and nowhere else" test ! -e "$work/conf/runs/m.ckpt"
 "$NNSEQ" train "$work/conf/m.yaml" --epochs 2 --out "$work/straight.ckpt" >/dev/null 2>&1
 check "resumed == straight, byte for byte" cmp -s "$work/r.ckpt" "$work/straight.ckpt"
+# Optimisers with optional state (amsgrad, centered) and schedules that
+# change the rate every step or keep state (ReduceLROnPlateau): 2 epochs
+# then --resume to 3 is 3 straight, byte for byte.
+n=0
+for pair in "{name: RMSprop, lr: 0.01, centered: true, momentum: 0.5}|{name: OneCycleLR, max_lr: 0.02, epochs: 3, steps_per_epoch: 30}" \
+    "{name: Adam, lr: 0.01, amsgrad: true, weight_decay: 0.01, no_decay: [bias]}|{name: ReduceLROnPlateau, patience: 0, threshold: 0.9}" \
+    "{name: NAdam, lr: 0.01}|{name: SequentialLR, milestones: [1], schedulers: [{name: LinearLR, total_iters: 1}, {name: ExponentialLR, gamma: 0.5}]}" \
+    "{name: AdamW, lr: 0.01}|{name: CosineAnnealingWarmRestarts, T_0: 1, T_mult: 2}"; do
+    n=$((n + 1))
+    sed "s/^optimizer: .*/optimizer: ${pair%%|*}\nscheduler: ${pair#*|}/" "$work/conf/m.yaml" >"$work/conf/s$n.yaml"
+    "$NNSEQ" train "$work/conf/s$n.yaml" --epochs 2 --out "$work/s$n.ckpt" >/dev/null 2>"$work/s$n.err" &&
+        "$NNSEQ" train --resume "$work/s$n.ckpt" --epochs 3 >/dev/null 2>>"$work/s$n.err" &&
+        "$NNSEQ" train "$work/conf/s$n.yaml" --epochs 3 --out "$work/s$n-straight.ckpt" >/dev/null 2>>"$work/s$n.err"
+    check "resumed == straight with ${pair#*|}" cmp -s "$work/s$n.ckpt" "$work/s$n-straight.ckpt"
+done
 "$NNSEQ" train "$work/conf/m.yaml" --resume "$work/keep.ckpt" --epochs 2 --out "$work/r2.ckpt" >/dev/null 2>&1
 check "resume with the same CONFIG, --out elsewhere" cmp -s "$work/r2.ckpt" "$work/straight.ckpt"
 check "--out leaves CKPT as it was" sh -c "'$NNSEQ' print '$work/keep.ckpt' --config | grep -q '^  epochs: 1$'"

@@ -64,8 +64,8 @@ bad "Dense" "bad\.yaml:8:7: unknown layer 'Dense' \(Keras's Dense is torch's Lin
 bad "activation argument" "bad\.yaml:8:34: unknown argument 'activation' for Linear \(write the activation as a separate layer after it: - ReLU\)$" \
     's/{out_features: 12}/{out_features: 12, activation: relu}/'
 bad "Dropout rate" "unknown argument 'rate' for Dropout \(Keras's rate is torch's p\)$" 's/    - ReLU/    - Dropout: {rate: 0.5}/'
-bad "ELU is not suggested GELU" "bad\.yaml:9:7: 'ELU' is a torch\.nn layer that nnseq does not have yet \(nnseq has: Linear, ReLU, .*\)$" \
-    's/    - ReLU/    - ELU/'
+bad "GLU is not suggested GELU" "bad\.yaml:9:7: 'GLU' is a torch\.nn layer that nnseq does not have yet \(nnseq has: Linear, ReLU, .*\)$" \
+    's/    - ReLU/    - GLU/'
 bad "Relu suggests ReLU" "bad\.yaml:9:7: unknown layer 'Relu' \(did you mean 'ReLU'\?\)$" 's/    - ReLU/    - Relu/'
 bad "kl_div is not suggested nll" "'kl_div' means torch\.nn\.KLDivLoss, a loss that nnseq does not have yet \(nnseq has: cross_entropy, nll, bce, .*\)$" \
     's/loss: cross_entropy/loss: kl_div/'
@@ -73,13 +73,13 @@ bad "Keras's binary_crossentropy" "unknown loss 'binary_crossentropy' \(Keras's 
     's/loss: cross_entropy/loss: binary_crossentropy/'
 bad "Keras's loss" "unknown loss 'sparse_categorical_crossentropy' \(Keras's sparse_categorical_crossentropy is cross_entropy\)$" \
     's/loss: cross_entropy/loss: sparse_categorical_crossentropy/'
-bad "RMSprop" "'RMSprop' is a torch\.optim optimizer that nnseq does not have yet \(nnseq has: sgd, adam, adamw\)$" \
-    's/name: adam/name: RMSprop/'
+bad "LBFGS" "'LBFGS' is a torch\.optim optimizer that nnseq does not have yet \(nnseq has: sgd, adam, adamw, adadelta, adagrad, rmsprop, adamax, nadam, radam\)$" \
+    's/name: adam/name: LBFGS/'
 bad "Keras's learning_rate" "unknown argument 'learning_rate' for optimizer adam \(Keras's learning_rate is torch's lr\)$" \
     's/lr: 0.01/learning_rate: 0.01/'
-bad "epochs at the top level" "unknown key 'epochs' at the top level \(did you mean train\.epochs\?\)$" 's/^seed: 3/epochs: 3/'
-bad "ExponentialLR" "'ExponentialLR' is a torch\.optim\.lr_scheduler scheduler that nnseq does not have yet" \
-    's/^train: /scheduler: {name: ExponentialLR, gamma: 0.9}\ntrain: /'
+bad "epochs at the top level" "unknown key 'epochs' at the top level \(did you mean train\.epochs or scheduler\.epochs\?\)$" 's/^seed: 3/epochs: 3/'
+bad "CyclicLR" "'CyclicLR' is a torch\.optim\.lr_scheduler scheduler that nnseq does not have yet" \
+    's/^train: /scheduler: {name: CyclicLR, base_lr: 0.01, max_lr: 0.1}\ntrain: /'
 
 # torch's class names train as nnseq's kinds.
 sed 's/loss: cross_entropy/loss: CrossEntropyLoss/; s/^train: /scheduler: {name: StepLR, step_size: 1}\ntrain: /' \

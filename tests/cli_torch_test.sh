@@ -259,6 +259,16 @@ def cmd_weights(name, init, nnseq_npz, torch_npz, nnseq_out, torch_out):
         fail(name + " losses", f"train loss differs by {train_diff:.2e}, test loss by {test_diff:.2e}")
     else:
         ok(name + " losses")
+    # The rate each epoch started with (a schedule's), to the printed digits.
+    got_lr, want_lr = epoch_rates(nnseq_out), epoch_rates(torch_out)
+    if len(got_lr) != len(want_lr) or any(abs(a - b) > 1e-4 * max(abs(b), 1e-12) for a, b in zip(got_lr, want_lr)):
+        fail(name + " learning rates", f"nnseq {got_lr}, torch {want_lr}")
+    else:
+        ok(name + " learning rates")
+
+
+def epoch_rates(path):
+    return [json.loads(line)["lr"] for line in open(path) if line.startswith("{") and '"epoch"' in line]
 
 
 def cmd_same(name, first, second):
@@ -359,13 +369,14 @@ config() {
             echo "  test: {images: test-images.idx, labels: test-labels.idx.gz}"
             echo "  normalize: {mean: 0.3, std: 0.25}"
         fi
-        echo "  val_split: 0"
+        echo "  val_split: ${val_split:-0}"
         echo "model:"
         echo "  layers:"
         for layer in "$@"; do echo "    - $layer"; done
         echo "loss: $loss"
         echo "optimizer: $optimizer"
-        echo "train: {epochs: 1, batch_size: ${batch_size:-16}, shuffle: false}"
+        [ -n "${scheduler:-}" ] && echo "scheduler: $scheduler"
+        echo "train: {epochs: ${epochs:-1}, batch_size: ${batch_size:-16}, shuffle: false}"
         echo "checkpoint: {path: runs/model.ckpt}"
     } >"$file"
 }
@@ -493,6 +504,47 @@ for model in $sgd_models; do
         run "$model: export" "$NNSEQ" export "$work/$model.ckpt" "$work/$model-nnseq.npz" &&
         run "$model: torch_ref.py --init" "$PYTHON" "$TORCH_REF" "$work/$model.yaml" --init "$work/$model-init.npz" \
             --save "$work/$model-torch.npz" --epochs 1 --threads 1 >"$work/$model-torch.out" &&
+        comparisons+=(weights "$model" "$work/$model-init.npz" "$work/$model-nnseq.npz" "$work/$model-torch.npz"
+                      "$work/$model-nnseq.out" "$work/$model-torch.out" +)
+done
+[ ${#comparisons[@]} -eq 0 ] || py "weights" "${comparisons[@]}"
+
+# --- 3b. the optimisers and schedules of torch.optim, several epochs ---------
+# Every optimiser, each with a schedule (per-epoch, per-step, plateau on the
+# validation loss, SequentialLR), from the same weights in the same order:
+# the weights, losses and per-epoch rates agree with torch's.
+mlp=("Flatten" "Linear: {out_features: 16}" "Tanh" "Linear: {out_features: 4}")
+# No bias before BatchNorm: its gradient is zero but for rounding, which
+# Adam's step turns into full-size moves that differ between any two programs.
+norm_mlp=("Flatten" "Linear: {out_features: 16, bias: false}" "BatchNorm1d" "ReLU" "Linear: {out_features: 4}")
+epochs=3 scheduler="{name: StepLR, step_size: 1, gamma: 0.7}" config "$work/o_adadelta.yaml" gen nll \
+    "{name: Adadelta, lr: 1.0}" "${mlp[@]}" "LogSoftmax: {dim: 1}"
+epochs=3 scheduler="{name: OneCycleLR, max_lr: 0.01}" config "$work/o_rmsprop.yaml" gen cross_entropy \
+    "{name: RMSprop, lr: 0.001, centered: true, momentum: 0.5}" "${mlp[@]}"
+epochs=3 scheduler="{name: CosineAnnealingWarmRestarts, T_0: 1, T_mult: 2}" config "$work/o_nadam.yaml" gen \
+    cross_entropy "{name: NAdam, lr: 0.01}" "${mlp[@]}"
+epochs=3 scheduler="{name: SequentialLR, milestones: [1], schedulers: [{name: LinearLR, start_factor: 0.2, total_iters: 1}, {name: ExponentialLR, gamma: 0.8}]}" \
+    config "$work/o_adamw.yaml" gen cross_entropy \
+    "{name: AdamW, lr: 0.01, amsgrad: true, weight_decay: 0.1, no_decay: [bias, norm]}" "${norm_mlp[@]}"
+epochs=4 val_split=0.2 scheduler="{name: ReduceLROnPlateau, patience: 0, factor: 0.5, threshold: 0.5}" \
+    config "$work/o_sgd.yaml" gen cross_entropy "{name: sgd, lr: 0.05, momentum: 0.9, nesterov: true}" "${mlp[@]}"
+epochs=3 scheduler="{name: PolynomialLR, total_iters: 3, power: 2.0}" config "$work/o_adagrad.yaml" gen \
+    cross_entropy "{name: Adagrad, lr: 0.05, lr_decay: 0.01, initial_accumulator_value: 0.1}" "${mlp[@]}"
+epochs=3 scheduler="{name: ConstantLR, factor: 0.5, total_iters: 2}" config "$work/o_radam.yaml" gen \
+    cross_entropy "{name: RAdam, lr: 0.01, weight_decay: 0.01}" "${mlp[@]}"
+epochs=3 scheduler="{name: MultiStepLR, milestones: [1, 2], gamma: 0.5}" config "$work/o_adamax.yaml" gen \
+    cross_entropy "{name: Adamax, lr: 0.01, maximize: false}" "${norm_mlp[@]}"
+optim_models="o_adadelta o_rmsprop o_nadam o_adamw o_sgd o_adagrad o_radam o_adamax"
+inits=()
+for model in $optim_models; do inits+=(init "$work/$model.yaml" "$work/$model-init.npz" 12 +); done
+py "init weights (optimisers)" "${inits[@]}"
+comparisons=()
+for model in $optim_models; do
+    run "$model: nnseq train --init" "$NNSEQ" train "$work/$model.yaml" --init "$work/$model-init.npz" \
+        --threads 1 --format json --out "$work/$model.ckpt" >"$work/$model-nnseq.out" &&
+        run "$model: export" "$NNSEQ" export "$work/$model.ckpt" "$work/$model-nnseq.npz" &&
+        run "$model: torch_ref.py --init" "$PYTHON" "$TORCH_REF" "$work/$model.yaml" --init "$work/$model-init.npz" \
+            --save "$work/$model-torch.npz" --threads 1 >"$work/$model-torch.out" &&
         comparisons+=(weights "$model" "$work/$model-init.npz" "$work/$model-nnseq.npz" "$work/$model-torch.npz"
                       "$work/$model-nnseq.out" "$work/$model-torch.out" +)
 done

@@ -1,8 +1,10 @@
 /* BatchNorm1d and BatchNorm2d: gradients by finite differences in training
- * and eval, running statistics against sums computed here, eval with them,
- * num_batches_tracked, state layout, every error and PyTorch's repr; and a
- * batch split across replicas in threads, whose statistics are still the
- * whole batch's. */
+ * and eval (affine or not, with running statistics or not), running
+ * statistics against sums computed here (momentum or its cumulative average
+ * None), eval with them, num_batches_tracked, state layout, every error and
+ * PyTorch's repr; and a batch split across replicas in threads, whose
+ * statistics are still the whole batch's (InstanceNorm2d's running
+ * statistics too). */
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
@@ -13,28 +15,49 @@
 #include "gradcheck.h"
 #include "testutil.h"
 
+/* The arguments besides eps and momentum that a case changes. */
+typedef enum variant { PLAIN = 0, NO_AFFINE = 1, NO_TRACK = 2, CUMULATIVE = 4, AFFINE = 8, TRACK = 16 } variant;
+
+static void set_variant(const nn_layer_kind *kind, nn_arg_value *args, unsigned v) {
+    if (v & (NO_AFFINE | AFFINE)) gradcheck_args_set(kind, args, "affine", (v & AFFINE) != 0, 0);
+    if (v & (NO_TRACK | TRACK)) gradcheck_args_set(kind, args, "track_running_stats", (v & TRACK) != 0, 0);
+    if (v & CUMULATIVE) {
+        int i = nn_arg_find(kind->args, kind->arg_count, "momentum");
+        args[i].given = args[i].is_null = true;
+    }
+}
+
 typedef struct norm_case {
     const nn_layer_kind *kind;
     nn_shape in_shape;
     int batch;
     double eps; /* 0: default */
+    unsigned variant;
 } norm_case;
 
 static const norm_case gradient_cases[] = {
-    {&nn_batch_norm1d_kind, {1, {5, 0, 0}}, 4, 0},
-    {&nn_batch_norm1d_kind, {1, {3, 0, 0}}, 2, 0.1},
-    {&nn_batch_norm1d_kind, {2, {3, 7, 0}}, 3, 0},
-    {&nn_batch_norm1d_kind, {2, {2, 5, 0}}, 1, 0},
-    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 2, 0},
-    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 1, 0.5},
-    {&nn_batch_norm2d_kind, {3, {4, 1, 1}}, 5, 0},
+    {&nn_batch_norm1d_kind, {1, {5, 0, 0}}, 4, 0, PLAIN},
+    {&nn_batch_norm1d_kind, {1, {3, 0, 0}}, 2, 0.1, PLAIN},
+    {&nn_batch_norm1d_kind, {2, {3, 7, 0}}, 3, 0, PLAIN},
+    {&nn_batch_norm1d_kind, {2, {2, 5, 0}}, 1, 0, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 2, 0, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 1, 0.5, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {4, 1, 1}}, 5, 0, PLAIN},
+    {&nn_batch_norm1d_kind, {1, {5, 0, 0}}, 4, 0, NO_AFFINE},
+    {&nn_batch_norm1d_kind, {2, {3, 7, 0}}, 3, 0, NO_TRACK},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 3, 0, NO_TRACK | NO_AFFINE},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 2, 0, NO_TRACK},
+    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 2, 0.1, NO_AFFINE | CUMULATIVE},
+    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 2, 0, CUMULATIVE},
 };
 
+/* Eval without running statistics is training's path (the batch's). */
 START_TEST(norm_gradients) {
     const norm_case *c = &gradient_cases[_i];
     nn_arg_value args[NN_MAX_ARGS];
     gradcheck_args_default(c->kind, args);
     if (c->eps) gradcheck_args_set(c->kind, args, "eps", c->eps, 0);
+    set_variant(c->kind, args, c->variant);
     for (int training = 0; training <= 1; training++) {
         gradcheck_result r = gradcheck_layer(c->kind, args, c->in_shape,
                                              (gradcheck_options){.batch = c->batch, .training = training,
@@ -60,23 +83,28 @@ typedef struct bound_layer {
     float *params, *grads;
 } bound_layer;
 
-static bound_layer make_layer(const nn_layer_kind *kind, nn_shape shape, double eps, double momentum) {
+static bound_layer make_variant(const nn_layer_kind *kind, nn_shape shape, double eps, double momentum, unsigned v) {
     nn_arg_value args[NN_MAX_ARGS];
     gradcheck_args_default(kind, args);
     if (eps) gradcheck_args_set(kind, args, "eps", eps, 0);
     if (momentum) gradcheck_args_set(kind, args, "momentum", momentum, 0);
+    set_variant(kind, args, v);
     nn_error err = {0};
     bound_layer b = {kind->create(args, shape, &err), NULL, NULL, NULL};
     ck_assert_msg(b.layer != NULL, "%s", err.message);
     b.layer->kind = kind;
     size_t count = nn_layer_param_count(b.layer);
-    b.params = malloc(count * sizeof *b.params);
-    b.grads = malloc(count * sizeof *b.grads);
+    b.params = malloc((count + 1) * sizeof *b.params);
+    b.grads = malloc((count + 1) * sizeof *b.grads);
     nn_layer_bind(b.layer, b.params);
     kind->init(b.layer, NULL);
     b.context = kind->context_create(b.layer, MAX_BATCH, &err);
     ck_assert_msg(b.context != NULL, "%s", err.message);
     return b;
+}
+
+static bound_layer make_layer(const nn_layer_kind *kind, nn_shape shape, double eps, double momentum) {
+    return make_variant(kind, shape, eps, momentum, PLAIN);
 }
 
 static void free_layer(bound_layer *b) {
@@ -131,6 +159,45 @@ START_TEST(norm_state_layout) {
         ck_assert_int_eq(*(int64_t *)b.layer->state[4].array.data, 0);
         free_layer(&b);
     }
+    /* torch's state_dict leaves out what affine=False and
+     * track_running_stats=False leave out */
+    struct {
+        unsigned variant;
+        int count;
+        const char *first;
+    } variants[] = {{NO_AFFINE, 3, "running_mean"}, {NO_TRACK, 2, "weight"}, {NO_AFFINE | NO_TRACK, 0, NULL}};
+    for (int v = 0; v < 3; v++) {
+        bound_layer b = make_variant(&nn_batch_norm2d_kind, shapes[1], 0, 0, variants[v].variant);
+        ck_assert_int_eq(b.layer->state_count, variants[v].count);
+        if (variants[v].first) ck_assert_str_eq(b.layer->state[0].array.name, variants[v].first);
+        ck_assert_int_eq(nn_layer_param_count(b.layer), variants[v].variant & NO_AFFINE ? 0 : 12);
+        free_layer(&b);
+    }
+}
+END_TEST
+
+/* Without running statistics eval normalises with the batch's, as training
+ * does, and there is nothing to update; without affine, the output is xhat. */
+START_TEST(norm_without_running_statistics) {
+    nn_shape shape = {2, {3, 4, 0}};
+    bound_layer plain = make_layer(&nn_batch_norm1d_kind, shape, 0, 0);
+    bound_layer untracked = make_variant(&nn_batch_norm1d_kind, shape, 0, 0, NO_TRACK | NO_AFFINE);
+    enum { BATCH = 3, COUNT = BATCH * 12 };
+    float in[COUNT], dout[COUNT], want[COUNT], out[COUNT], want_din[COUNT], din[COUNT];
+    nn_rng rng;
+    nn_rng_seed(&rng, 12);
+    for (int i = 0; i < COUNT; i++) {
+        in[i] = 2 + nn_rng_uniform_range(&rng, -1, 1);
+        dout[i] = nn_rng_uniform_range(&rng, -1, 1);
+    }
+    forward(&plain, want, in, BATCH, &train_mode);
+    backward(&plain, want_din, dout, in, want, BATCH, &train_mode);
+    forward(&untracked, out, in, BATCH, &eval_mode);
+    backward(&untracked, din, dout, in, out, BATCH, &eval_mode);
+    ck_assert_mem_eq(out, want, sizeof out);
+    ck_assert_mem_eq(din, want_din, sizeof din);
+    free_layer(&plain);
+    free_layer(&untracked);
 }
 END_TEST
 
@@ -171,10 +238,13 @@ static void channel_statistics(const float *x, int batch, int channels, int posi
     *unbiased = squares / (n - 1);
 }
 
-static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, int batch) {
+/* Three training steps by momentum 0.3 or, cumulative (momentum None), by
+ * 1 / num_batches_tracked: then the running statistics are the average of
+ * the steps' (the initial ones weigh nothing). */
+static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, int batch, bool cumulative) {
     int channels = shape.dims[0], positions = (int)(nn_shape_size(shape) / (size_t)channels);
     double eps = 1e-3, momentum = 0.3;
-    bound_layer b = make_layer(kind, shape, eps, momentum);
+    bound_layer b = make_variant(kind, shape, eps, momentum, cumulative ? CUMULATIVE : PLAIN);
     size_t count = (size_t)batch * nn_shape_size(shape);
     float *in = malloc(count * sizeof *in), *out = malloc(count * sizeof *out);
     float *dout = malloc(count * sizeof *dout), *din = malloc(count * sizeof *din);
@@ -184,7 +254,9 @@ static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, 
     for (int c = 0; c < channels; c++) b.params[channels + c] = nn_rng_uniform_range(&rng, -1, 1);
     double want_mean[16] = {0}, want_var[16];
     for (int c = 0; c < channels; c++) want_var[c] = 1;
-    for (int step = 0; step < 2; step++) {
+    double sum_mean[16] = {0}, sum_var[16] = {0};
+    for (int step = 0; step < 3; step++) {
+        if (cumulative) momentum = 1.0 / (step + 1);
         /* channel c centred on c - 1 with spread growing with c */
         for (size_t i = 0; i < count; i++) {
             int c = (int)(i / (size_t)positions % (size_t)channels);
@@ -196,6 +268,7 @@ static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, 
             channel_statistics(in, batch, channels, positions, c, &mean, &biased, &unbiased);
             want_mean[c] = (1 - momentum) * want_mean[c] + momentum * mean;
             want_var[c] = (1 - momentum) * want_var[c] + momentum * unbiased;
+            sum_mean[c] += mean, sum_var[c] += unbiased;
             for (int bi = 0; bi < batch; bi++)
                 for (int p = 0; p < positions; p++) {
                     size_t i = ((size_t)bi * channels + c) * positions + p;
@@ -208,8 +281,12 @@ static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, 
     for (int c = 0; c < channels; c++) {
         ck_assert_msg(fabs(running_mean[c] - want_mean[c]) < 1e-6, "mean[%d] %g want %g", c, running_mean[c], want_mean[c]);
         ck_assert_msg(fabs(running_var[c] - want_var[c]) < 1e-5, "var[%d] %g want %g", c, running_var[c], want_var[c]);
+        if (cumulative) {
+            ck_assert_double_eq_tol(running_mean[c], sum_mean[c] / 3, 1e-6);
+            ck_assert_double_eq_tol(running_var[c], sum_var[c] / 3, 1e-5);
+        }
     }
-    ck_assert_int_eq(*(int64_t *)b.layer->state[4].array.data, 2);
+    ck_assert_int_eq(*(int64_t *)b.layer->state[4].array.data, 3);
     /* eval uses the running statistics, changes nothing, and backward is the
      * derivative of that affine map */
     for (size_t i = 0; i < count; i++) dout[i] = nn_rng_uniform_range(&rng, -1, 1);
@@ -225,16 +302,18 @@ static void check_running_statistics(const nn_layer_kind *kind, nn_shape shape, 
     }
     ck_assert_float_eq(running_mean[0], mean_before);
     ck_assert_float_eq(running_var[0], var_before);
-    ck_assert_int_eq(*(int64_t *)b.layer->state[4].array.data, 2);
+    ck_assert_int_eq(*(int64_t *)b.layer->state[4].array.data, 3);
     free_layer(&b);
     free(in), free(out), free(dout), free(din);
 }
 
 START_TEST(norm_running_statistics) {
-    check_running_statistics(&nn_batch_norm1d_kind, (nn_shape){1, {4, 0, 0}}, 6);
-    check_running_statistics(&nn_batch_norm1d_kind, (nn_shape){2, {3, 5, 0}}, 2);
-    check_running_statistics(&nn_batch_norm2d_kind, (nn_shape){3, {3, 4, 5}}, 3);
-    check_running_statistics(&nn_batch_norm2d_kind, (nn_shape){3, {2, 6, 6}}, 1);
+    for (int cumulative = 0; cumulative <= 1; cumulative++) {
+        check_running_statistics(&nn_batch_norm1d_kind, (nn_shape){1, {4, 0, 0}}, 6, cumulative);
+        check_running_statistics(&nn_batch_norm1d_kind, (nn_shape){2, {3, 5, 0}}, 2, cumulative);
+        check_running_statistics(&nn_batch_norm2d_kind, (nn_shape){3, {3, 4, 5}}, 3, cumulative);
+        check_running_statistics(&nn_batch_norm2d_kind, (nn_shape){3, {2, 6, 6}}, 1, cumulative);
+    }
 }
 END_TEST
 
@@ -308,6 +387,15 @@ START_TEST(norm_describe_matches_pytorch) {
     args[momentum].is_integer = false;
     assert_describes(&nn_batch_norm1d_kind, (nn_shape){2, {10, 3, 0}}, args,
                      "BatchNorm1d(10, eps=0.001, momentum=0.01, affine=True, track_running_stats=True)");
+    /* BatchNorm2d(4, momentum=None, affine=False), BatchNorm1d(4, track_running_stats=False) */
+    gradcheck_args_default(&nn_batch_norm2d_kind, args);
+    set_variant(&nn_batch_norm2d_kind, args, CUMULATIVE | NO_AFFINE);
+    assert_describes(&nn_batch_norm2d_kind, (nn_shape){3, {4, 2, 3}}, args,
+                     "BatchNorm2d(4, eps=1e-05, momentum=None, affine=False, track_running_stats=True)");
+    gradcheck_args_default(&nn_batch_norm1d_kind, args);
+    set_variant(&nn_batch_norm1d_kind, args, NO_TRACK);
+    assert_describes(&nn_batch_norm1d_kind, (nn_shape){1, {4, 0, 0}}, args,
+                     "BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=False)");
 }
 END_TEST
 
@@ -454,38 +542,58 @@ typedef struct split_case {
     const nn_layer_kind *kind;
     nn_shape shape;
     int batch, replicas;
+    unsigned variant;
 } split_case;
 
 static const split_case split_cases[] = {
-    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 8, 2},
-    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 8, 3},
-    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 5, 2},
-    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 5, 3}, /* slices 1, 2, 2: one sample alone has no variance */
-    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 2},
-    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 3},
-    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 5, 2},
-    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 5, 3},
-    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 2},
-    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 3},
-    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 2},
-    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 3},
-    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 2, 3}, /* replica 0's slice is empty */
-    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 2, 3},
-    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 1}, /* one replica through the allreduce: the same bits */
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 8, 2, PLAIN},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 8, 3, PLAIN},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 5, 2, PLAIN},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 5, 3, PLAIN}, /* slices 1, 2, 2: one sample alone has no variance */
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 2, PLAIN},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 3, PLAIN},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 5, 2, PLAIN},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 5, 3, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 2, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 3, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 2, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 3, PLAIN},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 2, 3, PLAIN}, /* replica 0's slice is empty */
+    {&nn_batch_norm2d_kind, {3, {2, 3, 3}}, 2, 3, PLAIN},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 8, 1, PLAIN}, /* one replica through the allreduce: the same bits */
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 7, 3, NO_AFFINE},
+    {&nn_batch_norm1d_kind, {2, {3, 5, 0}}, 8, 3, NO_TRACK}, /* eval reduces too */
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 2, NO_TRACK | NO_AFFINE},
+    {&nn_batch_norm2d_kind, {3, {3, 4, 5}}, 5, 3, CUMULATIVE},
+    {&nn_batch_norm1d_kind, {1, {4, 0, 0}}, 2, 3, CUMULATIVE | NO_AFFINE},
+    /* InstanceNorm2d's running statistics: the batch's average of the samples' */
+    {&nn_instance_norm2d_kind, {3, {3, 4, 5}}, 5, 2, TRACK},
+    {&nn_instance_norm2d_kind, {3, {3, 4, 5}}, 8, 3, TRACK | AFFINE},
+    {&nn_instance_norm2d_kind, {3, {2, 3, 3}}, 2, 3, TRACK | AFFINE},
+    {&nn_instance_norm2d_kind, {3, {2, 3, 3}}, 5, 3, AFFINE}, /* no allreduce at all */
 };
+
+static float *find_state(const nn_layer *layer, const char *name) {
+    for (int i = 0; i < layer->state_count; i++)
+        if (strcmp(layer->state[i].array.name, name) == 0) return layer->state[i].array.data;
+    return NULL;
+}
 
 /* Two training steps and an eval step, forward and backward, on the whole
  * batch in one replica (no allreduce) and split across replicas: the same
  * outputs, input gradients, parameter gradients (the replicas' summed) and
  * running statistics, which one replica (another each step) updates. Eval
- * makes no allreduce call. */
+ * with running statistics makes no allreduce call. */
 START_TEST(norm_split_matches_whole_batch) {
     const split_case *sc = &split_cases[_i];
     const nn_layer_kind *kind = sc->kind;
     int batch = sc->batch, replicas = sc->replicas, channels = sc->shape.dims[0];
     size_t sample = nn_shape_size(sc->shape), count = (size_t)batch * sample;
     int positions = (int)(sample / (size_t)channels);
-    bound_layer whole = make_layer(kind, sc->shape, 1e-3, 0.3), split = make_layer(kind, sc->shape, 1e-3, 0.3);
+    bound_layer whole = make_variant(kind, sc->shape, 1e-3, 0.3, sc->variant);
+    bound_layer split = make_variant(kind, sc->shape, 1e-3, 0.3, sc->variant);
+    bool tracked = find_state(whole.layer, "running_mean") != NULL;
+    bool instance = kind == &nn_instance_norm2d_kind;
     size_t param_count = nn_layer_param_count(whole.layer);
     ck_assert_uint_le(2 * (size_t)channels + 1, REDUCE_CAPACITY);
     nn_rng rng;
@@ -495,8 +603,8 @@ START_TEST(norm_split_matches_whole_batch) {
     float *in = malloc(count * sizeof *in), *dout = malloc(count * sizeof *dout);
     float *want_out = malloc(count * sizeof *want_out), *want_din = malloc(count * sizeof *want_din);
     float *out = malloc(count * sizeof *out), *din = malloc(count * sizeof *din);
-    float *grads = malloc((size_t)replicas * param_count * sizeof *grads);
-    float *summed = malloc(param_count * sizeof *summed);
+    float *grads = malloc(((size_t)replicas * param_count + 1) * sizeof *grads);
+    float *summed = malloc((param_count + 1) * sizeof *summed);
     reduce_group group = {.replicas = replicas};
     ck_assert_int_eq(pthread_barrier_init(&group.barrier, NULL, (unsigned)replicas), 0);
     replica reps[MAX_REPLICAS];
@@ -515,8 +623,10 @@ START_TEST(norm_split_matches_whole_batch) {
         rep->in = in, rep->dout = dout, rep->out = out, rep->din = din;
         rep->grads = grads + (size_t)r * param_count;
     }
-    float *running[2][2] = {{state_data(whole.layer, "running_mean"), state_data(whole.layer, "running_var")},
-                            {state_data(split.layer, "running_mean"), state_data(split.layer, "running_var")}};
+    float *running[2][2] = {{find_state(whole.layer, "running_mean"), find_state(whole.layer, "running_var")},
+                            {find_state(split.layer, "running_mean"), find_state(split.layer, "running_var")}};
+    int64_t *batches[2] = {(int64_t *)find_state(whole.layer, "num_batches_tracked"),
+                           (int64_t *)find_state(split.layer, "num_batches_tracked")};
     for (int step = 0; step < 3; step++) {
         bool training = step < 2;
         /* channel c centred on 4 * c - 3, so that the centring matters */
@@ -540,7 +650,8 @@ START_TEST(norm_split_matches_whole_batch) {
             ck_assert_msg(!reps[r].bad_count, "step %d replica %d: allreduce counts differ", step, r);
             ck_assert_int_eq(reps[r].calls, reps[0].calls);
         }
-        if (!training) ck_assert_int_eq(reps[0].calls, 0);
+        if (!training && tracked) ck_assert_int_eq(reps[0].calls, 0);
+        if (!tracked && !instance) ck_assert_int_gt(reps[0].calls, 0);
         for (size_t i = 0; i < param_count; i++) {
             summed[i] = grads[i];
             for (int r = 1; r < replicas; r++) summed[i] += grads[(size_t)r * param_count + i];
@@ -549,21 +660,28 @@ START_TEST(norm_split_matches_whole_batch) {
             ck_assert_mem_eq(out, want_out, count * sizeof *out);
             ck_assert_mem_eq(din, want_din, count * sizeof *din);
             ck_assert_mem_eq(summed, whole.grads, param_count * sizeof *summed);
+        }
+        if (replicas == 1 && tracked) {
             ck_assert_mem_eq(running[1][0], running[0][0], (size_t)channels * sizeof(float));
             ck_assert_mem_eq(running[1][1], running[0][1], (size_t)channels * sizeof(float));
         }
         assert_close(out, want_out, count, "out", step);
         assert_close(din, want_din, count, "din", step);
         assert_close(summed, whole.grads, param_count, "grad", step);
+        if (!tracked) continue;
         assert_close(running[1][0], running[0][0], (size_t)channels, "running_mean", step);
         assert_close(running[1][1], running[0][1], (size_t)channels, "running_var", step);
-        /* one update per training step: exactly one replica made it */
-        ck_assert_int_eq(*(int64_t *)split.layer->state[4].array.data, training ? step + 1 : 2);
-        ck_assert_int_eq(*(int64_t *)whole.layer->state[4].array.data, training ? step + 1 : 2);
+        /* one update per training step: exactly one replica made it (torch's
+         * InstanceNorm never counts) */
+        int64_t want_batches = instance ? 0 : training ? step + 1 : 2;
+        ck_assert_int_eq(*batches[1], want_batches);
+        ck_assert_int_eq(*batches[0], want_batches);
     }
     /* the running statistics moved: the comparison above was not of the initial values */
-    ck_assert_float_ne(running[1][0][0], 0);
-    ck_assert_float_ne(running[1][1][0], 1);
+    if (tracked) {
+        ck_assert_float_ne(running[1][0][0], 0);
+        ck_assert_float_ne(running[1][1][0], 1);
+    }
     for (int r = 0; r < replicas; r++) kind->context_free(reps[r].context);
     pthread_barrier_destroy(&group.barrier);
     free_layer(&whole);
@@ -577,6 +695,7 @@ int main(void) {
     TCase *tc = tcase_create("batch_norm");
     tcase_add_loop_test(tc, norm_gradients, 0, sizeof gradient_cases / sizeof gradient_cases[0]);
     tcase_add_test(tc, norm_state_layout);
+    tcase_add_test(tc, norm_without_running_statistics);
     tcase_add_test(tc, norm_closed_form_batch);
     tcase_add_test(tc, norm_running_statistics);
     tcase_add_test(tc, norm_rejects_bad_input);

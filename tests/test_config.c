@@ -514,7 +514,8 @@ START_TEST(optimizer_arguments) {
     expect_message("optimizer: {name: adamm}", 1, 19, "unknown optimizer 'adamm' (did you mean 'adam'?)");
     expect_message("optimizer: {name: sgdd}", 1, 19, "unknown optimizer 'sgdd' (did you mean 'sgd'?)");
     expect_message("optimizer: {name: Momentum}", 1, 19,
-                   "unknown optimizer 'Momentum' (expected one of: sgd, adam, adamw)");
+                   "unknown optimizer 'Momentum' (expected one of: sgd, adam, adamw, adadelta, adagrad, rmsprop, "
+                   "adamax, nadam, radam)");
     expect_message("optimizer: adam", 1, 12,
                    "expected a mapping for optimizer (such as {name: adam, lr: 0.001}), got 'adam'");
     expect_message("optimizer: {name: sgd, lr: 0.1, name: adam}", 1, 33,
@@ -559,7 +560,8 @@ START_TEST(scheduler_arguments) {
     expect_message("scheduler: {name: multistep, milestones: 3}", 1, 42,
                    "expected a list of up to 16 integers for milestones, got '3'");
     expect_message("scheduler: {step_size: 2}", 1, 12,
-                   "missing key 'name' in scheduler (expected one of: step, multistep, cosine)");
+                   "missing key 'name' in scheduler (expected one of: step, multistep, cosine, exponential, linear, "
+                   "constant, polynomial, onecycle, cosine_restarts, plateau, sequential)");
     expect_message("scheduler: {name: step}", 1, 12,
                    "missing argument 'step_size' for scheduler step (expected an integer)");
     expect_message("scheduler: {name: cosin, T_max: 3}", 1, 19, "unknown scheduler 'cosin' (did you mean 'cosine'?)");
@@ -665,9 +667,9 @@ START_TEST(unknown_layers_and_arguments_suggest_the_nearest) {
 
     expect_message("model:\n  layers:\n    - Linear: {out_feature: 10}\n", 3, 16,
                    "unknown argument 'out_feature' for Linear (did you mean 'out_features'?)");
-    expect_message("model: {layers: [{ReLU: {inplace: true}}]}", 1, 26,
-                   "unknown argument 'inplace' for ReLU (nnseq's layers never work in place: leave it out)");
-    expect_message("model: {layers: [{ReLU: {slope: 1}}]}", 1, 26, "unknown argument 'slope' for ReLU (expected none)");
+    expect_message("model: {layers: [{Sigmoid: {inplace: true}}]}", 1, 29,
+                   "unknown argument 'inplace' for Sigmoid (expected none)");
+    expect_message("model: {layers: [{ReLU: {slope: 1}}]}", 1, 26, "unknown argument 'slope' for ReLU (expected one of: inplace)");
     expect_message("model: {layers: [{Linear: {bias: false}}]}", 1, 18,
                    "missing argument 'out_features' for Linear (expected an integer)");
     expect_message("model: {layers: [{Linear: {out_features: 1, out_features: 2}}]}", 1, 45,
@@ -742,8 +744,9 @@ START_TEST(values_out_of_range) {
     expect_message("seed: 010", 1, 7,
                    "expected an integer for seed, got '010' (leading zeros are not allowed: YAML 1.1 reads 010 "
                    "as the octal 8)");
-    expect_message("model: {input_shape: [1, 28], layers: [ReLU]}", 1, 22,
-                   "expected [features] or [channels, height, width] for input_shape, got a list of 2 items");
+    expect_message("model: {input_shape: [1, 2, 28, 28], layers: [ReLU]}", 1, 22,
+                   "expected [features], [channels, length] or [channels, height, width] for input_shape, got a list "
+                   "of 4 items");
     expect_message("model: {input_shape: [1, 0, 28], layers: [ReLU]}", 1, 26,
                    "expected an integer >= 1 for input_shape[1], got '0'");
     expect_message("model: {input_shape: [65536, 65536, 1], layers: [ReLU]}", 1, 22,
@@ -1049,13 +1052,13 @@ START_TEST(nearest_name_examples) {
     ck_assert_str_eq(nn_nearest_name("conv2d", layers, count), "Conv2d");
     ck_assert_str_eq(nn_nearest_name("MaxPool2D", layers, count), "MaxPool2d");
     ck_assert_str_eq(nn_nearest_name("Batchnorm2d", layers, count), "BatchNorm2d");
-    /* ELU is one edit from ReLU and from GELU, so the rule alone would
+    /* GLU is one edit from GELU and from ELU, so the rule alone would
      * suggest one: the table of torch names nnseq lacks answers it first
      * (see unsupported_names_say_so). */
-    ck_assert_int_eq(nn_name_distance("ELU", "GELU"), 1);
-    ck_assert_str_eq(nn_nearest_name("ELU", layers, count), "ReLU");
-    ck_assert_ptr_nonnull(nn_unsupported_name(NN_NAME_LAYER, "ELU"));
-    ck_assert_ptr_null(nn_nearest_name("SiLU", layers, count));
+    ck_assert_int_eq(nn_name_distance("GLU", "GELU"), 1);
+    ck_assert_str_eq(nn_nearest_name("GLU", layers, count), "GELU");
+    ck_assert_ptr_nonnull(nn_unsupported_name(NN_NAME_LAYER, "GLU"));
+    ck_assert_ptr_null(nn_nearest_name("LSTM", layers, count));
     ck_assert_ptr_null(nn_nearest_name("Dense", layers, count));
 }
 END_TEST
@@ -1098,11 +1101,14 @@ static void layer_list(char *list, size_t size) {
         snprintf(list + strlen(list), size - strlen(list), "%s%s", i ? ", " : "", kinds[i]->name);
 }
 
+#define SCHEDULES "step, multistep, cosine, exponential, linear, constant, polynomial, onecycle, cosine_restarts, " \
+                  "plateau, sequential"
+
 START_TEST(unsupported_names_say_so) {
-    char layers[512], message[1024], text[256];
+    char layers[1536], message[2048], text[256];
     layer_list(layers, sizeof layers);
-    const char *torch_layers[] = {"ELU", "SELU", "SiLU", "Mish", "LayerNorm", "Conv1d", "LSTM", "Embedding",
-                                  "GRU", "Identity", "Transformer", "Dropout2d", "AdaptiveAvgPool2d"};
+    const char *torch_layers[] = {"GLU", "RReLU", "LogSigmoid", "Conv3d", "LSTM", "Embedding",
+                                  "GRU", "Transformer", "Dropout3d", "AdaptiveAvgPool1d"};
     for (size_t i = 0; i < sizeof torch_layers / sizeof torch_layers[0]; i++) {
         snprintf(text, sizeof text, "model: {layers: [%s]}\n", torch_layers[i]);
         snprintf(message, sizeof message, "'%s' is a torch.nn layer that nnseq does not have yet (nnseq has: %s)",
@@ -1110,11 +1116,10 @@ START_TEST(unsupported_names_say_so) {
         expect_message(text, 1, 18, message);
     }
     snprintf(message, sizeof message,
-             "'LayerNormalization' means torch.nn.LayerNorm, a layer that nnseq does not have yet (nnseq has: %s)",
-             layers);
-    expect_message("model: {layers: [LayerNormalization]}\n", 1, 18, message);
-    snprintf(message, sizeof message, "'elu' is a torch.nn layer that nnseq does not have yet (nnseq has: %s)", layers);
-    expect_message("model: {layers: [elu]}\n", 1, 18, message);
+             "'SimpleRNN' means torch.nn.RNN, a layer that nnseq does not have yet (nnseq has: %s)", layers);
+    expect_message("model: {layers: [SimpleRNN]}\n", 1, 18, message);
+    snprintf(message, sizeof message, "'lstm' is a torch.nn layer that nnseq does not have yet (nnseq has: %s)", layers);
+    expect_message("model: {layers: [lstm]}\n", 1, 18, message);
 
     struct { const char *name, *torch; } losses[] = {
         {"kl_div", "torch.nn.KLDivLoss"}, {"KLDivLoss", NULL}, {"CTCLoss", NULL}, {"poisson", "torch.nn.PoissonNLLLoss"},
@@ -1132,26 +1137,28 @@ START_TEST(unsupported_names_say_so) {
                      losses[i].name);
         expect_message(text, 2, 7, message);
     }
-    const char *optimizers[] = {"RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam", "Adamax", "rmsprop", "LBFGS"};
+    const char *optimizers[] = {"LBFGS", "ASGD", "Rprop", "SparseAdam", "lbfgs"};
     for (size_t i = 0; i < sizeof optimizers / sizeof optimizers[0]; i++) {
         snprintf(text, sizeof text, "optimizer: {name: %s}\n", optimizers[i]);
         snprintf(message, sizeof message,
-                 "'%s' is a torch.optim optimizer that nnseq does not have yet (nnseq has: sgd, adam, adamw)",
+                 "'%s' is a torch.optim optimizer that nnseq does not have yet (nnseq has: sgd, adam, adamw, "
+                 "adadelta, adagrad, rmsprop, adamax, nadam, radam)",
                  optimizers[i]);
         expect_message(text, 1, 19, message);
     }
-    const char *schedulers[] = {"ExponentialLR", "OneCycleLR", "ReduceLROnPlateau", "CyclicLR", "LambdaLR"};
+    const char *schedulers[] = {"CyclicLR", "LambdaLR", "MultiplicativeLR", "ChainedScheduler"};
     for (size_t i = 0; i < sizeof schedulers / sizeof schedulers[0]; i++) {
         snprintf(text, sizeof text, "scheduler: {name: %s}\n", schedulers[i]);
         snprintf(message, sizeof message,
-                 "'%s' is a torch.optim.lr_scheduler scheduler that nnseq does not have yet (nnseq has: step, "
-                 "multistep, cosine)",
+                 "'%s' is a torch.optim.lr_scheduler scheduler that nnseq does not have yet (nnseq has: " SCHEDULES ")",
                  schedulers[i]);
         expect_message(text, 1, 19, message);
     }
-    expect_message("scheduler: {name: exponential}\n", 1, 19,
-                   "'exponential' means torch.optim.lr_scheduler.ExponentialLR, a scheduler that nnseq does not "
-                   "have yet (nnseq has: step, multistep, cosine)");
+    expect_message("scheduler: {name: cyclic}\n", 1, 19,
+                   "'cyclic' means torch.optim.lr_scheduler.CyclicLR, a scheduler that nnseq does not "
+                   "have yet (nnseq has: " SCHEDULES ")");
+    expect_message("model: {layers: [LayerNormalization]}\n", 1, 18,
+                   "unknown layer 'LayerNormalization' (Keras's LayerNormalization is torch's LayerNorm)");
 }
 END_TEST
 
@@ -1175,7 +1182,7 @@ START_TEST(unsupported_table_names_nothing_nnseq_has) {
     /* Each table answers only for its own kind. */
     ck_assert_ptr_null(nn_unsupported_name(NN_NAME_LOSS, "ELU"));
     ck_assert_ptr_null(nn_unsupported_name(NN_NAME_LAYER, "bce"));
-    ck_assert_str_eq(nn_unsupported_name(NN_NAME_OPTIMIZER, "nadam"), "torch.optim.NAdam");
+    ck_assert_str_eq(nn_unsupported_name(NN_NAME_OPTIMIZER, "lbfgs"), "torch.optim.LBFGS");
 }
 END_TEST
 
@@ -1211,7 +1218,7 @@ START_TEST(keras_and_torch_names_get_a_pointer) {
                    "unknown argument 'use_bias' for Linear (Keras's use_bias is torch's bias)");
     expect_message("model: {layers: [{Conv2d: {units: 8}}]}\n", 1, 28,
                    "unknown argument 'units' for Conv2d (expected one of: in_channels, out_channels, kernel_size, "
-                   "stride, padding, bias)");
+                   "stride, padding, dilation, groups, bias, padding_mode)");
     expect_message("model: {layers: [{Linear: {out_features: 3, activation: relu}}]}\n", 1, 45,
                    "unknown argument 'activation' for Linear (write the activation as a separate layer after it: "
                    "- ReLU)");
@@ -1242,12 +1249,12 @@ START_TEST(keras_and_torch_names_get_a_pointer) {
                    "unknown argument 'beta_1' for optimizer adam (Keras's beta_1 and beta_2 are torch's betas: "
                    "[beta_1, beta_2])");
     expect_message("optimizer: {name: sgd, lr: 0.1, epochs: 3}\n", 1, 33,
-                   "unknown argument 'epochs' for optimizer sgd (did you mean train.epochs?)");
+                   "unknown argument 'epochs' for optimizer sgd (did you mean train.epochs or scheduler.epochs?)");
     expect_message("scheduler: {name: step, step_size: 2, epochs: 3}\n", 1, 39,
                    "unknown argument 'epochs' for scheduler step (did you mean train.epochs?)");
     /* Keys in the wrong section, or named the Keras way. */
     expect_message("model: {layers: [ReLU]}\nepochs: 10\n", 2, 1,
-                   "unknown key 'epochs' at the top level (did you mean train.epochs?)");
+                   "unknown key 'epochs' at the top level (did you mean train.epochs or scheduler.epochs?)");
     expect_message("model: {layers: [ReLU]}\nlr: 0.1\n", 2, 1,
                    "unknown key 'lr' at the top level (did you mean optimizer.lr?)");
     expect_message("model: {layers: [ReLU]}\ntrain: {lr: 0.1}\n", 2, 9,
@@ -1258,7 +1265,7 @@ START_TEST(keras_and_torch_names_get_a_pointer) {
                    "unknown key 'validation_split' in data (Keras's validation_split is data.val_split)");
     expect_message("layers: [ReLU]\n", 1, 1, "unknown key 'layers' at the top level (did you mean model.layers?)");
     expect_message("model: {layers: [ReLU]}\ntrain: {patience: 2}\n", 2, 9,
-                   "unknown key 'patience' in train (did you mean train.early_stop.patience?)");
+                   "unknown key 'patience' in train (did you mean train.early_stop.patience or scheduler.patience?)");
     expect_message("model: {layers: [ReLU]}\ntrain: {seed: 2}\n", 2, 9,
                    "unknown key 'seed' in train (did you mean the top-level key 'seed'?)");
     expect_message("model: {layers: [ReLU]}\nimages: a\n", 2, 1,

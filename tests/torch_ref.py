@@ -21,10 +21,18 @@ values as stored, then (x - mean) / std (normalize: {mean, std} or auto:
 the train split's statistics), in float32; with shuffle_split the training
 file is permuted by nnseq's xoshiro256** stream (seed ^ 0x5851f42d4c957f2d);
 the last floor(test_split * N) samples of it are the test split, the last
-floor(val_split * rest) of the rest validate (never trained on); the learning
-rate is set once per epoch; a split's loss is sum(numerators) /
-sum(denominators) of torch's reduction='mean', and an epoch's training loss
-sum(batch loss * batch denominator) / sum(denominators).
+floor(val_split * rest) of the rest validate (never trained on); the
+schedule (scheduler: nnseq's name or torch's class name) steps as in torch's
+usual loop: OneCycleLR and CosineAnnealingWarmRestarts (with
+step(epoch + (i + 1) / steps_per_epoch) after step i, so that step i + 1
+trains at its own position, as nnseq does) after every optimiser step,
+ReduceLROnPlateau after each epoch with the validation loss (the training
+loss without validation), the others after each epoch; an epoch line's lr is
+the one its first step used; optimizer.no_decay: [bias, norm] keeps weight
+decay off biases and normalisation layers' parameters (a second param
+group); a split's loss is sum(numerators) / sum(denominators) of torch's
+reduction='mean', and an epoch's training loss sum(batch loss * batch
+denominator) / sum(denominators).
 
 Tasks and metrics (from the loss, the outputs and data.target):
 classification (cross_entropy, nll): accuracy; binary (bce, bce_with_logits,
@@ -64,11 +72,13 @@ passes until a second is spent (at most 25), and prints
 Weights are .npz files keyed by state_dict names, as `nnseq export` writes
 and `nnseq train --init` reads.
 
-As a module (tests/cli_torch_test.sh): build(layers, input_shape),
-read_idx(path), load_config(path), main().
+As a module (tests/cli_torch_test.sh, tests/layer_ref.py): build(layers,
+input_shape), make_optimizer(spec, model), make_scheduler(spec, optimizer,
+epochs, steps_per_epoch), read_idx(path), load_config(path), main().
 """
 import argparse
 import gzip
+import inspect
 import json
 import math
 import os
@@ -76,6 +86,7 @@ import re
 import struct
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -443,26 +454,50 @@ def layer_name_and_args(item):
     sys.exit(f"a layer is a name or {{name: {{arguments}}}}, not {item!r}")
 
 
+# The argument a layer may leave out because the input tells it: (name, the
+# per-sample dim it is); torch's class names.
+INFERRED = {
+    "Linear": ("in_features", -1),
+    **{k: ("in_channels", 0) for k in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+                                       "ConvTranspose3d")},
+    **{k: ("num_features", 0) for k in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d",
+                                        "InstanceNorm2d", "InstanceNorm3d")},
+    "GroupNorm": ("num_channels", 0),
+}
+
+
+def torch_args(args):
+    """YAML lists as tuples (kernel_size, stride, padding, dilation,
+    output_padding, size, scale_factor, unflattened_size, output_size,
+    normalized_shape ...: torch keeps what it is given and prints a tuple,
+    as nnseq does); numbers YAML 1.1 reads as strings ("1e-5") as floats."""
+    def value(v):
+        if isinstance(v, list):
+            return tuple(value(x) for x in v)
+        if isinstance(v, str) and NUMBER.match(v.strip()) and "e" in v.lower():
+            return float(v)
+        return v
+    return {k: value(v) for k, v in args.items()}
+
+
 def build(layers, input_shape):
-    """The nn.Sequential of a layer list, in_features, in_channels and
-    num_features inferred from the shape coming in when left out."""
+    """The nn.Sequential of a layer list, with the arguments of INFERRED taken
+    from the shape coming in when left out. Softmax and LogSoftmax without
+    dim keep torch's dim=None (its implicit choice: dim 1 for samples of rank
+    1 or 3, which nnseq follows; rank 2 would be the batch, which nnseq
+    refuses)."""
     modules, shape = [], tuple(input_shape)
     for item in layers:
         name, args = layer_name_and_args(item)
-        if name == "Linear":
-            args.setdefault("in_features", shape[-1])
-        elif name == "Conv2d":
-            args.setdefault("in_channels", shape[0])
-        elif name in ("BatchNorm1d", "BatchNorm2d"):
-            args.setdefault("num_features", shape[0])
-        elif name in ("Softmax", "LogSoftmax"):
-            args.setdefault("dim", 1)
-        for key in ("kernel_size", "stride", "padding"):
-            if isinstance(args.get(key), list):
-                args[key] = tuple(args[key])
-        module = getattr(nn, name)(**args)
-        with torch.no_grad():
-            shape = tuple(module.eval()(torch.zeros((2,) + shape)).shape[1:])
+        args = torch_args(args)
+        if name in INFERRED:
+            key, dim = INFERRED[name]
+            args.setdefault(key, shape[dim])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the implicit softmax dim's deprecation
+            module = getattr(nn, name)(**args)
+            with torch.no_grad():
+                shape = tuple(module.eval()(torch.zeros((2,) + shape)).shape[1:])
         modules.append(module)
     return nn.Sequential(*modules)
 
@@ -879,29 +914,117 @@ def split_fields(prefix, task, loss_value, metrics):
     return fields
 
 
-def make_optimizer(spec, parameters):
+# nnseq's optimiser names (lowercase) and torch's class names, matched case-insensitively.
+OPTIMIZERS = {c.__name__.lower(): c for c in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW,
+                                              torch.optim.Adadelta, torch.optim.Adagrad, torch.optim.RMSprop,
+                                              torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam)}
+NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+def no_decay_groups(model, what, weight_decay):
+    """`no_decay: [bias, norm]`: two param groups, the second without weight
+    decay: parameters named *.bias (bias), those of normalisation layers (norm)."""
+    unknown = set(what) - {"bias", "norm"}
+    if unknown:
+        fail(f"optimizer.no_decay takes bias and norm, not {', '.join(sorted(map(str, unknown)))}")
+    decay, plain = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            skip = ("bias" in what and name == "bias") or ("norm" in what and isinstance(module, NORM_LAYERS))
+            (plain if skip else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def make_optimizer(spec, model):
+    """torch.optim's class for nnseq's name or torch's (sgd, adam, adamw,
+    adadelta, adagrad, rmsprop, adamax, nadam, radam), with the config's
+    arguments passed through (betas as a tuple; SGD's lr defaults to nnseq's
+    0.001). model is the nn.Module (needed for no_decay) or its parameters."""
     args = dict(spec or {})
-    name = str(args.pop("name", "sgd")).lower()
+    name = str(args.pop("name", "sgd"))
+    if name.lower() not in OPTIMIZERS:
+        fail(f"unknown optimizer {name!r} (torch_ref.py knows {', '.join(sorted(OPTIMIZERS))})")
+    cls = OPTIMIZERS[name.lower()]
     if "betas" in args:
         args["betas"] = tuple(args["betas"])
-    if name == "sgd":
+    if cls is torch.optim.SGD:
         args.setdefault("lr", 0.001)  # torch.optim.SGD has no default; nnseq's
-    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    if name not in classes:
-        sys.exit(f"unknown optimizer {name!r}")
-    return classes[name](parameters, **args)
+    no_decay = args.pop("no_decay", None)
+    if no_decay:
+        if not isinstance(model, nn.Module):
+            fail("optimizer.no_decay needs the model, not its parameters")
+        weight_decay = args.pop("weight_decay", inspect.signature(cls).parameters["weight_decay"].default)
+        return cls(no_decay_groups(model, list(no_decay), weight_decay), **args)
+    return cls(model.parameters() if isinstance(model, nn.Module) else model, **args)
 
 
-def make_scheduler(spec, optimizer):
+S = torch.optim.lr_scheduler
+# nnseq's schedule names and torch's class names (matched case-insensitively).
+SCHEDULERS = {"step": S.StepLR, "multistep": S.MultiStepLR, "cosine": S.CosineAnnealingLR,
+              "exponential": S.ExponentialLR, "linear": S.LinearLR, "constant": S.ConstantLR,
+              "polynomial": S.PolynomialLR, "onecycle": S.OneCycleLR,
+              "cosine_restarts": S.CosineAnnealingWarmRestarts, "plateau": S.ReduceLROnPlateau,
+              "sequential": S.SequentialLR}
+SCHEDULERS.update({c.__name__.lower(): c for c in list(SCHEDULERS.values())})
+
+
+class Schedule:
+    """A torch scheduler and how the training loop steps it, as torch's usual
+    loop does: OneCycleLR after every optimiser step;
+    CosineAnnealingWarmRestarts after every optimiser step with
+    step(epoch + (i + 1) / steps_per_epoch) (epoch from 0, i the step just
+    made in the epoch: its docs show epoch + i / iters, which gives each
+    batch the previous batch's position; nnseq gives each its own); ReduceLROnPlateau after each epoch with the
+    validation loss (the training loss without a validation split); the
+    others once after each epoch."""
+
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+        self.per_step = isinstance(scheduler, (S.OneCycleLR, S.CosineAnnealingWarmRestarts))
+        self.plateau = isinstance(scheduler, S.ReduceLROnPlateau)
+
+    def after_step(self, epoch, i, steps_per_epoch):
+        if isinstance(self.scheduler, S.OneCycleLR):
+            self.scheduler.step()
+        elif isinstance(self.scheduler, S.CosineAnnealingWarmRestarts):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch deprecates step(epoch), yet its docs step this one so
+                self.scheduler.step(epoch + (i + 1) / steps_per_epoch)
+
+    def after_epoch(self, loss):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SequentialLR steps its children with step(0), which torch deprecates
+            if self.plateau:
+                self.scheduler.step(loss)
+            elif not self.per_step:
+                self.scheduler.step()
+
+
+def torch_scheduler(spec, optimizer, epochs, steps_per_epoch):
+    args = dict(spec)
+    name = str(args.pop("name", ""))
+    if name.lower() not in SCHEDULERS:
+        fail(f"unknown scheduler {name!r} (torch_ref.py knows {', '.join(sorted(SCHEDULERS))})")
+    cls = SCHEDULERS[name.lower()]
+    if cls is S.SequentialLR:
+        children = [torch_scheduler(child, optimizer, epochs, steps_per_epoch)
+                    for child in args.pop("schedulers", [])]
+        return cls(optimizer, children, **args)
+    if cls is S.OneCycleLR and not {"total_steps", "epochs", "steps_per_epoch"} & set(args):
+        args["total_steps"] = epochs * steps_per_epoch
+    return cls(optimizer, **args)
+
+
+def make_scheduler(spec, optimizer, epochs=1, steps_per_epoch=1):
+    """The Schedule of the config's scheduler (None without one): nnseq's
+    names and torch's class names, the arguments passed through;
+    SequentialLR's `schedulers` are configs of their own; OneCycleLR without
+    total_steps, epochs and steps_per_epoch runs over epochs *
+    steps_per_epoch of the run."""
     if not spec:
         return None
-    args = dict(spec)
-    name = args.pop("name")
-    classes = {"step": torch.optim.lr_scheduler.StepLR, "multistep": torch.optim.lr_scheduler.MultiStepLR,
-               "cosine": torch.optim.lr_scheduler.CosineAnnealingLR}
-    if name not in classes:
-        sys.exit(f"unknown scheduler {name!r}")
-    return classes[name](optimizer, **args)
+    return Schedule(torch_scheduler(spec, optimizer, epochs, steps_per_epoch))
 
 
 def evaluate(model, loss_fn, task, data, batch_size=1000):
@@ -922,9 +1045,10 @@ def evaluate(model, loss_fn, task, data, batch_size=1000):
     return numerator / denominator if denominator else 0.0, metrics.finish()
 
 
-def train_epoch(model, loss_fn, task, optimizer, data, batch_size, order):
+def train_epoch(model, loss_fn, task, optimizer, data, batch_size, order, after_step=None):
     """One pass over the training split in `order` (a tensor of indexes):
-    (loss, metrics, seconds); the loss is sum(batch loss * batch denominator) / sum(denominators)."""
+    (loss, metrics, seconds); the loss is sum(batch loss * batch denominator) / sum(denominators).
+    after_step(i) runs after the optimiser's step i of the epoch (from 0)."""
     model.train()
     n = len(data)
     metrics = Metrics(task, loss_fn, loss_fn.outputs, data)
@@ -941,6 +1065,8 @@ def train_epoch(model, loss_fn, task, optimizer, data, batch_size, order):
             loss = (output * 0).sum()
         loss.backward()
         optimizer.step()
+        if after_step:
+            after_step(i // batch_size)
         numerator += loss.item() * den
         denominator += den
         metrics.add(output, y)
@@ -1147,11 +1273,12 @@ def main():
         bench_eval(model, loss_fn, task, test, args.threads)
         return
 
-    optimizer = make_optimizer(cfg.get("optimizer"), model.parameters())
-    scheduler = make_scheduler(cfg.get("scheduler"), optimizer)
     run = cfg.get("train") or {}
     epochs = args.epochs or int(run.get("epochs", 1))
     batch_size, shuffle = int(run.get("batch_size", 64)), bool(run.get("shuffle", True))
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    optimizer = make_optimizer(cfg.get("optimizer"), model)
+    schedule = make_scheduler(cfg.get("scheduler"), optimizer, epochs, steps_per_epoch)
     early_stop = run.get("early_stop")
     patience = int((early_stop or {}).get("patience", 5))
     min_delta = float((early_stop or {}).get("min_delta", 0))
@@ -1166,13 +1293,16 @@ def main():
             order = torch.tensor(nnseq_rng.permutation(len(train)), dtype=torch.int64)
         else:
             order = torch.randperm(len(train), generator=generator)
-        train_loss, train_metrics, seconds = train_epoch(model, loss_fn, task, optimizer, train, batch_size, order)
+        after_step = (lambda i, e=epoch - 1: schedule.after_step(e, i, steps_per_epoch)) \
+            if schedule and schedule.per_step else None
+        train_loss, train_metrics, seconds = train_epoch(model, loss_fn, task, optimizer, train, batch_size, order,
+                                                         after_step)
         fields = dict(epoch=epoch, epochs=epochs, lr=lr, **split_fields("train", task, train_loss, train_metrics))
         if val is not None:
             fields.update(split_fields("val", task, *evaluate(model, loss_fn, task, val)))
         report(**fields, seconds=round(seconds, 3), samples_per_s=round(len(train) / seconds))
-        if scheduler:
-            scheduler.step()
+        if schedule:
+            schedule.after_epoch(fields["val_loss"] if val is not None else train_loss)
         if early_stop is not None and val is not None:
             if fields["val_loss"] < best - min_delta:
                 best, bad_epochs = fields["val_loss"], 0

@@ -82,7 +82,7 @@ static const char *join_names(char *list, size_t size, const char *const *names,
 static int unknown_name_noted(const parser *p, const node *at, nn_name_kind kind, const char *what,
                               const char *context, const char *const *names, int shown, int count,
                               const char *note) {
-    char list[512];
+    char list[1536];
     const char *torch = kind <= NN_NAME_SCHEDULER ? nn_unsupported_name(kind, at->text) : NULL;
     if (torch) {
         const char *dot = strrchr(torch, '.');
@@ -275,8 +275,31 @@ static const char *arg_type_text(nn_arg_type type) {
     case NN_ARG_INT_PAIR: return "an integer or a list of 2 integers";
     case NN_ARG_FLOAT_PAIR: return "a list of 2 numbers";
     case NN_ARG_INT_LIST: return "a list of up to " DIGITS_OF(NN_ARG_MAX_VALUES) " integers";
+    case NN_ARG_CHOICE: return "one of";
     }
     return "a value";
+}
+
+/* What an argument takes, for messages: "an integer or a list of 2
+ * integers, or one of 'same', 'valid'", "a number, or null". */
+static const char *arg_expected(const nn_arg_spec *spec, char *buffer, size_t size) {
+    size_t used = 0;
+    const char *base = arg_type_text(spec->type);
+    if (spec->type == NN_ARG_INT_LIST && (spec->flags & NN_ARG_SCALAR)) base = "an integer or a list of integers";
+    if (spec->type == NN_ARG_FLOAT_PAIR && (spec->flags & NN_ARG_SCALAR)) base = "a number or a list of 2 numbers";
+    if (spec->type != NN_ARG_CHOICE) used += (size_t)snprintf(buffer, size, "%s", base);
+    if (spec->choices) {
+        used += (size_t)snprintf(buffer + used, used < size ? size - used : 0, "%s", used ? ", or one of " : "one of ");
+        for (int i = 0; spec->choices[i] && used < size; i++)
+            used += (size_t)snprintf(buffer + used, size - used, "%s'%s'", i ? ", " : "", spec->choices[i]);
+    }
+    if ((spec->flags & NN_ARG_NULLABLE) && used < size) snprintf(buffer + used, size - used, ", or null");
+    return buffer;
+}
+
+static int arg_type_error(const parser *p, const node *n, const nn_arg_spec *spec) {
+    char expected[256];
+    return type_error(p, n, arg_expected(spec, expected, sizeof expected), spec->name);
 }
 
 /* Numbers of a list argument: count items (exactly, or at most when
@@ -284,7 +307,7 @@ static const char *arg_type_text(nn_arg_type type) {
 static int get_list(const parser *p, const node *n, const nn_arg_spec *spec, int count, bool at_most,
                     bool integers, nn_arg_value *value) {
     if (n->type != NODE_SEQUENCE || (at_most ? n->child_count > count : n->child_count != count))
-        return type_error(p, n, arg_type_text(spec->type), spec->name);
+        return arg_type_error(p, n, spec);
     static const range any = ANY_NUMBER, int_range = {INT_MIN, INT_MAX, false, false};
     value->is_integer = true;
     int i = 0;
@@ -309,6 +332,25 @@ static int get_arg(const parser *p, const node *n, const nn_arg_spec *spec, nn_a
     long long whole;
     bool flag;
     value->given = true;
+    value->is_null = false;
+    value->choice = 0;
+    if (is_null(n)) {
+        if (!(spec->flags & NN_ARG_NULLABLE)) return arg_type_error(p, n, spec);
+        value->is_null = true;
+        return 0;
+    }
+    /* A string where the argument takes one: 'same', bilinear. */
+    if (spec->choices && n->type == NODE_SCALAR && number_form_of(n->text) == NOT_A_NUMBER && !bool_of(n, &flag)) {
+        for (int i = 0; spec->choices[i]; i++)
+            if (!strcmp(n->text, spec->choices[i])) {
+                value->choice = i + 1;
+                if (spec->type == NN_ARG_CHOICE) value->value[0] = i;
+                return 0;
+            }
+        return arg_type_error(p, n, spec);
+    }
+    if (spec->type == NN_ARG_CHOICE) return arg_type_error(p, n, spec);
+    bool scalar = (spec->flags & NN_ARG_SCALAR) && n->type == NODE_SCALAR;
     switch (spec->type) {
     case NN_ARG_INT:
         if (get_integer(p, n, spec->name, &int_range, &whole)) return -1;
@@ -322,14 +364,32 @@ static int get_arg(const parser *p, const node *n, const nn_arg_spec *spec, nn_a
         return 0;
     case NN_ARG_INT_PAIR:
         if (n->type == NODE_SEQUENCE) return get_list(p, n, spec, 2, false, true, value);
-        if (node_number_form(n) != INTEGER_FORM) return type_error(p, n, arg_type_text(spec->type), spec->name);
+        if (node_number_form(n) != INTEGER_FORM) return arg_type_error(p, n, spec);
         if (get_integer(p, n, spec->name, &int_range, &whole)) return -1;
         value->value[0] = value->value[1] = (double)whole;
+        value->is_list = false;
+        value->count = 2;
         return 0;
     case NN_ARG_FLOAT_PAIR:
+        if (scalar) {
+            value->is_list = false;
+            value->count = 1;
+            if (get_number(p, n, spec->name, &any, &value->value[0], &value->is_integer)) return -1;
+            value->value[1] = value->value[0];
+            return 0;
+        }
         return get_list(p, n, spec, 2, false, false, value);
     case NN_ARG_INT_LIST:
+        if (scalar) {
+            if (get_integer(p, n, spec->name, &int_range, &whole)) return -1;
+            value->is_list = false;
+            value->count = 1;
+            value->value[0] = (double)whole;
+            return 0;
+        }
         return get_list(p, n, spec, NN_ARG_MAX_VALUES, true, true, value);
+    case NN_ARG_CHOICE:
+        break;
     }
     return 0;
 }
@@ -372,12 +432,12 @@ static const char *activation_note(const parser *p, const node *key, char *buffe
 
 /* Fills values (indexed like specs) from the mapping args (NULL or null: no
  * arguments). owner names whose arguments they are ("Linear", "optimizer
- * adam") and kind what they are arguments of; reserved is a key of the
- * mapping that is not an argument ("name"); a missing required argument is
- * reported at missing_at. */
+ * adam") and kind what they are arguments of; reserved (NULL-terminated,
+ * or NULL) are keys of the mapping that are not arguments ("name"); a
+ * missing required argument is reported at missing_at. */
 static int parse_args(const parser *p, const node *args, const node *missing_at, const char *owner,
                       nn_name_kind kind, const nn_arg_spec *specs, int count, nn_arg_value *values,
-                      const char *reserved) {
+                      const char *const *reserved) {
     if (count > NN_MAX_ARGS)
         return nn_error_set(p->err, NN_ERR_RUNTIME, "%s declares %d arguments, more than NN_MAX_ARGS", owner,
                             count);
@@ -390,12 +450,18 @@ static int parse_args(const parser *p, const node *args, const node *missing_at,
             return fail(p, args, "expected a mapping of arguments for %s%s%s%s, got %s", owner,
                         count ? " (such as {" : "", count ? specs[0].name : "", count ? ": ...})" : "",
                         describe(args, shown, sizeof shown));
-        const char *names[NN_MAX_ARGS + 1];
+        const char *names[NN_MAX_ARGS + 4];
+        int reserved_count = 0;
         for (int i = 0; i < count; i++) names[i] = specs[i].name;
-        if (reserved) names[count] = reserved;
+        while (reserved && reserved[reserved_count] && reserved_count < 4) {
+            names[count + reserved_count] = reserved[reserved_count];
+            reserved_count++;
+        }
         for (const node *key = first_child(p, args); key; key = next_key(p, key)) {
             if (check_key(p, args, key, context)) return -1;
-            if (reserved && !strcmp(key->text, reserved)) continue;
+            bool is_reserved = false;
+            for (int i = 0; i < reserved_count; i++) is_reserved = is_reserved || !strcmp(key->text, reserved[i]);
+            if (is_reserved) continue;
             int index = nn_arg_find(specs, count, key->text);
             if (index < 0) {
                 /* An optimiser's or scheduler's argument may belong elsewhere
@@ -408,16 +474,18 @@ static int parse_args(const parser *p, const node *args, const node *missing_at,
                     where = activation_note(p, key, note, sizeof note);
                 else
                     where = elsewhere_note(key->text, NULL, own, note, sizeof note);
-                int listed = count + (reserved != NULL);
+                int listed = count + reserved_count;
                 return unknown_name_noted(p, key, kind, "argument", context, names, listed, listed, where);
             }
             if (get_arg(p, next_sibling(p, key), &specs[index], &values[index])) return -1;
         }
     }
     for (int i = 0; i < count; i++)
-        if ((specs[i].flags & NN_ARG_REQUIRED) && !values[i].given)
+        if ((specs[i].flags & NN_ARG_REQUIRED) && !values[i].given) {
+            char expected[256];
             return fail(p, missing_at, "missing argument '%s' for %s (expected %s)", specs[i].name, owner,
-                        arg_type_text(specs[i].type));
+                        arg_expected(&specs[i], expected, sizeof expected));
+        }
     return 0;
 }
 
@@ -484,8 +552,8 @@ static int parse_layers(parser *p, const node *key, const node *value) {
 
 static int parse_input_shape(parser *p, const node *key, const node *value) {
     (void)key;
-    if (value->type != NODE_SEQUENCE || (value->child_count != 1 && value->child_count != 3))
-        return type_error(p, value, "[features] or [channels, height, width]", "input_shape");
+    if (value->type != NODE_SEQUENCE || value->child_count < 1 || value->child_count > 3)
+        return type_error(p, value, "[features], [channels, length] or [channels, height, width]", "input_shape");
     static const range positive = INT_RANGE(1);
     nn_shape *shape = &p->cfg->model.input_shape;
     double size = 1;
@@ -607,6 +675,22 @@ static int kind_mapping(const parser *p, const node *value, const char *what, co
     return 0;
 }
 
+/* no_decay: [bias, norm]: the parameter groups a PyTorch user builds to
+ * keep weight decay off biases and normalisation layers. */
+static int parse_no_decay(parser *p, const node *value) {
+    static const char expected[] = "a list of bias, norm";
+    if (value->type != NODE_SEQUENCE) return type_error(p, value, expected, "no_decay");
+    for (const node *item = first_child(p, value); item; item = next_sibling(p, item)) {
+        if (require_text(p, item, expected, "no_decay")) return -1;
+        if (!strcmp(item->text, "bias")) p->cfg->optimizer.no_decay_bias = true;
+        else if (!strcmp(item->text, "norm")) p->cfg->optimizer.no_decay_norm = true;
+        else
+            return fail(p, item, "unknown no_decay group '%s' (expected bias: every layer's bias, or norm: the "
+                        "parameters of BatchNorm, LayerNorm, GroupNorm and InstanceNorm layers)", item->text);
+    }
+    return 0;
+}
+
 static int parse_optimizer(parser *p, const node *key, const node *value) {
     const node *map, *name;
     if (kind_mapping(p, value, "optimizer", "{name: adam, lr: 0.001}", &map)) return -1;
@@ -621,23 +705,25 @@ static int parse_optimizer(parser *p, const node *key, const node *value) {
     p->cfg->optimizer.kind = kind;
     p->cfg->optimizer.line = key->line;
     p->cfg->optimizer.column = key->column;
+    static const char *const optimizer_keys[] = {"name", "no_decay", NULL};
     if (parse_args(p, map, value, owner, NN_NAME_OPTIMIZER_ARG, kind->args, kind->arg_count, p->cfg->optimizer.args,
-                   "name"))
+                   optimizer_keys))
         return -1;
+    const node *no_decay = map ? lookup(p, map, "no_decay") : NULL;
+    if (no_decay && parse_no_decay(p, no_decay)) return -1;
     if (kind->check && kind->check(p->cfg->optimizer.args, p->err))
         return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, value->line, value->column, owner);
     return 0;
 }
 
-static int parse_scheduler(parser *p, const node *key, const node *value) {
-    (void)key;
-    const node *map, *name;
-    if (kind_mapping(p, value, "scheduler", "{name: step, step_size: 10}", &map)) return -1;
-    if (!map) return 0;
+/* One schedule from its {name: KIND, args...} mapping, SequentialLR's
+ * `schedulers:` recursively (one level: a child holds none). */
+static int parse_schedule(parser *p, const node *map, const node *at, nn_schedule *schedule, bool is_child) {
+    const node *name;
     if (!(name = lookup(p, map, "name"))) {
         int count;
         const nn_scheduler_kind *const *kinds = nn_scheduler_kind_list(&count);
-        char list[256] = "";
+        char list[512] = "";
         size_t used = 0;
         for (int i = 0; i < count && used < sizeof list; i++)
             used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", kinds[i]->name);
@@ -648,13 +734,43 @@ static int parse_scheduler(parser *p, const node *key, const node *value) {
     if (!kind) return unknown_scheduler(p, name);
     char owner[96];
     snprintf(owner, sizeof owner, "scheduler %s", kind->name);
-    p->cfg->scheduler.kind = kind;
-    if (parse_args(p, map, value, owner, NN_NAME_SCHEDULER_ARG, kind->args, kind->arg_count, p->cfg->scheduler.args,
-                   "name"))
+    schedule->kind = kind;
+    static const char *const plain_keys[] = {"name", NULL}, *const parent_keys[] = {"name", "schedulers", NULL};
+    if (parse_args(p, map, at, owner, NN_NAME_SCHEDULER_ARG, kind->args, kind->arg_count, schedule->args,
+                   kind->takes_children ? parent_keys : plain_keys))
         return -1;
-    if (kind->check && kind->check(p->cfg->scheduler.args, p->err))
-        return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, value->line, value->column, owner);
+    if (kind->takes_children) {
+        if (is_child) return fail(p, name, "%s cannot be one of SequentialLR's schedules", kind->name);
+        const node *list = lookup(p, map, "schedulers");
+        char shown[80];
+        if (!list)
+            return fail(p, map, "missing key 'schedulers' in scheduler %s (expected a list of schedules such as "
+                        "[{name: LinearLR, start_factor: 0.1, total_iters: 5}, {name: cosine, T_max: 20}])", kind->name);
+        if (list->type != NODE_SEQUENCE || list->child_count < 1 || list->child_count > NN_SCHEDULE_MAX_CHILDREN)
+            return fail(p, list, "expected a list of 1 to %d schedules for schedulers, got %s",
+                        NN_SCHEDULE_MAX_CHILDREN, describe(list, shown, sizeof shown));
+        if (!(schedule->children = calloc((size_t)list->child_count, sizeof *schedule->children)))
+            return nn_error_oom(p->err, "the schedules");
+        for (const node *item = first_child(p, list); item; item = next_sibling(p, item)) {
+            if (item->type != NODE_MAPPING)
+                return fail(p, item, "expected a schedule {name: KIND, ...arguments} in schedulers, got %s",
+                            describe(item, shown, sizeof shown));
+            if (parse_schedule(p, item, item, &schedule->children[schedule->child_count++], true)) return -1;
+        }
+    }
+    if (kind->check && kind->check(schedule, p->err))
+        return nn_error_prefix(p->err, "%s:%d:%d: %s", p->path, at->line, at->column, owner);
     return 0;
+}
+
+static int parse_scheduler(parser *p, const node *key, const node *value) {
+    (void)key;
+    const node *map;
+    if (kind_mapping(p, value, "scheduler", "{name: step, step_size: 10}", &map)) return -1;
+    if (!map) return 0;
+    p->cfg->scheduler_line = value->line;
+    p->cfg->scheduler_column = value->column;
+    return parse_schedule(p, map, value, &p->cfg->scheduler, false);
 }
 
 /* --- The fixed sections: one table per mapping ---------------------------- */
@@ -1302,5 +1418,6 @@ void nn_config_free(nn_config *cfg) {
     free(cfg->train.log);
     free(cfg->checkpoint_path);
     free(cfg->init);
+    nn_schedule_clear(&cfg->scheduler);
     memset(cfg, 0, sizeof *cfg);
 }

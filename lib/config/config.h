@@ -54,7 +54,7 @@ typedef struct nn_config {
 
     struct {
         bool has_input_shape;
-        nn_shape input_shape;         /* rank 1 or 3, all dims >= 1 */
+        nn_shape input_shape;         /* rank 1 to 3, all dims >= 1 */
         int layer_count;              /* >= 1 */
         nn_layer_spec *layers;
         int line;                     /* of the model: key */
@@ -67,12 +67,15 @@ typedef struct nn_config {
         const nn_optimizer_kind *kind;    /* default sgd */
         nn_arg_value args[NN_MAX_ARGS];   /* indexed like kind->args */
         int line, column;                 /* of the optimizer: key; 0 when not written */
+        /* no_decay: [bias, norm]: weight decay is not applied to biases,
+         * or to the parameters of normalisation layers */
+        bool no_decay_bias, no_decay_norm;
     } optimizer;
 
-    struct {
-        const nn_scheduler_kind *kind;    /* NULL: constant learning rate */
-        nn_arg_value args[NN_MAX_ARGS];
-    } scheduler;
+    /* kind NULL: constant learning rate; SequentialLR's schedules are its
+     * children, owned by the config. */
+    nn_schedule scheduler;
+    int scheduler_line, scheduler_column; /* of its value; 0 when not written */
 
     struct {
         int epochs;                   /* default 1, >= 1 */

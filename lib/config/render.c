@@ -114,11 +114,21 @@ static void put_path(text_buffer *b, const char *path, const char *cwd) {
 }
 
 static void put_arg_value(text_buffer *b, const nn_arg_spec *spec, const nn_arg_value *value) {
+    if (value->is_null) {
+        put(b, "null");
+        return;
+    }
+    const char *choice = nn_arg_choice(spec, value);
+    if (choice) {
+        put_string(b, choice);
+        return;
+    }
     if (spec->type == NN_ARG_BOOL) {
         put(b, "%s", value->value[0] != 0 ? "true" : "false");
         return;
     }
-    bool as_list = value->is_list || spec->type == NN_ARG_FLOAT_PAIR || spec->type == NN_ARG_INT_LIST;
+    bool as_list = value->is_list ||
+                   ((spec->type == NN_ARG_FLOAT_PAIR || spec->type == NN_ARG_INT_LIST) && !(spec->flags & NN_ARG_SCALAR));
     if (!as_list) {
         put_number(b, value->value[0], spec->type != NN_ARG_FLOAT || value->is_integer);
         return;
@@ -149,6 +159,24 @@ static void put_args(text_buffer *b, const char *name, const nn_arg_spec *specs,
         put_arg_value(b, &specs[i], &values[i]);
     }
     put(b, "}");
+}
+
+/* Takes back the '}' that put_args wrote last, to add keys to its mapping. */
+static void reopen_mapping(text_buffer *b) {
+    if (!b->failed && b->length > 0 && b->data[b->length - 1] == '}') b->data[--b->length] = '\0';
+}
+
+/* A schedule and, for SequentialLR, its schedules as a flow list. */
+static void put_schedule(text_buffer *b, const nn_schedule *schedule) {
+    put_args(b, schedule->kind->name, schedule->kind->args, schedule->kind->arg_count, schedule->args, true);
+    if (!schedule->kind->takes_children) return;
+    reopen_mapping(b);
+    put(b, ", schedulers: [");
+    for (int i = 0; i < schedule->child_count; i++) {
+        if (i) put(b, ", ");
+        put_schedule(b, &schedule->children[i]);
+    }
+    put(b, "]}");
 }
 
 static void put_split(text_buffer *b, const char *key, const nn_data_files *split, const char *cwd) {
@@ -295,10 +323,15 @@ char *nn_config_render(const nn_config *cfg, bool with_checkpoint_path, nn_error
     put(&b, "optimizer: ");
     put_args(&b, cfg->optimizer.kind->name, cfg->optimizer.kind->args, cfg->optimizer.kind->arg_count,
              cfg->optimizer.args, true);
+    if (cfg->optimizer.no_decay_bias || cfg->optimizer.no_decay_norm) {
+        reopen_mapping(&b);   /* for nnseq's own key */
+        put(&b, ", no_decay: [%s%s%s]}", cfg->optimizer.no_decay_bias ? "bias" : "",
+            cfg->optimizer.no_decay_bias && cfg->optimizer.no_decay_norm ? ", " : "",
+            cfg->optimizer.no_decay_norm ? "norm" : "");
+    }
     if (cfg->scheduler.kind) {
         put(&b, "\nscheduler: ");
-        put_args(&b, cfg->scheduler.kind->name, cfg->scheduler.kind->args, cfg->scheduler.kind->arg_count,
-                 cfg->scheduler.args, true);
+        put_schedule(&b, &cfg->scheduler);
     }
     put(&b, "\ntrain:\n  epochs: %d\n  batch_size: %d\n  shuffle: %s\n", cfg->train.epochs, cfg->train.batch_size,
         cfg->train.shuffle ? "true" : "false");
@@ -347,12 +380,45 @@ static bool same_arg(const nn_arg_spec *spec, const nn_arg_value *a, const nn_ar
     bool a_inferred = !a->given && (spec->flags & NN_ARG_OPTIONAL);
     bool b_inferred = !b->given && (spec->flags & NN_ARG_OPTIONAL);
     if (a_inferred || b_inferred) return a_inferred == b_inferred;
-    int count = spec->type == NN_ARG_INT_LIST ? a->count : spec->type == NN_ARG_INT_PAIR ||
-                                                                   spec->type == NN_ARG_FLOAT_PAIR ? 2 : 1;
-    if (spec->type == NN_ARG_INT_LIST && a->count != b->count) return false;
+    if (a->is_null != b->is_null || a->choice != b->choice) return false;
+    if (a->is_null || a->choice) return true;
+    /* One number or a list of them prints differently in torch only where a
+     * scalar is allowed (Upsample's scale_factor: 2.0 or (2.0, 2.0)). */
+    if ((spec->flags & NN_ARG_SCALAR) && a->is_list != b->is_list) return false;
+    bool counted = spec->type == NN_ARG_INT_LIST || (spec->flags & NN_ARG_SCALAR);
+    int count = counted ? a->count : spec->type == NN_ARG_INT_PAIR || spec->type == NN_ARG_FLOAT_PAIR ? 2 : 1;
+    if (counted && a->count != b->count) return false;
     for (int i = 0; i < count; i++)
         if (a->value[i] != b->value[i]) return false;
     return true;
+}
+
+static bool args_differ(char *out, size_t size, const char *where, const nn_arg_spec *specs, int count,
+                        const nn_arg_value *a, const nn_arg_value *b);
+
+/* The first difference of two schedules and their children, into out. */
+static bool schedules_differ(char *out, size_t size, const char *where, const nn_schedule *old,
+                             const nn_schedule *now) {
+    if (old->kind != now->kind) {
+        snprintf(out, size, "%s: %s in the checkpoint, %s now", where, old->kind ? old->kind->name : "none",
+                 now->kind ? now->kind->name : "none");
+        return true;
+    }
+    if (!old->kind) return false;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s.", where);
+    if (args_differ(out, size, prefix, old->kind->args, old->kind->arg_count, old->args, now->args)) return true;
+    if (old->child_count != now->child_count) {
+        snprintf(out, size, "%s.schedulers: %d schedules in the checkpoint, %d now", where, old->child_count,
+                 now->child_count);
+        return true;
+    }
+    for (int i = 0; i < old->child_count; i++) {
+        char child[64];
+        snprintf(child, sizeof child, "%s.schedulers[%d]", where, i);
+        if (schedules_differ(out, size, child, &old->children[i], &now->children[i])) return true;
+    }
+    return false;
 }
 
 /* The first argument that differs, as "KEY: OLD -> NEW" into out. */
@@ -401,14 +467,10 @@ bool nn_config_differ(const nn_config *old, const nn_config *now, char *out, siz
     if (args_differ(out, size, "optimizer.", old->optimizer.kind->args, old->optimizer.kind->arg_count,
                     old->optimizer.args, now->optimizer.args))
         return true;
-    if (old->scheduler.kind != now->scheduler.kind)
-        return DIFFER("scheduler: %s in the checkpoint, %s now",
-                      old->scheduler.kind ? old->scheduler.kind->name : "none",
-                      now->scheduler.kind ? now->scheduler.kind->name : "none");
-    if (old->scheduler.kind && args_differ(out, size, "scheduler.", old->scheduler.kind->args,
-                                           old->scheduler.kind->arg_count, old->scheduler.args,
-                                           now->scheduler.args))
-        return true;
+    if (old->optimizer.no_decay_bias != now->optimizer.no_decay_bias ||
+        old->optimizer.no_decay_norm != now->optimizer.no_decay_norm)
+        return DIFFER("optimizer.no_decay differs from the checkpoint's");
+    if (schedules_differ(out, size, "scheduler", &old->scheduler, &now->scheduler)) return true;
     char x[40], y[40];
     if (old->data.val_split != now->data.val_split) {
         format_number(x, sizeof x, old->data.val_split, false);

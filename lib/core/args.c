@@ -19,7 +19,39 @@ void nn_arg_defaults(nn_arg_value *values, const nn_arg_spec *specs, int count) 
         values[i].value[0] = specs[i].default_value[0];
         values[i].value[1] = pair ? specs[i].default_value[1] : 0;
         values[i].is_integer = specs[i].type == NN_ARG_INT || specs[i].type == NN_ARG_INT_PAIR;
+        if (specs[i].type == NN_ARG_CHOICE) values[i].choice = (int)specs[i].default_value[0] + 1;
     }
+}
+
+const char *nn_arg_choice(const nn_arg_spec *spec, const nn_arg_value *value) {
+    if (!spec->choices || value->choice <= 0 || value->is_null) return NULL;
+    return spec->choices[value->choice - 1];
+}
+
+int nn_arg_format_python(char *buffer, size_t size, const nn_arg_spec *spec, const nn_arg_value *value,
+                         bool as_tuple) {
+    if (value->is_null) return snprintf(buffer, size, "None");
+    const char *choice = nn_arg_choice(spec, value);
+    if (choice) return snprintf(buffer, size, "'%s'", choice);
+    if (spec->type == NN_ARG_BOOL) return snprintf(buffer, size, "%s", value->value[0] != 0 ? "True" : "False");
+    bool integers = spec->type == NN_ARG_INT || spec->type == NN_ARG_INT_PAIR || spec->type == NN_ARG_INT_LIST ||
+                    value->is_integer;
+    bool tuple = value->is_list || as_tuple || spec->type == NN_ARG_INT_LIST ||
+                 ((spec->type == NN_ARG_INT_PAIR || spec->type == NN_ARG_FLOAT_PAIR) && value->count == 2 &&
+                  value->value[0] != value->value[1]);
+    if (!tuple) return nn_format_python_float(buffer, size, value->value[0], integers);
+    int count = spec->type == NN_ARG_INT_PAIR && !value->is_list ? 2 : value->count;
+    size_t used = 0;
+    int total = snprintf(buffer, size, "(");
+    for (int i = 0; i < count; i++) {
+        used = total < 0 ? size : (size_t)total < size ? (size_t)total : size;
+        char number[40];
+        nn_format_python_float(number, sizeof number, value->value[i], integers);
+        total += snprintf(buffer + used, size - used, "%s%s", i ? ", " : "", number);
+    }
+    used = (size_t)total < size ? (size_t)total : size;
+    total += snprintf(buffer + used, size - used, count == 1 ? ",)" : ")");
+    return total;
 }
 
 int nn_format_python_float(char *buffer, size_t size, double value, bool is_integer) {

@@ -97,6 +97,13 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
         arrays[n++] = i64_array("data.test_fingerprint", test_print, 4);
     }
     if (t->overrides) arrays[n++] = text_array("train.overrides", t->overrides);
+    const nn_scheduler_kind *schedule = t->config->scheduler.kind;
+    double schedule_state[NN_SCHEDULE_MAX_STATE];
+    if (schedule && schedule->state_count > 0) {
+        /* A copy: the array is written from a non-const pointer. */
+        memcpy(schedule_state, t->schedule_state, sizeof schedule_state);
+        arrays[n++] = double_bits_array("train.schedule_state_bits", schedule_state, schedule->state_count);
+    }
     if (t->transform.normalize) {
         /* What the inputs were normalised with, so that eval and predict
          * do the same without the training data (normalize: auto). */
@@ -108,7 +115,8 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
             snprintf(a->name, sizeof a->name, "%s", names[i]);
         }
     }
-    for (int b = 0; b < t->optimizer.kind->buffer_count; b++) {
+    for (int b = 0; b < NN_OPTIMIZER_MAX_BUFFERS; b++) {
+        if (!t->optimizer.buffers[b]) continue; /* not used with these arguments */
         nn_array *a = &arrays[n++];
         *a = (nn_array){.dtype = NN_F32, .rank = 1, .dims = {(int64_t)t->optimizer.param_count},
                         .data = t->optimizer.buffers[b]};
@@ -360,8 +368,9 @@ int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *
     /* Dropout draws from per-sample streams keyed by the seed, the epoch and
      * the sample: no state to restore (an older checkpoint's rng.dropout is
      * ignored). */
-    const nn_array *buffers[NN_OPTIMIZER_MAX_BUFFERS];
-    for (int b = 0; b < t->optimizer.kind->buffer_count; b++) {
+    const nn_array *buffers[NN_OPTIMIZER_MAX_BUFFERS] = {NULL};
+    for (int b = 0; b < NN_OPTIMIZER_MAX_BUFFERS; b++) {
+        if (!t->optimizer.buffers[b]) continue;
         char name[64];
         snprintf(name, sizeof name, OPTIMIZER_PREFIX "%s", t->optimizer.kind->buffer_names[b]);
         if (!nn_container_find(arrays, count, name)) {
@@ -377,6 +386,12 @@ int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *
          !(epoch_loss = require(arrays, count, "train.epoch_loss_bits", NN_I64, 2, path, err)) ||
          !(metric_counts = require(arrays, count, "train.metrics_counts", NN_I64, 0, path, err)) ||
          !(metric_sums = require(arrays, count, "train.metrics_sums_bits", NN_I64, 0, path, err))))
+        goto done;
+    const nn_scheduler_kind *schedule = t->config->scheduler.kind;
+    const nn_array *schedule_state = NULL;
+    if (schedule && schedule->state_count > 0 &&
+        !(schedule_state = require(arrays, count, "train.schedule_state_bits", NN_I64, schedule->state_count, path,
+                                   err)))
         goto done;
     if ((!options || !options->allow_nonfinite) && check_finite(arrays, count, path, err) != 0) goto done;
     if (compare_fingerprint(t, arrays, count, "data.train_fingerprint", &t->train_fingerprint, "training", path,
@@ -433,8 +448,19 @@ int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *
         t->epoch_numerator = sums[0];
         t->epoch_denominator = sums[1];
     }
-    for (int b = 0; b < t->optimizer.kind->buffer_count; b++)
-        memcpy(t->optimizer.buffers[b], buffers[b]->data, t->optimizer.param_count * sizeof(float));
+    for (int b = 0; b < NN_OPTIMIZER_MAX_BUFFERS; b++)
+        if (buffers[b]) memcpy(t->optimizer.buffers[b], buffers[b]->data, t->optimizer.param_count * sizeof(float));
+    if (schedule_state) {
+        double restored[NN_SCHEDULE_MAX_STATE] = {0};
+        memcpy(restored, schedule_state->data, (size_t)schedule->state_count * sizeof(double));
+        double lr = schedule->lr_from_state ? schedule->lr_from_state(&t->config->scheduler, restored) : 0;
+        if (!(lr >= 0 && lr < INFINITY)) {
+            nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry 'train.schedule_state_bits' gives the learning rate "
+                         "%g (expected a finite rate >= 0): the file is damaged", path, lr);
+            goto done;
+        }
+        memcpy(t->schedule_state, restored, sizeof restored);
+    }
     t->optimizer.steps = steps;
     t->epoch = (int)epoch;
     t->bad_epochs = (int)bad_epochs;

@@ -1,11 +1,14 @@
-/* BatchNorm1d and BatchNorm2d, as torch.nn with affine=True and
- * track_running_stats=True. Both see a sample as (channels, positions):
- * (C,) and (C, L) for BatchNorm1d, (C, H, W) for BatchNorm2d.
+/* BatchNorm1d and BatchNorm2d, as torch.nn. Both see a sample as
+ * (channels, positions): (C,) and (C, L) for BatchNorm1d, (C, H, W) for
+ * BatchNorm2d.
  *
  * Training normalises each channel with the mean and biased variance over
  * the batch and positions, and moves the running statistics towards them by
- * momentum, using the unbiased variance for running_var as torch does. Eval
- * normalises with the running statistics.
+ * momentum (momentum None: by 1 / num_batches_tracked, their cumulative
+ * average), using the unbiased variance for running_var as torch does. Eval
+ * normalises with the running statistics; with track_running_stats=False
+ * there are none (nor their state entries) and eval uses the batch's, as
+ * training does. affine=False: no weight and bias (nor their entries).
  *
  * The batch may be split across replicas, each running forward and backward
  * on its slice with its own context: the statistics are still the whole
@@ -17,8 +20,8 @@
  * arithmetic is that of an unsplit batch. The reductions are collective:
  * every replica of the batch, one with an empty slice too, calls forward
  * and backward, all with din or all without it (backward without din, and
- * anything in eval, reduces nothing). Only the replica with
- * mode->update_buffers moves the running statistics. */
+ * anything normalised with the running statistics, reduces nothing). Only
+ * the replica with mode->update_buffers moves the running statistics. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +29,25 @@
 
 #include "layers/conv_util.h"
 #include "layers/layers.h"
+#include "layers/norm_rows.h"
 
-enum { ARG_FEATURES, ARG_EPS, ARG_MOMENTUM };
+enum { ARG_FEATURES, ARG_EPS, ARG_MOMENTUM, ARG_AFFINE, ARG_TRACK };
 
 static const nn_arg_spec batch_norm_args[] = {
-    {"num_features", NN_ARG_INT, NN_ARG_OPTIONAL, {0, 0}},
-    {"eps", NN_ARG_FLOAT, 0, {1e-5, 0}},
-    {"momentum", NN_ARG_FLOAT, 0, {0.1, 0}},
+    {"num_features", NN_ARG_INT, NN_ARG_OPTIONAL, {0, 0}, NULL},
+    {"eps", NN_ARG_FLOAT, 0, {1e-5, 0}, NULL},
+    {"momentum", NN_ARG_FLOAT, NN_ARG_NULLABLE, {0.1, 0}, NULL},
+    {"affine", NN_ARG_BOOL, 0, {1, 0}, NULL},
+    {"track_running_stats", NN_ARG_BOOL, 0, {1, 0}, NULL},
 };
-
-/* The state entries, in torch's state_dict order. */
-enum { STATE_WEIGHT, STATE_BIAS, STATE_RUNNING_MEAN, STATE_RUNNING_VAR, STATE_BATCHES };
 
 typedef struct batch_norm_layer {
     nn_layer base;
     int channels;
     int positions;          /* values per channel in one sample: 1, L or H*W */
     double eps, momentum;
+    bool cumulative;        /* momentum None */
+    bool affine, track;
     float *running_mean, *running_var;
     int64_t *batches_tracked;
     char repr[160];
@@ -50,7 +55,7 @@ typedef struct batch_norm_layer {
 
 /* A replica's: what its last forward used, for backward. */
 typedef struct batch_norm_context {
-    bool training;          /* which statistics the last forward used */
+    bool batch_statistics;  /* the last forward used the batch's (else the running ones) */
     double count;           /* values per channel in the whole batch (every replica's slice) */
     float *mean, *inv_std;  /* per channel */
     double *sums;           /* 2 * channels + 1 of scratch for the reductions */
@@ -83,9 +88,12 @@ static int batch_norm_read_args(batch_norm_layer *layer, const nn_arg_value *arg
     }
     layer->eps = args[ARG_EPS].value[0];
     layer->momentum = args[ARG_MOMENTUM].value[0];
+    layer->cumulative = args[ARG_MOMENTUM].is_null;
+    layer->affine = args[ARG_AFFINE].value[0] != 0;
+    layer->track = args[ARG_TRACK].value[0] != 0;
     if (!(layer->eps >= 0))
         return nn_error_set(err, NN_ERR_INPUT, "eps must not be negative, got %g", layer->eps);
-    if (!(layer->momentum >= 0 && layer->momentum <= 1))
+    if (!layer->cumulative && !(layer->momentum >= 0 && layer->momentum <= 1))
         return nn_error_set(err, NN_ERR_INPUT, "momentum must be between 0 and 1, got %g", layer->momentum);
     return 0;
 }
@@ -93,14 +101,22 @@ static int batch_norm_read_args(batch_norm_layer *layer, const nn_arg_value *arg
 /* "BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)" */
 static void batch_norm_format_repr(batch_norm_layer *layer, const char *name, const nn_arg_value *args) {
     char eps[40], momentum[40];
-    nn_format_python_float(eps, sizeof eps, layer->eps, args[ARG_EPS].is_integer);
-    nn_format_python_float(momentum, sizeof momentum, layer->momentum, args[ARG_MOMENTUM].is_integer);
-    snprintf(layer->repr, sizeof layer->repr, "%s(%d, eps=%s, momentum=%s, affine=True, track_running_stats=True)",
-             name, layer->channels, eps, momentum);
+    nn_arg_format_python(eps, sizeof eps, &batch_norm_args[ARG_EPS], &args[ARG_EPS], false);
+    nn_arg_format_python(momentum, sizeof momentum, &batch_norm_args[ARG_MOMENTUM], &args[ARG_MOMENTUM], false);
+    snprintf(layer->repr, sizeof layer->repr, "%s(%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s)",
+             name, layer->channels, eps, momentum, layer->affine ? "True" : "False", layer->track ? "True" : "False");
 }
 
-/* The buffers the layer owns, at their initial values: mean 0, var 1, no batches. */
+/* The state entries, in torch's state_dict order; the buffers the layer
+ * owns at their initial values: mean 0, var 1, no batches. */
 static int batch_norm_allocate(batch_norm_layer *layer, nn_error *err) {
+    int64_t dims[1] = {layer->channels};
+    nn_layer *base = &layer->base;
+    if (layer->affine) {
+        nn_layer_add_state(base, "weight", true, NN_F32, 1, dims, NULL);
+        nn_layer_add_state(base, "bias", true, NN_F32, 1, dims, NULL);
+    }
+    if (!layer->track) return 0;
     size_t channels = (size_t)layer->channels;
     layer->running_mean = calloc(channels, sizeof *layer->running_mean);
     layer->running_var = malloc(channels * sizeof *layer->running_var);
@@ -108,10 +124,6 @@ static int batch_norm_allocate(batch_norm_layer *layer, nn_error *err) {
     if (!layer->running_mean || !layer->running_var || !layer->batches_tracked)
         return nn_error_oom(err, "BatchNorm statistics");
     for (size_t c = 0; c < channels; c++) layer->running_var[c] = 1.0f;
-    int64_t dims[1] = {layer->channels};
-    nn_layer *base = &layer->base;
-    nn_layer_add_state(base, "weight", true, NN_F32, 1, dims, NULL);
-    nn_layer_add_state(base, "bias", true, NN_F32, 1, dims, NULL);
     nn_layer_add_state(base, "running_mean", false, NN_F32, 1, dims, layer->running_mean);
     nn_layer_add_state(base, "running_var", false, NN_F32, 1, dims, layer->running_var);
     nn_layer_add_state(base, "num_batches_tracked", false, NN_I64, 0, NULL, layer->batches_tracked);
@@ -155,10 +167,20 @@ static nn_layer *batch_norm2d_create(const nn_arg_value *args, nn_shape in_shape
     return batch_norm_create(args, in_shape, true, err);
 }
 
+/* Trainable entries come first: weight and bias are states 0 and 1 when affine. */
+static float *batch_norm_weight(const batch_norm_layer *layer) {
+    return layer->affine ? layer->base.state[0].array.data : NULL;
+}
+
+static float *batch_norm_bias(const batch_norm_layer *layer) {
+    return layer->affine ? layer->base.state[1].array.data : NULL;
+}
+
 static void batch_norm_init(nn_layer *base, nn_rng *rng) {
     (void)rng;
     batch_norm_layer *layer = (batch_norm_layer *)base;
-    float *weight = base->state[STATE_WEIGHT].array.data, *bias = base->state[STATE_BIAS].array.data;
+    if (!layer->affine) return;
+    float *weight = batch_norm_weight(layer), *bias = batch_norm_bias(layer);
     for (int c = 0; c < layer->channels; c++) {
         weight[c] = 1.0f;
         bias[c] = 0.0f;
@@ -192,32 +214,6 @@ static void *batch_norm_context_create(const nn_layer *base, int max_batch, nn_e
     return ctx;
 }
 
-/* Sums over one channel of one sample, in LANES float lanes as sum_floats
- * (conv_util.h) does, so that the compiler can vectorise them.
- * This one: the sum of (x - center)^2. */
-static double row_centered_squares(const float *x, float center, int count) {
-    float lanes[LANES] = {0};
-    int i = 0;
-    for (; i + LANES <= count; i += LANES)
-        for (int k = 0; k < LANES; k++) lanes[k] += (x[i + k] - center) * (x[i + k] - center);
-    double total = 0;
-    for (; i < count; i++) total += (double)(x[i] - center) * (x[i] - center);
-    for (int k = 0; k < LANES; k++) total += lanes[k];
-    return total;
-}
-
-/* The sum of y * (x - center). */
-static double row_centered_dot(const float *y, const float *x, float center, int count) {
-    float lanes[LANES] = {0};
-    int i = 0;
-    for (; i + LANES <= count; i += LANES)
-        for (int k = 0; k < LANES; k++) lanes[k] += y[i + k] * (x[i + k] - center);
-    double total = 0;
-    for (; i < count; i++) total += (double)y[i] * (x[i] - center);
-    for (int k = 0; k < LANES; k++) total += lanes[k];
-    return total;
-}
-
 /* sums[c] = this slice's sum over samples and positions of x or, when shift
  * is not NULL, of (x - shift[c])^2. */
 static void batch_norm_reduce(const batch_norm_layer *layer, double *sums, const float *x, const float *shift,
@@ -235,7 +231,7 @@ static void batch_norm_reduce(const batch_norm_layer *layer, double *sums, const
     for (int b = 0; b < batch; b++)
         for (int c = 0; c < channels; c++) {
             const float *row = x + ((size_t)b * channels + c) * positions;
-            sums[c] += shift ? row_centered_squares(row, shift[c], positions) : sum_floats(row, positions);
+            sums[c] += shift ? nn_sum_centered_squares(row, shift[c], positions) : sum_floats(row, positions);
         }
 }
 
@@ -256,11 +252,13 @@ static void batch_norm_batch_statistics(batch_norm_layer *layer, batch_norm_cont
     for (int c = 0; c < channels; c++) ctx->mean[c] = (float)(sums[c] / count);
     batch_norm_reduce(layer, sums, in, ctx->mean, batch);
     nn_mode_allreduce(mode, sums, channels);
-    float momentum = (float)layer->momentum;
+    bool update = mode->update_buffers && layer->track;
+    if (update) *layer->batches_tracked += 1;
+    float momentum = layer->cumulative && update ? 1.0f / (float)*layer->batches_tracked : (float)layer->momentum;
     for (int c = 0; c < channels; c++) {
         double variance = sums[c] / count;
         ctx->inv_std[c] = (float)(1.0 / sqrt(variance + layer->eps));
-        if (!mode->update_buffers) continue;
+        if (!update) continue;
         layer->running_mean[c] = (1 - momentum) * layer->running_mean[c] + momentum * ctx->mean[c];
         /* One value per channel has no unbiased variance (torch refuses to
          * train on it): leave running_var as it is. */
@@ -268,7 +266,6 @@ static void batch_norm_batch_statistics(batch_norm_layer *layer, batch_norm_cont
             layer->running_var[c] =
                 (1 - momentum) * layer->running_var[c] + momentum * (float)(variance * count / (count - 1));
     }
-    if (mode->update_buffers) *layer->batches_tracked += 1;
 }
 
 static void batch_norm_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
@@ -276,7 +273,8 @@ static void batch_norm_forward(nn_layer *base, void *context, float *out, const 
     batch_norm_layer *layer = (batch_norm_layer *)base;
     batch_norm_context *ctx = context;
     int channels = layer->channels, positions = layer->positions;
-    if (mode->training) {
+    ctx->batch_statistics = mode->training || !layer->track;
+    if (ctx->batch_statistics) {
         batch_norm_batch_statistics(layer, ctx, in, batch, mode);
     } else {
         ctx->count = (double)batch * positions;
@@ -285,12 +283,12 @@ static void batch_norm_forward(nn_layer *base, void *context, float *out, const 
             ctx->inv_std[c] = (float)(1.0 / sqrt((double)layer->running_var[c] + layer->eps));
         }
     }
-    ctx->training = mode->training;
-    const float *weight = base->state[STATE_WEIGHT].array.data, *bias = base->state[STATE_BIAS].array.data;
+    const float *weight = batch_norm_weight(layer), *bias = batch_norm_bias(layer);
     for (int b = 0; b < batch; b++)
         for (int c = 0; c < channels; c++) {
             size_t offset = ((size_t)b * channels + c) * positions;
-            float scale = weight[c] * ctx->inv_std[c], shift = bias[c] - ctx->mean[c] * scale;
+            float scale = (weight ? weight[c] : 1.0f) * ctx->inv_std[c];
+            float shift = (bias ? bias[c] : 0.0f) - ctx->mean[c] * scale;
             for (int p = 0; p < positions; p++) out[offset + p] = in[offset + p] * scale + shift;
         }
 }
@@ -312,7 +310,7 @@ static void batch_norm_parameter_sums(const batch_norm_layer *layer, const batch
                 continue;
             }
             total[c] += sum_floats(dout + offset, positions);
-            dot[c] += row_centered_dot(dout + offset, in + offset, ctx->mean[c], positions) * ctx->inv_std[c];
+            dot[c] += nn_sum_centered_dot(dout + offset, in + offset, ctx->mean[c], positions) * ctx->inv_std[c];
         }
 }
 
@@ -326,22 +324,24 @@ static void batch_norm_backward(const nn_layer *base, void *context, float *din,
     batch_norm_parameter_sums(layer, ctx, sums, dout, in, batch);
     /* This replica's share of dweight and dbias: the replicas' are summed
      * after backward. */
-    for (int c = 0; c < 2 * channels; c++) grad[c] = (float)sums[c];
+    if (layer->affine)
+        for (int c = 0; c < 2 * channels; c++) grad[c] = (float)sums[c];
     if (!din) return;
-    /* In training the mean and variance depend on every input of the channel,
-     * in every replica's slice:
+    /* With the batch's statistics the mean and variance depend on every
+     * input of the channel, in every replica's slice:
      * din = weight * inv_std * (dout - mean(dout) - xhat * mean(dout * xhat)),
-     * the means over the whole batch. In eval they are constants:
+     * the means over the whole batch. The running ones are constants:
      * din = weight * inv_std * dout. */
-    if (ctx->training) nn_mode_allreduce(mode, sums, 2 * channels);
-    const float *weight = base->state[STATE_WEIGHT].array.data;
+    bool batch_statistics = ctx->batch_statistics;
+    if (batch_statistics) nn_mode_allreduce(mode, sums, 2 * channels);
+    const float *weight = batch_norm_weight(layer);
     float count = (float)ctx->count;
     for (int b = 0; b < batch; b++)
         for (int c = 0; c < channels; c++) {
             size_t offset = ((size_t)b * channels + c) * positions;
-            float scale = weight[c] * ctx->inv_std[c], mean = ctx->mean[c], inv_std = ctx->inv_std[c];
-            float dout_mean = ctx->training ? (float)sums[channels + c] / count : 0.0f;
-            float dot_mean = ctx->training ? (float)sums[c] / count : 0.0f;
+            float scale = (weight ? weight[c] : 1.0f) * ctx->inv_std[c], mean = ctx->mean[c], inv_std = ctx->inv_std[c];
+            float dout_mean = batch_statistics ? (float)sums[channels + c] / count : 0.0f;
+            float dot_mean = batch_statistics ? (float)sums[c] / count : 0.0f;
             for (int p = 0; p < positions; p++) {
                 float xhat = (in[offset + p] - mean) * inv_std;
                 din[offset + p] = scale * (dout[offset + p] - dout_mean - xhat * dot_mean);

@@ -12,8 +12,8 @@
 enum { ARG_START, ARG_END };
 
 static const nn_arg_spec flatten_args[] = {
-    {"start_dim", NN_ARG_INT, 0, {1, 0}},
-    {"end_dim", NN_ARG_INT, 0, {-1, 0}},
+    {"start_dim", NN_ARG_INT, 0, {1, 0}, NULL},
+    {"end_dim", NN_ARG_INT, 0, {-1, 0}, NULL},
 };
 
 typedef struct flatten_layer {

@@ -10,9 +10,9 @@
 enum { ARG_IN, ARG_OUT, ARG_BIAS };
 
 static const nn_arg_spec linear_args[] = {
-    {"in_features", NN_ARG_INT, NN_ARG_OPTIONAL, {0, 0}},
-    {"out_features", NN_ARG_INT, NN_ARG_REQUIRED, {0, 0}},
-    {"bias", NN_ARG_BOOL, 0, {1, 0}},
+    {"in_features", NN_ARG_INT, NN_ARG_OPTIONAL, {0, 0}, NULL},
+    {"out_features", NN_ARG_INT, NN_ARG_REQUIRED, {0, 0}, NULL},
+    {"bias", NN_ARG_BOOL, 0, {1, 0}, NULL},
 };
 
 typedef struct linear_layer {

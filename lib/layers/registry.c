@@ -6,6 +6,16 @@ static const nn_layer_kind *const kinds[] = {
     &nn_leaky_relu_kind, &nn_gelu_kind,      &nn_softmax_kind, &nn_log_softmax_kind,
     &nn_flatten_kind, &nn_dropout_kind,    &nn_conv2d_kind,  &nn_max_pool2d_kind,
     &nn_avg_pool2d_kind, &nn_batch_norm1d_kind, &nn_batch_norm2d_kind,
+    &nn_identity_kind, &nn_elu_kind, &nn_selu_kind, &nn_celu_kind, &nn_silu_kind, &nn_mish_kind,
+    &nn_softplus_kind, &nn_softsign_kind, &nn_hardtanh_kind, &nn_relu6_kind, &nn_hardsigmoid_kind,
+    &nn_hardswish_kind, &nn_threshold_kind, &nn_prelu_kind,
+    &nn_max_pool1d_kind, &nn_avg_pool1d_kind, &nn_adaptive_avg_pool2d_kind, &nn_adaptive_max_pool2d_kind,
+    &nn_conv1d_kind, &nn_conv_transpose2d_kind,
+    &nn_dropout1d_kind, &nn_dropout2d_kind, &nn_alpha_dropout_kind, &nn_feature_alpha_dropout_kind,
+    &nn_unflatten_kind, &nn_zero_pad2d_kind, &nn_constant_pad2d_kind, &nn_reflection_pad2d_kind,
+    &nn_replication_pad2d_kind, &nn_constant_pad1d_kind, &nn_reflection_pad1d_kind, &nn_replication_pad1d_kind,
+    &nn_upsample_kind, &nn_upsampling_nearest2d_kind, &nn_upsampling_bilinear2d_kind,
+    &nn_layer_norm_kind, &nn_group_norm_kind, &nn_instance_norm2d_kind, &nn_local_response_norm_kind,
 };
 
 NN_REGISTRY(nn_layer_kind, nn_layer_kind, kinds, false)

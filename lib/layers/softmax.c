@@ -2,6 +2,12 @@
  * as dim 0, as torch does, so dim=1 is the first per-sample axis: the
  * features of a flat input, the channels at each pixel of an image.
  *
+ * dim left out or null is torch's dim=None: torch then picks the axis from
+ * the batched input's rank (_get_softmax_dim: 0 for 0-, 1- and 3-d inputs,
+ * else 1). With the batch that is dim 1 for flat samples and for (C, H, W),
+ * and dim 0, the batch, for (C, L) samples: refused, since one sample's
+ * output would depend on the others in its batch.
+ *
  * The batch seen as a 3-d array (groups, length, inner): length is the size
  * of the reduced axis, inner the product of the axes after it, groups the
  * batch times the axes before it. Both kinds subtract each slice's maximum
@@ -15,12 +21,13 @@
 #include "layers/layers.h"
 
 static const nn_arg_spec softmax_args[] = {
-    {"dim", NN_ARG_INT, 0, {1, 0}},
+    {"dim", NN_ARG_INT, NN_ARG_OPTIONAL | NN_ARG_NULLABLE, {0, 0}, NULL},
 };
 
 typedef struct softmax_layer {
     nn_layer base;
     bool log;
+    bool implicit;            /* dim=None: torch's implicit dim */
     int dim;                  /* as given, for describe */
     size_t outer;             /* per sample: product of the axes before dim */
     size_t length;            /* the size of the axis reduced over */
@@ -47,7 +54,18 @@ static int resolve_axis(const char *name, int dim, nn_shape in_shape, nn_error *
 static nn_layer *softmax_create_common(const nn_arg_value *args, nn_shape in_shape, bool log,
                                        nn_error *err) {
     const char *name = log ? "LogSoftmax" : "Softmax";
+    bool implicit = !args[0].given || args[0].is_null;
     int dim = (int)args[0].value[0];
+    if (implicit && in_shape.rank == 2) {
+        char shape[64];
+        nn_shape_format(in_shape, shape, sizeof shape);
+        nn_error_set(err, NN_ERR_INPUT,
+                     "%s(dim=None) on samples of shape %s would normalise across the batch: torch's "
+                     "implicit dim for a 3-d input (batch, C, L) is 0; give dim explicitly (1 to 2, or "
+                     "-2 to -1)", name, shape);
+        return NULL;
+    }
+    if (implicit) dim = 1;
     int axis = resolve_axis(name, dim, in_shape, err);
     if (axis < 0) return NULL;
     softmax_layer *layer = calloc(1, sizeof *layer);
@@ -58,6 +76,7 @@ static nn_layer *softmax_create_common(const nn_arg_value *args, nn_shape in_sha
     layer->base.in_shape = in_shape;
     layer->base.out_shape = in_shape;
     layer->log = log;
+    layer->implicit = implicit;
     layer->dim = dim;
     layer->outer = 1;
     layer->inner = 1;
@@ -138,7 +157,9 @@ static void softmax_backward(const nn_layer *base, void *context, float *din, co
 
 static int softmax_describe(const nn_layer *base, char *buffer, size_t size) {
     const softmax_layer *layer = (const softmax_layer *)base;
-    return snprintf(buffer, size, "%s(dim=%d)", layer->log ? "LogSoftmax" : "Softmax", layer->dim);
+    const char *name = layer->log ? "LogSoftmax" : "Softmax";
+    if (layer->implicit) return snprintf(buffer, size, "%s(dim=None)", name);
+    return snprintf(buffer, size, "%s(dim=%d)", name, layer->dim);
 }
 
 static void softmax_destroy(nn_layer *base) { free(base); }

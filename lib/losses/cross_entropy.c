@@ -14,8 +14,8 @@
 #include "losses/losses.h"
 
 static const nn_arg_spec args[] = {
-    {"ignore_index", NN_ARG_INT, 0, {-100, 0}},
-    {"label_smoothing", NN_ARG_FLOAT, 0, {0, 0}},
+    {"ignore_index", NN_ARG_INT, 0, {-100, 0}, NULL},
+    {"label_smoothing", NN_ARG_FLOAT, 0, {0, 0}, NULL},
 };
 
 static int check(const nn_loss *loss, nn_shape shape, nn_error *err) {

@@ -7,7 +7,7 @@
 #include "losses/losses.h"
 
 static const nn_arg_spec args[] = {
-    {"delta", NN_ARG_FLOAT, 0, {1.0, 0}},
+    {"delta", NN_ARG_FLOAT, 0, {1.0, 0}, NULL},
 };
 
 static int check(const nn_loss *loss, nn_shape shape, nn_error *err) {

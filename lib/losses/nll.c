@@ -6,7 +6,7 @@
 #include "losses/losses.h"
 
 static const nn_arg_spec args[] = {
-    {"ignore_index", NN_ARG_INT, 0, {-100, 0}},
+    {"ignore_index", NN_ARG_INT, 0, {-100, 0}, NULL},
 };
 
 static int check(const nn_loss *loss, nn_shape shape, nn_error *err) {

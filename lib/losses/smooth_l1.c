@@ -8,7 +8,7 @@
 #include "losses/losses.h"
 
 static const nn_arg_spec args[] = {
-    {"beta", NN_ARG_FLOAT, 0, {1.0, 0}},
+    {"beta", NN_ARG_FLOAT, 0, {1.0, 0}, NULL},
 };
 
 static int check(const nn_loss *loss, nn_shape shape, nn_error *err) {

@@ -166,6 +166,8 @@ int nn_eval_batch(const nn_model *model) {
 
 static bool logits_of(const nn_loss_kind *kind) { return !strcmp(kind->name, "bce_with_logits"); }
 
+static int set_no_decay(nn_trainer *t, nn_error *err);
+
 nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *err) {
     const char *input_path = nn_data_input_path(&config->data.train);
     if (!input_path) {
@@ -224,6 +226,11 @@ nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *er
                      config->path);
         goto fail;
     }
+    if (config->scheduler.kind && config->scheduler.kind->observe && t->val_count == 0) {
+        nn_error_set(err, NN_ERR_INPUT, "%s:%d:%d: scheduler %s watches the validation loss: set data.val_split > 0",
+                     config->path, config->scheduler_line, config->scheduler_column, config->scheduler.kind->name);
+        goto fail;
+    }
     if (config->data.normalize == NN_NORMALIZE_AUTO) {
         if (nn_input_transform_fit(&t->transform, &t->data, 0, t->train_count, err) != 0) goto fail;
     } else if (nn_config_transform(config, input_shape, &t->transform, err) != 0) {
@@ -244,6 +251,11 @@ nn_trainer *nn_trainer_create(const nn_config *config, int threads, nn_error *er
     if (nn_optimizer_init(&t->optimizer, config->optimizer.kind, config->optimizer.args, t->model->param_count,
                           err) != 0)
         goto fail;
+    t->base_momentum = t->optimizer.momentum;
+    if (set_no_decay(t, err) != 0) goto fail;
+    if (config->scheduler.kind && config->scheduler.kind->state_init)
+        config->scheduler.kind->state_init(&config->scheduler, nn_optimizer_arg(&t->optimizer, "lr", 0),
+                                           t->schedule_state);
     t->order = malloc((size_t)t->train_count * sizeof *t->order);
     if (!t->order) {
         nn_error_oom(err, "the sample order");
@@ -285,10 +297,52 @@ static void shuffle(uint32_t *order, int count, nn_rng *rng) {
     }
 }
 
-static double learning_rate(const nn_trainer *t, int epoch_index) {
-    const nn_config *c = t->config;
+/* The optimiser's rate (and momentum, for OneCycleLR) for its next step:
+ * from where training stands, or from the state of a schedule that
+ * watches the validation loss. */
+static void schedule_step(nn_trainer *t) {
+    const nn_schedule *schedule = &t->config->scheduler;
     double base = nn_optimizer_arg(&t->optimizer, "lr", 0);
-    return c->scheduler.kind ? c->scheduler.kind->lr_at(c->scheduler.args, base, epoch_index) : base;
+    if (!schedule->kind) {
+        t->optimizer.lr = base;
+        return;
+    }
+    if (schedule->kind->lr_from_state) {
+        t->optimizer.lr = schedule->kind->lr_from_state(schedule, t->schedule_state);
+        return;
+    }
+    int batch_size = t->batch_size;
+    nn_schedule_time time = {t->epoch, t->optimizer.steps, (t->train_count + batch_size - 1) / batch_size,
+                             t->config->train.epochs};
+    t->optimizer.lr = schedule->kind->lr_at(schedule, base, &time);
+    if (schedule->kind->momentum_at && !isnan(t->base_momentum))
+        t->optimizer.momentum = schedule->kind->momentum_at(schedule, t->base_momentum, &time);
+}
+
+/* Flags the parameters that no_decay keeps weight decay off: entries
+ * named bias, and every entry of a normalisation layer. */
+static int set_no_decay(nn_trainer *t, nn_error *err) {
+    const nn_config *c = t->config;
+    if (!c->optimizer.no_decay_bias && !c->optimizer.no_decay_norm) return 0;
+    unsigned char *mask = calloc(t->model->param_count ? t->model->param_count : 1, 1);
+    if (!mask) return nn_error_oom(err, "the no_decay mask");
+    size_t offset = 0;
+    for (int i = 0; i < t->model->layer_count; i++) {
+        const nn_layer *layer = t->model->layers[i];
+        bool norm = strstr(layer->kind->name, "Norm") != NULL;
+        for (int j = 0; j < layer->state_count; j++) {
+            const nn_state *state = &layer->state[j];
+            if (!state->trainable) continue;
+            size_t count = nn_array_count(&state->array);
+            bool off = (c->optimizer.no_decay_norm && norm) ||
+                       (c->optimizer.no_decay_bias && !strcmp(state->array.name, "bias"));
+            if (off) memset(mask + offset, 1, count);
+            offset += count;
+        }
+    }
+    int status = nn_optimizer_set_no_decay(&t->optimizer, mask, err);
+    free(mask);
+    return status;
 }
 
 /* The Dropout key of an epoch: each sample's draws are keyed by it and the
@@ -345,7 +399,9 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         t->epoch_numerator = t->epoch_denominator = 0;
     }
     if (epoch_order(t, err) != 0) return -1;
-    t->optimizer.lr = learning_rate(t, t->epoch);
+    schedule_step(t);
+    report->lr = t->optimizer.lr;
+    bool per_step = nn_schedule_per_step(&c->scheduler);
     int batch_size = t->batch_size, trained_here = 0;
     double start = now_seconds();
     uint64_t key = epoch_key(t);
@@ -354,6 +410,7 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         nn_batch batch = {&t->data, &t->transform, t->order, first,
                           t->train_count - first < batch_size ? t->train_count - first : batch_size, key};
         nn_step_result step;
+        if (per_step) schedule_step(t);
         if (nn_engine_train_step(t->engine, &batch, &c->loss, &t->optimizer, NULL, NULL, t->train_metrics, &step,
                                  err) != 0)
             return -1;
@@ -378,7 +435,6 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     report->seconds = now_seconds() - start;
     report->samples_per_second = trained_here / (report->seconds > 0 ? report->seconds : 1e-9);
     nn_metrics_acc_finish(t->train_metrics, &report->train, NULL);
-    report->lr = t->optimizer.lr;
     t->epoch++;
     report->epoch = t->epoch;
     report->epochs = c->train.epochs;
@@ -393,6 +449,8 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
             t->bad_epochs++;
         }
         report->stop = c->train.early_stop && t->bad_epochs >= c->train.patience;
+        if (c->scheduler.kind && c->scheduler.kind->observe)
+            c->scheduler.kind->observe(&c->scheduler, t->schedule_state, report->val.loss);
     }
     return 0;
 }

@@ -69,6 +69,10 @@ typedef struct nn_trainer {
     nn_rng shuffle_rng;
     int epoch;                 /* epochs completed */
     double best_val_loss;      /* early stopping */
+    /* A schedule that watches the validation loss (ReduceLROnPlateau):
+     * its state, saved in the checkpoint. */
+    double schedule_state[NN_SCHEDULE_MAX_STATE];
+    double base_momentum;      /* the optimiser's configured momentum (NaN: none), for OneCycleLR */
     int bad_epochs;
     int batch_size;            /* the config's, at most train_count */
     int eval_batch;            /* nn_eval_batch */
