@@ -82,6 +82,12 @@ for fraction in 15 35 55 75 90; do
     run_until INT "$delay" int
     if [ "$status" -eq 0 ]; then continue; fi   # finished before the signal: nothing to resume
     check "SIGINT after ${delay}s: exit 130" test "$status" -eq 130
+    if grep -q "^nnseq: wrote $work/int.ckpt" "$work/int.err"; then
+        # It landed in the last validation or the test (a loaded machine):
+        # the run is complete and saved, and only the status says it was stopped.
+        check "SIGINT after ${delay}s, after the last epoch: the complete checkpoint" cmp -s "$work/ref.ckpt" "$work/int.ckpt"
+        continue
+    fi
     check "SIGINT after ${delay}s: says where it saved" grep -q "stopped by SIGINT .*saved $work/int.ckpt; go on with: nnseq train --resume" "$work/int.err"
     grep -q "stopped by SIGINT in epoch" "$work/int.err" && mid_epoch=$((mid_epoch + 1))
     check "SIGINT after ${delay}s: no temporary file or lock left" no_temporaries "$work"

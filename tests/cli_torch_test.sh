@@ -442,7 +442,18 @@ config "$work/mlp.yaml" gen cross_entropy "{name: adam, lr: 0.01}" \
 config "$work/cnn.yaml" gen cross_entropy "{name: adam, lr: 0.01}" \
     "Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}" "BatchNorm2d" "ReLU" "MaxPool2d: {kernel_size: 2}" \
     "Flatten" "Linear: {out_features: 4}"
-predict_models="mlp cnn"
+# Issue 15's kinds in one model, trained on 2 threads: weights, buffers
+# (InstanceNorm's running statistics, GroupNorm, PReLU) and the checkpoint
+# round trip must give torch's probabilities too.
+config "$work/zoo.yaml" gen cross_entropy "{name: adamw, lr: 0.01, no_decay: [bias, norm]}" \
+    "Conv2d: {out_channels: 4, kernel_size: 3, padding: same, padding_mode: reflect}" "GroupNorm: {num_groups: 2}" \
+    "PReLU: {num_parameters: 4}" \
+    "Conv2d: {out_channels: 4, kernel_size: 3, groups: 2, padding: 1, padding_mode: circular, bias: false}" \
+    "InstanceNorm2d: {affine: true, track_running_stats: true}" "SiLU" "MaxPool2d: {kernel_size: 2, ceil_mode: true}" \
+    "Dropout2d: {p: 0.1}" "ConvTranspose2d: {out_channels: 2, kernel_size: 2, stride: 2}" "Hardswish" \
+    "AdaptiveAvgPool2d: {output_size: 2}" "Flatten" "LayerNorm: {normalized_shape: 8}" "Mish" \
+    "Linear: {out_features: 4}"
+predict_models="mlp cnn zoo"
 if $have_fashion; then
     config "$work/fashion_mlp.yaml" fashion cross_entropy "{name: adam, lr: 0.001}" \
         "Flatten" "Linear: {in_features: 784, out_features: 128}" "ReLU" "Dropout: {p: 0.2}" "Linear: {out_features: 10}"
@@ -458,11 +469,13 @@ for model in $predict_models; do
         fashion_*) images=$FASHION/t10k-images-idx3-ubyte.gz classes=10 epochs=1 ;;
         *) images=$work/test-images.idx classes=4 epochs=3 ;;
     esac
+    threads=1
+    [ "$model" = zoo ] && threads=2
     for stage in init trained; do
         # --lr 0 keeps the initial weights (BatchNorm's running statistics still move)
         if [ "$stage" = init ]; then options=(--epochs 1 --lr 0); else options=(--epochs "$epochs"); fi
         name=$model-$stage
-        run "$name: train" "$NNSEQ" train "$work/$model.yaml" "${options[@]}" --threads 1 --out "$work/$name.ckpt" \
+        run "$name: train" "$NNSEQ" train "$work/$model.yaml" "${options[@]}" --threads "$threads" --out "$work/$name.ckpt" \
             >/dev/null &&
             run "$name: export" "$NNSEQ" export "$work/$name.ckpt" "$work/$name.npz" &&
             run "$name: predict" "$NNSEQ" predict "$work/$name.ckpt" "$images" --top "$classes" --format json \
