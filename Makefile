@@ -12,11 +12,21 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 OPT ?= -O2 -ftree-vectorize -fvect-cost-model=dynamic -fno-math-errno
 CFLAGS ?= $(OPT) -g
 WARN := -std=c11 -Ilib -Wall -Wextra -Werror -Wno-format-truncation -D_POSIX_C_SOURCE=200809L
+# `make MPI=1` builds with Open MPI (mpicc; Debian's libopenmpi-dev) for
+# `mpirun -np N nnseq train`: best in its own BUILD (make MPI=1
+# BUILD=build/mpi NNSEQ_BIN=build/mpi/nnseq). The default build has no MPI.
+MPI ?=
+ifeq ($(MPI),1)
+CC := mpicc
+WARN += -DNN_MPI
+MPI_SRC := lib/train/collective_mpi.c
+endif
+
 ALL_CFLAGS := $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
 
 BUILD ?= build
-LIB_SRC := $(wildcard lib/*/*.c)
+LIB_SRC := $(filter-out lib/train/collective_mpi.c,$(wildcard lib/*/*.c)) $(MPI_SRC)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_SUPPORT := tests/gradcheck.c tests/testutil.c tests/synthetic.c

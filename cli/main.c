@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
+#ifdef NN_MPI
+#include "train/collective_mpi.h"
+#endif
 #include "config/suggest.h"
 
 /* Whatever a command printed must have reached standard output: a full
@@ -64,6 +67,13 @@ int main(int argc, char **argv) {
          * one the Makefile prefers) and which kernels it picked for this
          * CPU, since the last digits of every result depend on them. */
         printf("nnseq %s\n%s, kernels %s\n", NNSEQ_VERSION, openblas_get_config(), openblas_get_corename());
+#ifdef NN_MPI
+        char library[256];
+        nn_mpi_library(library, sizeof library);
+        printf("MPI: %s (mpirun -np N nnseq train CONFIG trains data-parallel)\n", library);
+#else
+        printf("MPI: not built in (make MPI=1 builds with Open MPI)\n");
+#endif
         return EXIT_DONE;
     }
     static const struct {

@@ -15,6 +15,9 @@
 #include "config/config.h"
 #include "config/lint.h"
 #include "train/train.h"
+#ifdef NN_MPI
+#include "train/collective_mpi.h"
+#endif
 #include "cli.h"
 #include "progress.h"
 #include "train_report.h"
@@ -209,22 +212,45 @@ static const char *signal_name(int signal_number) {
     return signal_number == SIGINT ? "SIGINT" : signal_number == SIGTERM ? "SIGTERM" : "a signal";
 }
 
-static int run_training(nn_config *cfg, const train_options *o, output_format format) {
+/* Under mpirun (a build with MPI): the ranks, whose rank 0 alone prints,
+ * logs and writes; a failure on any rank ends the whole job, named. */
+typedef struct ranks {
+    nn_collective group;
+    bool started;
+} ranks;
+
+static bool quiet_rank(const ranks *r) { return r->started && r->group.rank != 0; }
+
+static int rank_fail(const ranks *r, const nn_error *err) {
+    if (!r->started || r->group.size <= 1) return cli_fail(err);
+    fprintf(stderr, "nnseq: rank %d of %d: %s\n", r->group.rank, r->group.size, err->message);
+    int status = err->status == NN_ERR_INPUT ? EXIT_USAGE : EXIT_FAILED;
+#ifdef NN_MPI
+    /* The others may be waiting in a collective step: end them all. */
+    fflush(stderr);
+    nn_mpi_abort(status);
+#endif
+    return status;
+}
+
+static int run_training(nn_config *cfg, const train_options *o, output_format format, const ranks *group) {
     nn_resume_options resume = {o->resume_anyway, o->config_difference[0] ? o->config_difference : NULL,
                                 o->allow_nonfinite};
     nn_error err = {0};
     int status = EXIT_DONE;
     FILE *log = NULL;
-    const char *checkpoint = o->no_checkpoint ? NULL : cfg->checkpoint_path;
-    const char *log_path = o->log ? o->log : cfg->train.log;
+    bool quiet = quiet_rank(group);
+    const char *checkpoint = o->no_checkpoint || quiet ? NULL : cfg->checkpoint_path;
+    const char *log_path = quiet ? NULL : o->log ? o->log : cfg->train.log;
     char best[4096] = "";
     if (checkpoint) best_path(best, sizeof best, checkpoint);
-    if (check_outputs(cfg, checkpoint, best, log_path, &err) != 0) return cli_fail(&err);
+    if (check_outputs(cfg, checkpoint, best, log_path, &err) != 0) return rank_fail(group, &err);
     run_locks locks;
     nn_trainer *t = NULL;
     if (lock_outputs(&locks, cfg, checkpoint, best, log_path, &err) != 0) goto fail;
     if (!(t = nn_trainer_create(cfg, o->thread_count, &err))) goto fail;
     if (o->resume && nn_trainer_resume(t, o->resume, &resume, &err) != 0) goto fail;
+    if (group->started && nn_trainer_distribute(t, &group->group, NNSEQ_VERSION, &err) != 0) goto fail;
     if (log_path) {
         bool append = o->resume && access(log_path, F_OK) == 0;
         if (!(log = fopen(log_path, append ? "a" : "w"))) {
@@ -237,9 +263,9 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
             goto fail;
         }
     }
-    if (t->epoch >= cfg->train.epochs)
+    if (t->epoch >= cfg->train.epochs && !quiet)
         fprintf(stderr, "nnseq: %s has already trained %d of %d epochs\n", o->resume, t->epoch, cfg->train.epochs);
-    run_outputs outputs = {{isatty(STDERR_FILENO) != 0, 0, 0, 0, cfg->train.epochs}, {format, false, t->task}, log,
+    run_outputs outputs = {{isatty(STDERR_FILENO) != 0 && !quiet, 0, 0, 0, cfg->train.epochs}, {format, false, t->task}, log,
                            log_path, checkpoint, best};
     nn_fit_callbacks callbacks = {&outputs, epoch_start, outputs.bar.enabled ? progress_to_bar : NULL,
                                   stop_requested, epoch_end, checkpoint ? save_checkpoint : NULL};
@@ -247,6 +273,10 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     const nn_output_lock *const held[LOCK_FILES] = {&locks.checkpoint, &locks.best, &locks.log};
     catch_signals(held);
     if (nn_fit(t, &callbacks, &result, &err) != 0) goto fail;
+    if (result.interrupted && quiet) {
+        status = 128 + received_signal;
+        goto done;
+    }
     if (result.interrupted) {
         if (outputs.bar.enabled) fputs("\r\033[K", stderr);
         int signal_number = received_signal;
@@ -265,6 +295,10 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
         status = 128 + signal_number;
         goto done;
     }
+    if (quiet) {
+        if (received_signal) status = 128 + received_signal;
+        goto done;
+    }
     if (result.stopped_early)
         fprintf(stderr, "nnseq: early stop after epoch %d: no validation improvement for %d epochs%s%s%s\n",
                 result.stop_epoch, cfg->train.patience, checkpoint ? " (best in " : "", checkpoint ? best : "",
@@ -281,7 +315,7 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     if (received_signal) status = 128 + received_signal;
     goto done;
 fail:
-    status = cli_fail(&err);
+    status = rank_fail(group, &err);
 done:
     if (log && fclose(log) != 0 && status == EXIT_DONE) {
         nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
@@ -377,14 +411,37 @@ int command_train(int argc, char **argv) {
     output_format format = FORMAT_TEXT;
     if ((o.format && cli_format("train", o.format, &format)) || cli_threads("train", o.threads, &o.thread_count))
         return EXIT_USAGE;
+    ranks group = {0};
+#ifdef NN_MPI
+    if (nn_mpi_launched()) {
+        nn_error err = {0};
+        if (nn_mpi_start(&group.group, &err) != 0) return cli_fail(&err);
+        group.started = true;
+        /* Rank 0 alone speaks on stdout; the others' errors go to stderr. */
+        if (group.group.rank != 0 && !freopen("/dev/null", "w", stdout)) {
+            nn_error_set(&err, NN_ERR_RUNTIME, "cannot silence standard output: %s", strerror(errno));
+            return rank_fail(&group, &err);
+        }
+    }
+#endif
     nn_config cfg;
     int status = effective_config(&cfg, count ? positionals[0] : NULL, &o);
-    if (status != 0) return status;
+    if (status != 0) {
+        if (group.started && group.group.size > 1) {
+            nn_error err = {0};
+            nn_error_set(&err, status == EXIT_USAGE ? NN_ERR_INPUT : NN_ERR_RUNTIME, "its config was refused (above)");
+            return rank_fail(&group, &err);
+        }
+        return status;
+    }
     nn_config_warning warnings[NN_CONFIG_MAX_WARNINGS];
     int warning_count = nn_config_lint(&cfg, warnings, NN_CONFIG_MAX_WARNINGS);
-    for (int i = 0; i < warning_count && i < NN_CONFIG_MAX_WARNINGS; i++)
+    for (int i = 0; i < warning_count && i < NN_CONFIG_MAX_WARNINGS && !quiet_rank(&group); i++)
         fprintf(stderr, "nnseq: warning: %s\n", warnings[i].message);
-    status = run_training(&cfg, &o, format);
+    status = run_training(&cfg, &o, format, &group);
     nn_config_free(&cfg);
+#ifdef NN_MPI
+    if (group.started) nn_mpi_finish();
+#endif
     return status;
 }

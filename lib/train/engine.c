@@ -1,6 +1,7 @@
 #include "train/engine.h"
 
 #include "core/target_clones.h"
+#include "train/collective.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -70,6 +71,11 @@ struct nn_engine {
      * each): a thread woken late for a finished job finds the generation
      * changed and claims nothing. */
     bool dynamic;
+    /* Data-parallel ranks (collective.h): a training step's gradients,
+     * loss denominator and BatchNorm statistics are summed over them too.
+     * collective_step: this step does (a group of more than one). */
+    const nn_collective *collective;
+    bool collective_step;
     _Atomic uint64_t replica_claim, block_claim;
     int replicas_done, blocks_done; /* under lock; done is broadcast when a phase ends */
     int block_count;
@@ -120,8 +126,18 @@ static void engine_allreduce(void *group, double *values, int count) {
         for (int r = 0; r < e->active; r++) total += e->slots[r][i];
         w->scratch[i] = total;
     }
+    if (!e->collective_step) {
+        barrier_wait(e);
+        memcpy(values, w->scratch, (size_t)count * sizeof *values);
+        return;
+    }
+    /* Then over the ranks: replica 0 runs on the caller's thread, the one
+     * that may call MPI; everyone copies its result, and waits until all
+     * have before replica 0 may reuse its buffer. */
+    if (w->index == 0 && e->collective->sum_doubles(e->collective, w->scratch, count, &w->err) != 0) w->failed = 2;
     barrier_wait(e);
-    memcpy(values, w->scratch, (size_t)count * sizeof *values);
+    memcpy(values, e->workers[0].scratch, (size_t)count * sizeof *values);
+    barrier_wait(e);
 }
 
 /* --- One replica's part of a job --------------------------------------------- */
@@ -129,7 +145,7 @@ static void engine_allreduce(void *group, double *values, int count) {
 static nn_mode mode_of(worker *w, bool training) {
     nn_engine *e = w->engine;
     nn_mode mode = {.training = training, .sample_keys = w->keys, .update_buffers = w->index == 0};
-    if (e->active > 1 && !e->dynamic) {
+    if ((e->active > 1 || (training && e->collective_step)) && !e->dynamic) {
         mode.allreduce = engine_allreduce;
         mode.group = w;
     }
@@ -187,8 +203,18 @@ static void train_replica(worker *w) {
     nn_replica_backward(w->replica, w->count, &mode);
 }
 
-/* The scale of the summed gradients: 1 / the batch's loss denominator. */
+/* The batch's loss denominator on this rank. */
+static double local_denominator(const nn_engine *e) {
+    double total = 0;
+    for (int r = 0; r < e->active; r++)
+        for (int i = 0; i < e->workers[r].count; i++) total += e->workers[r].denominator[i];
+    return total;
+}
+
+/* The scale of the summed gradients: 1 / the batch's loss denominator;
+ * 1 across ranks, whose sum is scaled once it is the whole batch's. */
 static float gradient_scale(const nn_engine *e) {
+    if (e->collective_step) return 1.0f;
     double total = 0;
     for (int r = 0; r < e->active; r++)
         for (int i = 0; i < e->workers[r].count; i++) total += e->workers[r].denominator[i];
@@ -211,14 +237,14 @@ static void run_train(worker *w) {
      * after it is summed, while the block is still in cache; a hook must
      * see every gradient first, so it runs between two meetings. */
     nn_optimizer *optimizer = e->optimizer;
-    bool fused = optimizer && !e->hook;
+    bool fused = optimizer && !e->hook && !e->collective_step;
     w->nonfinite = false;
     for (size_t block = lo; block < hi; block += GRADIENT_BLOCK) {
         size_t n = hi - block < GRADIENT_BLOCK ? hi - block : GRADIENT_BLOCK;
         w->nonfinite |= sum_gradients(e, block, n, scale);
         if (fused) nn_optimizer_update(optimizer, e->model->params, e->model->grads, block, n);
     }
-    if (!optimizer || fused) return;
+    if (!optimizer || fused || e->collective_step) return;
     if (e->active > 1) barrier_wait(e);
     if (w->index == 0) e->hook_status = e->hook(e->hook_user, e->model->grads, count, &e->hook_err);
     if (e->active > 1) barrier_wait(e);
@@ -288,7 +314,8 @@ static void run_block(nn_engine *e, long block, float scale) {
     size_t count = e->model->param_count, first = (size_t)block * GRADIENT_BLOCK;
     size_t n = count - first < GRADIENT_BLOCK ? count - first : GRADIENT_BLOCK;
     if (sum_gradients(e, first, n, scale)) atomic_store(&e->nonfinite, 1);
-    if (e->optimizer && !e->hook) nn_optimizer_update(e->optimizer, e->model->params, e->model->grads, first, n);
+    if (e->optimizer && !e->hook && !e->collective_step)
+        nn_optimizer_update(e->optimizer, e->model->params, e->model->grads, first, n);
 }
 
 /* What every thread does with a job of generation: claim replicas until
@@ -526,9 +553,54 @@ static void add_metrics(nn_engine *e, nn_metrics_acc *metrics, nn_step_result *r
     }
 }
 
+void nn_engine_set_collective(nn_engine *e, const nn_collective *collective) { e->collective = collective; }
+
+bool nn_engine_collective_layers(const nn_engine *e) { return !e->dynamic; }
+
+/* Across ranks: the gradients (unscaled sums of this rank's rows) and the
+ * loss denominators summed over every rank, then scaled by the whole
+ * batch's denominator, checked and applied, on the caller's thread. */
+static int collective_update(nn_engine *e, nn_optimizer *optimizer, nn_step_result *result, nn_error *err) {
+    size_t count = e->model->param_count;
+    double denominator = local_denominator(e);
+    if (e->collective->sum_doubles(e->collective, &denominator, 1, err) != 0 ||
+        e->collective->sum_floats(e->collective, e->model->grads, count, err) != 0)
+        return -1;
+    float scale = denominator > 0 ? (float)(1.0 / denominator) : 0.0f;
+    bool nonfinite = false;
+    for (size_t first = 0; first < count; first += GRADIENT_BLOCK) {
+        size_t n = count - first < GRADIENT_BLOCK ? count - first : GRADIENT_BLOCK;
+        float *restrict grads = e->model->grads + first;
+        uint32_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            float g = grads[i] * scale;
+            grads[i] = g;
+            uint32_t bits;
+            memcpy(&bits, &g, sizeof bits);
+            bad |= (bits & 0x7f800000u) == 0x7f800000u;
+        }
+        nonfinite = nonfinite || bad;
+        if (optimizer) nn_optimizer_update(optimizer, e->model->params, e->model->grads, first, n);
+    }
+    if (result) result->gradients_finite = !nonfinite;
+    return 0;
+}
+
 int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *loss, nn_optimizer *optimizer,
                          nn_gradient_hook hook, void *hook_user, nn_metrics_acc *metrics, nn_step_result *result,
                          nn_error *err) {
+    e->collective_step = e->collective && e->collective->size > 1;
+    if (e->collective_step && batch->count == 0 && e->dynamic) {
+        /* A rank whose share of a short last batch is empty still adds its
+         * zeros to the sums (a model without collective layers). */
+        e->active = 0;
+        memset(e->model->grads, 0, e->model->param_count * sizeof *e->model->grads);
+        if (result) *result = (nn_step_result){0, 0, 0, true};
+        int status = collective_update(e, optimizer, result, err);
+        if (status == 0 && optimizer) nn_optimizer_finish_step(optimizer);
+        e->collective_step = false;
+        return status;
+    }
     if (batch->count < 1 || batch->count > e->max_batch)
         return nn_error_set(err, NN_ERR_RUNTIME, "a batch of %d samples (the engine holds 1 to %d)", batch->count,
                             e->max_batch);
@@ -540,9 +612,23 @@ int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *los
     e->hook_status = 0;
     run_all(e, JOB_TRAIN, batch->count);
     e->optimizer = NULL;
+    bool collective_step = e->collective_step;
+    e->collective_step = false;
+    for (int r = 0; r < e->threads; r++)
+        if (e->workers[r].failed == 2) {
+            *err = e->workers[r].err;
+            any_failed(e);
+            return -1;
+        }
     if (any_failed(e)) return nn_error_oom(err, "a reduction across threads");
     int status = 0;
     add_metrics(e, metrics, result, err, &status);
+    if (collective_step) {
+        if (status == 0) status = collective_update(e, optimizer, result, err);
+        if (status == 0 && hook) status = hook(hook_user, e->model->grads, e->model->param_count, err);
+        if (status == 0 && optimizer) nn_optimizer_finish_step(optimizer);
+        return status;
+    }
     if (result) {
         result->gradients_finite = !atomic_load(&e->nonfinite);
         for (int r = 0; r < e->active && !e->dynamic; r++) result->gradients_finite &= !e->workers[r].nonfinite;

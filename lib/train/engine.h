@@ -82,6 +82,18 @@ int nn_engine_train_step(nn_engine *engine, const nn_batch *batch, const nn_loss
                          nn_gradient_hook hook, void *hook_user, nn_metrics_acc *metrics, nn_step_result *result,
                          nn_error *err);
 
+typedef struct nn_collective nn_collective;
+
+/* Data-parallel ranks (collective.h; NULL or one rank: none): from then
+ * on each rank runs its rows of a batch (the caller gives each its share)
+ * and a training step sums the gradients, the loss denominator and
+ * BatchNorm's statistics over every rank, then updates the parameters the
+ * same way everywhere. A rank's share may be empty (count 0) only when no
+ * layer is collective. Evaluation stays per rank (the caller merges). */
+void nn_engine_set_collective(nn_engine *engine, const nn_collective *collective);
+/* Whether a layer of the model is collective (BatchNorm): its replicas meet inside forward and backward. */
+bool nn_engine_collective_layers(const nn_engine *engine);
+
 /* Where the last training step went NaN or infinite: the first layer
  * whose output was not finite in forward (on any replica), else the first
  * layer that backward reached whose parameters' summed gradient was not

@@ -10,6 +10,7 @@ int nn_fit(nn_trainer *t, const nn_fit_callbacks *cb, nn_fit_result *result, nn_
         nn_epoch_report report;
         if (nn_trainer_epoch(t, &report, cb->progress, cb->should_stop, cb->user, err) != 0) return -1;
         if (report.interrupted) {
+            if (nn_trainer_gather_epoch(t, err) != 0) return -1;
             result->interrupted = true;
             result->interrupted_epoch = report.epoch;
             result->interrupted_position = report.position;
@@ -24,7 +25,11 @@ int nn_fit(nn_trainer *t, const nn_fit_callbacks *cb, nn_fit_result *result, nn_
             result->stop_epoch = report.epoch;
             break;
         }
-        if (t->epoch < c->train.epochs && cb->should_stop && cb->should_stop(cb->user)) {
+        bool stop = false;
+        if (t->epoch < c->train.epochs && cb->should_stop &&
+            nn_trainer_agree_stop(t, cb->should_stop(cb->user), &stop, err) != 0)
+            return -1;
+        if (stop) {
             result->interrupted = true;
             result->interrupted_epoch = t->epoch + 1;
             return 0;

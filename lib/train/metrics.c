@@ -206,6 +206,20 @@ int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count
         sum_size != saved_sum_size(acc, count))
         return nn_error_set(err, NN_ERR_INPUT, "the saved metrics do not fit this run's (%zu counts and %zu sums)",
                             count_size, sum_size);
+    /* Every count before binary's positives counts some of the samples:
+     * bounded so, no later add or merge can overflow it. */
+    size_t bounded = count_size - (acc->samples ? (size_t)count : 0);
+    for (size_t k = 1; k < bounded; k++)
+        if (counts[k] < 0 || counts[k] > count)
+            return nn_error_set(err, NN_ERR_INPUT, "the saved metrics' count %zu is %lld, outside 0..%lld", k,
+                                (long long)counts[k], (long long)count);
+    /* ROC AUC trusts nan_scores to keep NaNs out of its sort and its tie
+     * groups (a NaN, equal to nothing, would never end its group). */
+    int64_t nan_scores = 0;
+    for (int64_t k = 0; acc->samples && k < count; k++) nan_scores += isnan(sums[sum_size - count + k]) != 0;
+    if (acc->samples && nan_scores != counts[4])
+        return nn_error_set(err, NN_ERR_INPUT, "the saved metrics count %lld NaN scores, but their scores hold %lld",
+                            (long long)counts[4], (long long)nan_scores);
     size_t i = 0, j = 0, outputs = (size_t)acc->outputs;
     acc->count = counts[i++], acc->labelled = counts[i++], acc->correct = counts[i++];
     acc->all_right = counts[i++], acc->nan_scores = counts[i++];
@@ -229,6 +243,54 @@ int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count
             acc->samples[k].positive = counts[i++] != 0;
             acc->samples[k].score = (float)sums[j++];
         }
+    return 0;
+}
+
+/* Chan, Golub and LeVeque's pairwise update of Welford's sums: b's
+ * samples after a's. An empty side is taken as it is: the formula alone
+ * keeps finite sums' bits, but 0 times an infinite delta (a target of inf)
+ * would turn the other side's mean into NaN. */
+static output_sums merge_output_sums(output_sums a, int64_t count_a, output_sums b, int64_t count_b) {
+    if (count_b == 0) return a;
+    if (count_a == 0) return b;
+    double delta = b.mean - a.mean, share_b = (double)count_b / (double)(count_a + count_b);
+    return (output_sums){a.mean + delta * share_b, a.squares + b.squares + delta * delta * (double)count_a * share_b,
+                         a.squared_errors + b.squared_errors};
+}
+
+int nn_metrics_acc_merge(nn_metrics_acc *acc, const nn_metrics_acc *other, nn_error *err) {
+    if (acc->task != other->task || acc->outputs != other->outputs || acc->logits != other->logits)
+        return nn_error_set(err, NN_ERR_RUNTIME,
+                            "metrics: cannot merge %s metrics of %d outputs (%s) into %s metrics of %d outputs (%s)",
+                            nn_task_name(other->task), other->outputs, other->logits ? "logits" : "not logits",
+                            nn_task_name(acc->task), acc->outputs, acc->logits ? "logits" : "not logits");
+    if (other->count > acc->capacity - acc->count)
+        return nn_error_set(err, NN_ERR_RUNTIME,
+                            "metrics: merging %lld more samples would make %lld, but the accumulator was made for %lld",
+                            (long long)other->count, (long long)(acc->count + other->count),
+                            (long long)acc->capacity);
+    size_t outputs = (size_t)acc->outputs;
+    acc->loss_numerator += other->loss_numerator;
+    acc->loss_denominator += other->loss_denominator;
+    acc->labelled += other->labelled;
+    acc->correct += other->correct;
+    acc->all_right += other->all_right;
+    acc->nan_scores += other->nan_scores;
+    acc->absolute_errors += other->absolute_errors;
+    if (acc->confusion)
+        for (size_t k = 0; k < outputs * outputs; k++) acc->confusion[k] += other->confusion[k];
+    if (acc->labels)
+        for (size_t k = 0; k < outputs; k++) {
+            acc->labels[k].true_positive += other->labels[k].true_positive;
+            acc->labels[k].false_positive += other->labels[k].false_positive;
+            acc->labels[k].false_negative += other->labels[k].false_negative;
+        }
+    if (acc->samples && other->count > 0)
+        memcpy(acc->samples + acc->count, other->samples, (size_t)other->count * sizeof *acc->samples);
+    if (acc->sums)
+        for (size_t k = 0; k < outputs; k++)
+            acc->sums[k] = merge_output_sums(acc->sums[k], acc->count, other->sums[k], other->count);
+    acc->count += other->count;
     return 0;
 }
 

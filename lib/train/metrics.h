@@ -110,6 +110,19 @@ int nn_metrics_acc_save(const nn_metrics_acc *acc, int64_t **counts, size_t *cou
 int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count_size, const double *sums,
                         size_t sum_size, nn_error *err);
 
+/* Adds everything other has accumulated to acc, as if other's samples had
+ * been added after acc's own: how the ranks of a data-parallel run combine
+ * their shards' metrics, in rank order (to another process, send the state
+ * of nn_metrics_acc_save and nn_metrics_acc_load it into a fresh
+ * accumulator of this task and outputs, of any capacity big enough, then
+ * merge that). Counts and sums add, binary's scores are appended, the
+ * regression targets' Welford sums combine by Chan et al.'s pairwise
+ * formula (so within rounding of adding the samples one by one); an empty
+ * side changes no bit. NN_ERR_RUNTIME, nothing changed, when the task,
+ * outputs or logits differ or acc's capacity cannot hold the samples of
+ * both. other may be acc itself. */
+int nn_metrics_acc_merge(nn_metrics_acc *acc, const nn_metrics_acc *other, nn_error *err);
+
 /* The names of the metrics of a task, loss first, in the order the outputs
  * print them ("loss", "accuracy", "precision", ...): the JSON keys. Returns
  * how many (0 and NULL for a task that is not one). */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "data/source.h"
+#include "train/collective.h"
 #include "io/npz.h"
 
 static double now_seconds(void) {
@@ -390,6 +391,170 @@ static int numerical_fault(const nn_trainer *t, int step, nn_error *err) {
                         t->epoch + 1, step, where);
 }
 
+/* --- Data-parallel ranks ------------------------------------------------------ */
+
+static bool distributed(const nn_trainer *t) { return t->collective && t->collective->size > 1; }
+
+static uint64_t hash_bytes(uint64_t hash, const void *data, size_t size) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < size; i++) hash = (hash ^ p[i]) * 0x100000001b3ULL;   /* FNV-1a */
+    return hash;
+}
+
+/* Whether any rank's flag is set (every rank gets the same answer). */
+static int any_rank(const nn_trainer *t, bool flag, bool *any, nn_error *err) {
+    double value = flag;
+    if (t->collective->sum_doubles(t->collective, &value, 1, err) != 0) return -1;
+    *any = value > 0;
+    return 0;
+}
+
+/* An accumulator's state as bytes: [counts, sums] with their sizes first. */
+static int acc_bytes(const nn_metrics_acc *acc, unsigned char **bytes, size_t *size, nn_error *err) {
+    int64_t *counts;
+    double *sums;
+    size_t nc, ns;
+    if (nn_metrics_acc_save(acc, &counts, &nc, &sums, &ns, err) != 0) return -1;
+    uint64_t header[2] = {nc, ns};
+    *size = sizeof header + nc * sizeof *counts + ns * sizeof *sums;
+    *bytes = malloc(*size);
+    if (*bytes) {
+        memcpy(*bytes, header, sizeof header);
+        memcpy(*bytes + sizeof header, counts, nc * sizeof *counts);
+        memcpy(*bytes + sizeof header + nc * sizeof *counts, sums, ns * sizeof *sums);
+    }
+    free(counts);
+    free(sums);
+    return *bytes ? 0 : nn_error_oom(err, "the metrics to send");
+}
+
+/* Every rank's accumulator merged, in rank order, into rank 0's; the
+ * others' emptied (so that their states still add up to the whole). */
+static int merge_metrics(const nn_trainer *t, nn_metrics_acc *acc, nn_error *err) {
+    const nn_collective *c = t->collective;
+    unsigned char *mine = NULL, *all = NULL;
+    size_t size = 0, *sizes = calloc((size_t)c->size, sizeof *sizes);
+    if (!sizes) return nn_error_oom(err, "the ranks' metric sizes");
+    int status = acc_bytes(acc, &mine, &size, err);
+    /* A rank that failed still takes part with nothing, then the job ends. */
+    if (c->gather(c, mine, status == 0 ? size : 0, (void **)&all, sizes, err) != 0) status = -1;
+    free(mine);
+    if (status == 0 && c->rank == 0) {
+        nn_metrics_acc_reset(acc);
+        size_t offset = 0;
+        for (int r = 0; r < c->size && status == 0; r++) {
+            uint64_t header[2];
+            if (sizes[r] < sizeof header) {
+                status = nn_error_set(err, NN_ERR_RUNTIME, "rank %d sent no metrics", r);
+                break;
+            }
+            memcpy(header, all + offset, sizeof header);
+            int64_t *counts = malloc(header[0] * sizeof *counts + 1);
+            double *sums = malloc(header[1] * sizeof *sums + 1);
+            nn_metrics_acc *part = NULL;
+            if (counts && sums) {
+                memcpy(counts, all + offset + sizeof header, header[0] * sizeof *counts);
+                memcpy(sums, all + offset + sizeof header + header[0] * sizeof *counts, header[1] * sizeof *sums);
+                /* counts[0] is the samples the rank accumulated. */
+                part = nn_metrics_acc_create(t->task, t->outputs, logits_of(t->config->loss.kind),
+                                             header[0] > 0 && counts[0] > 0 ? counts[0] : 1, err);
+            }
+            if (!part) {
+                if (counts && sums) status = -1;
+                else status = nn_error_oom(err, "a rank's metrics");
+            } else {
+                if (nn_metrics_acc_load(part, counts, header[0], sums, header[1], err) != 0 ||
+                    nn_metrics_acc_merge(acc, part, err) != 0)
+                    status = -1;
+            }
+            nn_metrics_acc_free(part);
+            free(counts);
+            free(sums);
+            offset += sizes[r];
+        }
+    } else if (status == 0) {
+        nn_metrics_acc_reset(acc);
+    }
+    free(all);
+    free(sizes);
+    return status;
+}
+
+/* The metrics of everything the ranks accumulated: merged and finished on
+ * rank 0, the same numbers sent to every rank. */
+static int finish_metrics(const nn_trainer *t, nn_metrics_acc *acc, nn_metrics *metrics, nn_error *err) {
+    if (!distributed(t)) {
+        nn_metrics_acc_finish(acc, metrics, NULL);
+        return 0;
+    }
+    if (merge_metrics(t, acc, err) != 0) return -1;
+    memset(metrics, 0, sizeof *metrics);
+    if (t->collective->rank == 0) nn_metrics_acc_finish(acc, metrics, NULL);
+    return t->collective->broadcast(t->collective, metrics, sizeof *metrics, err);
+}
+
+int nn_trainer_distribute(nn_trainer *t, const nn_collective *c, const char *version, nn_error *err) {
+    if (!c || c->size <= 1) return 0;
+    /* The same run everywhere: config (with the options applied), data and
+     * nnseq itself, compared with rank 0's; every rank learns who differs. */
+    char *rendered = nn_config_render(t->config, false, err);
+    if (!rendered) return -1;
+    uint64_t mine[3] = {hash_bytes(0xcbf29ce484222325ULL, rendered, strlen(rendered)),
+                        hash_bytes(0xcbf29ce484222325ULL, &t->train_fingerprint, sizeof t->train_fingerprint),
+                        hash_bytes(0xcbf29ce484222325ULL, version, strlen(version))};
+    free(rendered);
+    uint64_t root[3];
+    memcpy(root, mine, sizeof root);
+    double *differ = calloc(3 * (size_t)c->size, sizeof *differ);
+    if (!differ) return nn_error_oom(err, "the ranks' comparison");
+    int status = c->broadcast(c, root, sizeof root, err);
+    for (int k = 0; k < 3 && status == 0; k++) differ[k * c->size + c->rank] = mine[k] != root[k];
+    if (status == 0) status = c->sum_doubles(c, differ, 3 * c->size, err);
+    static const char *const what[3] = {"config (with the command line's options)", "training data",
+                                        "nnseq version"};
+    for (int k = 2; k >= 0 && status == 0; k--)
+        for (int r = 1; r < c->size; r++)
+            if (differ[k * c->size + r] > 0) {
+                status = nn_error_set(err, NN_ERR_INPUT, "rank %d of %d has another %s than rank 0: every rank must "
+                                      "run the same nnseq on the same config and data", r, c->size, what[k]);
+                break;
+            }
+    free(differ);
+    if (status != 0) return status;
+    /* BatchNorm's statistics are summed inside forward and backward, so
+     * every rank needs rows of every batch. */
+    int last = t->train_count % t->batch_size;
+    if (nn_engine_collective_layers(t->engine) && (t->batch_size < c->size || (last > 0 && last < c->size)))
+        return nn_error_set(err, NN_ERR_INPUT, "%s: with %d ranks every batch needs at least %d samples (BatchNorm's "
+                            "statistics span the ranks), but batch_size %d over %d training samples leaves a batch of "
+                            "%d: choose another batch_size or number of ranks", t->config->path, c->size, c->size,
+                            t->batch_size, t->train_count, t->batch_size < c->size ? t->batch_size : last);
+    t->collective = c;
+    nn_engine_set_collective(t->engine, c);
+    /* A checkpoint in the middle of an epoch holds the merged sums: they
+     * count once, on rank 0. */
+    if (c->rank != 0) {
+        nn_metrics_acc_reset(t->train_metrics);
+        t->epoch_numerator = t->epoch_denominator = 0;
+    }
+    return 0;
+}
+
+int nn_trainer_gather_epoch(nn_trainer *t, nn_error *err) {
+    if (!distributed(t)) return 0;
+    double sums[2] = {t->epoch_numerator, t->epoch_denominator};
+    if (t->collective->sum_doubles(t->collective, sums, 2, err) != 0) return -1;
+    bool root = t->collective->rank == 0;
+    t->epoch_numerator = root ? sums[0] : 0;
+    t->epoch_denominator = root ? sums[1] : 0;
+    return merge_metrics(t, t->train_metrics, err);
+}
+
+int nn_trainer_agree_stop(nn_trainer *t, bool stop, bool *agreed, nn_error *err) {
+    *agreed = stop;
+    return distributed(t) ? any_rank(t, stop, agreed, err) : 0;
+}
+
 int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn progress, nn_stop_fn stop, void *user,
                      nn_error *err) {
     const nn_config *c = t->config;
@@ -407,8 +572,10 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     uint64_t key = epoch_key(t);
     while (t->epoch_position < t->train_count) {
         int first = t->epoch_position;
-        nn_batch batch = {&t->data, &t->transform, t->order, first,
-                          t->train_count - first < batch_size ? t->train_count - first : batch_size, key};
+        int count = t->train_count - first < batch_size ? t->train_count - first : batch_size;
+        int64_t share_first, share_count;
+        nn_collective_share(t->collective, first, count, &share_first, &share_count);
+        nn_batch batch = {&t->data, &t->transform, t->order, share_first, (int)share_count, key};
         nn_step_result step;
         if (per_step) schedule_step(t);
         if (nn_engine_train_step(t->engine, &batch, &c->loss, &t->optimizer, NULL, NULL, t->train_metrics, &step,
@@ -417,12 +584,16 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         if (!isfinite(step.loss) || !step.gradients_finite) return numerical_fault(t, first / batch_size + 1, err);
         t->epoch_numerator += step.numerator;
         t->epoch_denominator += step.denominator;
-        t->epoch_position = first + batch.count;
-        trained_here += batch.count;
+        t->epoch_position = first + count;
+        trained_here += count;
         if (progress)
             progress(user, t->epoch_position, t->train_count,
                      t->epoch_denominator > 0 ? t->epoch_numerator / t->epoch_denominator : 0);
-        if (stop && t->epoch_position < t->train_count && stop(user)) {
+        bool stopping = false;
+        if (stop && t->epoch_position < t->train_count &&
+            nn_trainer_agree_stop(t, stop(user), &stopping, err) != 0)
+            return -1;
+        if (stopping) {
             report->interrupted = true;
             report->epoch = t->epoch + 1;
             report->epochs = c->train.epochs;
@@ -434,7 +605,7 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     t->order_ready = false;
     report->seconds = now_seconds() - start;
     report->samples_per_second = trained_here / (report->seconds > 0 ? report->seconds : 1e-9);
-    nn_metrics_acc_finish(t->train_metrics, &report->train, NULL);
+    if (finish_metrics(t, t->train_metrics, &report->train, err) != 0) return -1;
     t->epoch++;
     report->epoch = t->epoch;
     report->epochs = c->train.epochs;
@@ -457,6 +628,31 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
 
 static int evaluate_on(nn_engine *engine, int batch_size, const nn_model *model, const nn_loss *loss, nn_task task,
                        const nn_input_transform *transform, const nn_dataset *set, int64_t first, int64_t count,
+                       nn_metrics *metrics, int64_t *confusion, nn_error *err);
+
+int nn_trainer_evaluate(nn_trainer *t, const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics,
+                        nn_error *err) {
+    if (!distributed(t))
+        return evaluate_on(t->engine, t->eval_batch, t->model, &t->config->loss, t->task, &t->transform, set, first,
+                           count, metrics, NULL, err);
+    /* Each rank its share; the accumulator holds the whole split, for rank 0's merge. */
+    int64_t share_first, share_count;
+    nn_collective_share(t->collective, first, count, &share_first, &share_count);
+    nn_metrics_acc *acc = nn_metrics_acc_create(t->task, t->outputs, logits_of(t->config->loss.kind),
+                                                count > 0 ? count : 1, err);
+    int status = acc ? nn_engine_evaluate(t->engine, t->eval_batch, &t->config->loss, &t->transform, set, share_first,
+                                          share_count, acc, err)
+                     : -1;
+    /* Every rank meets at the merge, a failed one too, or the others would wait. */
+    nn_metrics_acc *empty = acc ? NULL : nn_metrics_acc_create(t->task, t->outputs, logits_of(t->config->loss.kind), 1, err);
+    if (finish_metrics(t, acc ? acc : empty, metrics, err) != 0) status = -1;
+    nn_metrics_acc_free(acc);
+    nn_metrics_acc_free(empty);
+    return status;
+}
+
+static int evaluate_on(nn_engine *engine, int batch_size, const nn_model *model, const nn_loss *loss, nn_task task,
+                       const nn_input_transform *transform, const nn_dataset *set, int64_t first, int64_t count,
                        nn_metrics *metrics, int64_t *confusion, nn_error *err) {
     int outputs = model_outputs(model);
     nn_metrics_acc *acc = nn_metrics_acc_create(task, outputs, logits_of(loss->kind), count, err);
@@ -465,12 +661,6 @@ static int evaluate_on(nn_engine *engine, int batch_size, const nn_model *model,
     if (status == 0) nn_metrics_acc_finish(acc, metrics, confusion);
     nn_metrics_acc_free(acc);
     return status;
-}
-
-int nn_trainer_evaluate(nn_trainer *t, const nn_dataset *set, int64_t first, int64_t count, nn_metrics *metrics,
-                        nn_error *err) {
-    return evaluate_on(t->engine, t->eval_batch, t->model, &t->config->loss, t->task, &t->transform, set, first, count, metrics,
-                       NULL, err);
 }
 
 int nn_evaluate(nn_model *model, int threads, int batch_size, const nn_loss *loss, nn_task task,

@@ -20,6 +20,7 @@
 #include "data/dataset.h"
 #include "losses/loss.h"
 #include "optim/optimizer.h"
+#include "train/collective.h"
 #include "train/engine.h"
 #include "train/metrics.h"
 
@@ -92,6 +93,7 @@ typedef struct nn_trainer {
     uint32_t *order;           /* this epoch's sample order */
     nn_metrics_acc *train_metrics;
     nn_engine *engine;         /* the batch split across threads replicas */
+    const nn_collective *collective;  /* data-parallel ranks, or NULL (nn_trainer_distribute) */
 } nn_trainer;
 
 /* Loads the training data, builds the model (input shape from the config or
@@ -107,6 +109,23 @@ void nn_trainer_free(nn_trainer *trainer);
  * in its batch size. */
 int nn_trainer_evaluate(nn_trainer *trainer, const nn_dataset *set, int64_t first, int64_t count,
                         nn_metrics *metrics, nn_error *err);
+
+/* Data-parallel training over the ranks of c (NULL or one rank: no-op),
+ * after nn_trainer_create and any resume, called by every rank: checks
+ * that every rank runs the same config, data and nnseq (version, any
+ * string the caller names its build by) and refuses, naming the first rank
+ * that differs; then each rank trains and evaluates its share of every
+ * batch and split, with gradients, BatchNorm statistics and metrics summed
+ * over the ranks, so the numbers are one process's to float tolerance.
+ * Every rank gets the same reports; the caller lets rank 0 alone print
+ * and save. Collective: every rank calls every trainer function from then on. */
+int nn_trainer_distribute(nn_trainer *trainer, const nn_collective *c, const char *version, nn_error *err);
+/* Before a checkpoint in the middle of an epoch: the ranks' running sums
+ * of the epoch merged into rank 0's (what the checkpoint saves). */
+int nn_trainer_gather_epoch(nn_trainer *trainer, nn_error *err);
+/* Whether any rank wants to stop (a signal reaches each rank on its own);
+ * stop itself without ranks. */
+int nn_trainer_agree_stop(nn_trainer *trainer, bool stop, bool *agreed, nn_error *err);
 
 /* Trains one epoch (the rest of it, after a resume in the middle) and
  * evaluates on the validation split. stop (may be NULL) is asked after
