@@ -36,7 +36,7 @@ SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 NNSEQ_BIN ?= nnseq
 
-.PHONY: all check asan fuzz data bench clean deps
+.PHONY: all check asan fuzz data bench clean deps mpi
 all: $(NNSEQ_BIN) $(BUILD)/libnnseq.a
 
 $(BUILD)/%.o: %.c
@@ -63,11 +63,20 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/tests/synthetic.o $(BUILD)/libnnseq.a
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The MPI variant that tests/cli_mpi_test.sh runs under mpirun, when Open
+# MPI is installed (make deps installs it); the tests skip it otherwise.
+MPI_BIN := build/mpi/nnseq
+mpi:
+	@if command -v mpicc >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory MPI=1 BUILD=build/mpi NNSEQ_BIN=$(MPI_BIN) EXTRA_CFLAGS= OPT="$(OPT)" all; \
+	else echo "make: no mpicc, so no MPI build (make deps installs libopenmpi-dev)"; fi
+
 # Every test program runs even when one fails; the last line sums them up.
 # The end-to-end scripts (tests/cli_*.sh) get the binary under test in NNSEQ.
 TEST_SCRIPTS := $(wildcard tests/cli_*.sh)
-check: all $(TEST_BIN) $(TOOL_BIN)
+check: all $(TEST_BIN) $(TOOL_BIN) mpi
 	@NNSEQ=$(abspath $(NNSEQ_BIN)) GEN_DATA=$(abspath $(BUILD)/tests/tools/gen_data) \
+	    NNSEQ_MPI=$(abspath $(MPI_BIN)) \
 	    TOOLS=$(abspath $(BUILD)/tests/tools) \
 	    sh tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 

@@ -29,6 +29,15 @@
 #     config's batch and widths: one OpenBLAS thread, NPROC OpenBLAS threads,
 #     and NPROC one-thread processes side by side on batch/NPROC each (the
 #     shape of nnseq's replicas);
+#   - data-parallel over MPI, for fashion_cnn and fashion_mlp_wide, when
+#     MPI_NNSEQ (make MPI=1 BUILD=build/mpi NNSEQ_BIN=build/mpi/nnseq) and
+#     mpirun are there: training samples/s of `mpirun -np 2 MPI_NNSEQ train
+#     --threads 1` against one MPI_NNSEQ process at --threads 2 and at
+#     --threads 1 (the per-step compute), alternating; and bench/allreduce.c
+#     (built with mpicc into the temporary folder; by hand:
+#     mpicc -O2 bench/allreduce.c -o build/allreduce) at -np 2 on the
+#     config's parameter count: the median MPI_Allreduce of the gradient
+#     buffer and its share of a 2-rank step (docs/scaling.md uses these);
 # then a "targets" block, pass or miss with the measured values.
 #
 # The amount of work: the training runs read the first SAMPLES images of the
@@ -45,7 +54,13 @@
 # EVAL_REPEATS (REPEATS), BUSY (1; 0 skips the busy-core part), CEILING (1),
 # NNSEQ (./nnseq; copied once at the start, so a rebuild during the bench does
 # not change the binary under test), TORCH_REF (tests/torch_ref.py),
-# SHARED (../shared, for bench/gemm_ceiling.c; that part is left out without it).
+# SHARED (../shared, for bench/gemm_ceiling.c; that part is left out without it),
+# SECTIONS ("train busy ceiling mpi": the parts to run; the configs are
+# prepared whatever it says, so SECTIONS=mpi runs the MPI rows alone; the
+# targets block has the lines of the parts that ran), MPI_NNSEQ
+# (build/mpi/nnseq; copied at the start like NNSEQ), MPIRUN (mpirun),
+# MPIRUN_ARGS (--oversubscribe, and --allow-run-as-root when root),
+# ALLREDUCE_CALLS (300 timed calls per size).
 set -eu
 cd "$(dirname "$0")/.."
 REPEATS=${REPEATS:-3}
@@ -61,6 +76,13 @@ CEILING=${CEILING:-1}
 NNSEQ=${NNSEQ:-./nnseq}
 SHARED=${SHARED:-../shared}
 TORCH_REF=${TORCH_REF:-tests/torch_ref.py}
+SECTIONS=${SECTIONS:-"train busy ceiling mpi"}
+MPI_NNSEQ=${MPI_NNSEQ:-build/mpi/nnseq}
+MPIRUN=${MPIRUN:-mpirun}
+[ "$(id -u)" != 0 ] || root_args=--allow-run-as-root
+MPIRUN_ARGS=${MPIRUN_ARGS:-"--oversubscribe ${root_args:-}"}
+ALLREDUCE_CALLS=${ALLREDUCE_CALLS:-300}
+in_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 PY=/usr/bin/python3
 HELPER=bench/helper.py
 [ "$#" -gt 0 ] || set -- configs/fashion_mlp.yaml bench/configs/fashion_mlp_b64.yaml \
@@ -96,6 +118,17 @@ trap 'exit 130' INT TERM
 mkdir -p "$tmp/data" "$tmp/cfg" "$tmp/run" "$tmp/res" "$tmp/ckpt"
 cp "$NNSEQ" "$tmp/nnseq"
 NN=$tmp/nnseq
+MPINN=""
+if in_section mpi; then
+    if [ ! -x "$MPI_NNSEQ" ]; then
+        mpi_skip="$MPI_NNSEQ missing (make MPI=1 BUILD=build/mpi NNSEQ_BIN=build/mpi/nnseq)"
+    elif ! command -v "$MPIRUN" >/dev/null 2>&1; then
+        mpi_skip="$MPIRUN not found (apt-get install openmpi-bin libopenmpi-dev)"
+    else
+        cp "$MPI_NNSEQ" "$tmp/nnseq-mpi"
+        MPINN=$tmp/nnseq-mpi
+    fi
+fi
 : >"$tmp/problems"
 ncpu=$(nproc)
 
@@ -202,11 +235,11 @@ eval_torch() {   # NAME CONFIG THREADS REP
 
 names=""
 # --- training and eval, config by config ---------------------------------------
-echo "train_samp/s: median (min-max) of $REPEATS runs, each program's own epoch timer; eval_samp/s: nnseq"
-echo "eval's marginal rate ($((EVAL_COPIES - 1)) x the test split over the extra wall time of $EVAL_COPIES copies against 1),"
-echo "torch_ref.py --bench-eval; eval_proc_samp/s: test split / wall time of a whole 1-copy nnseq eval;"
-echo "peak_RSS_MB: of the training runs (median). The ratio line: nnseq's default against torch's best."
-echo
+in_section train && echo "train_samp/s: median (min-max) of $REPEATS runs, each program's own epoch timer; eval_samp/s: nnseq"
+in_section train && echo "eval's marginal rate ($((EVAL_COPIES - 1)) x the test split over the extra wall time of $EVAL_COPIES copies against 1),"
+in_section train && echo "torch_ref.py --bench-eval; eval_proc_samp/s: test split / wall time of a whole 1-copy nnseq eval;"
+in_section train && echo "peak_RSS_MB: of the training runs (median). The ratio line: nnseq's default against torch's best."
+in_section train && echo
 for config in "$@"; do
     [ -f "$config" ] || { echo "skip $config: missing"; problem "$config: missing"; continue; }
     name=$(basename "$config" .yaml)
@@ -224,6 +257,8 @@ for config in "$@"; do
     echo "$train_cfg" >"$tmp/res/$name.cfg"
     train_n=$($PY "$HELPER" train-count "$config" "$n")
     batch=$(sed -n 's/.*batch_size: *\([0-9]*\).*/\1/p' "$config" | head -1)
+    echo "$train_n ${batch:-}" >"$tmp/res/$name.shape"
+    in_section train || continue
     order=$(interleave "$THREADS default" "$TORCH_THREADS")
     echo "== $name: $train_n training samples per epoch ($( [ "$n" -gt 0 ] && echo "the first $n of the training file less val_split" || echo "the config's own files")), batch ${batch:-?}, $EPOCHS epoch(s); load $(cut -d' ' -f1 /proc/loadavg)"
     rep=1
@@ -307,7 +342,7 @@ done
 set --
 
 # --- the second core kept busy ------------------------------------------------
-if [ "$BUSY" = 1 ] && [ -n "$names" ]; then
+if [ "$BUSY" = 1 ] && in_section busy && [ -n "$names" ]; then
     sh -c 'while :; do :; done' &
     spinner=$!
     echo "== busy: a spinning sh loop (pid $spinner) on the side; nnseq training samples/s, medians of $REPEATS"
@@ -331,7 +366,7 @@ if [ "$BUSY" = 1 ] && [ -n "$names" ]; then
 fi
 
 # --- the sgemm-only ceiling of the MLPs ---------------------------------------
-if [ "$CEILING" = 1 ] && [ -f "$SHARED/bench/gemm_ceiling.c" ] &&
+if [ "$CEILING" = 1 ] && in_section ceiling && [ -f "$SHARED/bench/gemm_ceiling.c" ] &&
     cc -O2 "$SHARED/bench/gemm_ceiling.c" -o "$tmp/gemm_ceiling" $(pkg-config --cflags --libs openblas); then
     echo "== sgemm-only ceiling (gemm_ceiling.c: the products of forward and backward only, 2 s each, one run):"
     printf '%-18s %-22s %10s %10s %12s %14s %14s\n' config "batch widths" 1_thread "${ncpu}_threads" "${ncpu}x1_proc" nnseq_1/ceil_1 nnseq_def/procs
@@ -361,6 +396,77 @@ if [ "$CEILING" = 1 ] && [ -f "$SHARED/bench/gemm_ceiling.c" ] &&
     echo
 fi
 
+# --- data-parallel over MPI: 2 ranks against 1 process -----------------------
+has() { case " $names " in *" $1 "*) return 0 ;; esac; return 1; }
+train_mpi() {   # NAME CONFIG WHICH REP; WHICH: 2r_x1, 1p_x2 or 1p_x1 (ranks x threads)
+    case $3 in
+        2r_x1) launch="$MPIRUN $MPIRUN_ARGS -np 2" t=1 ;;
+        1p_x2) launch="" t=2 ;;
+        *) launch="" t=1 ;;
+    esac
+    o=$tmp/run/$1.mpi.$3.$4
+    # $launch unquoted: mpirun and its arguments, or nothing
+    if run "$1 ${launch:+$launch }nnseq train --threads $t (MPI build)" "$o" $launch "$MPINN" train "$2" \
+        --epochs "$EPOCHS" --threads "$t" --format json --out "$tmp/ckpt/$1.mpi.ckpt"; then
+        $PY "$HELPER" train-rate "$o.out" >>"$tmp/res/$1.mpi.$3.train"
+    fi
+}
+step_ms() { awk -v b="$1" -v r="$2" 'BEGIN { if (b == "" || r == "" || r + 0 == 0) print ""; else printf "%.2f", 1000 * b / r }'; }   # BATCH SAMPLES/S
+mpi_names=""
+for name in fashion_cnn fashion_mlp_wide; do
+    ! has "$name" || mpi_names="$mpi_names $name"
+done
+if in_section mpi && [ -n "$mpi_names" ] && [ -z "$MPINN" ]; then
+    echo "== MPI rows skipped: $mpi_skip"
+    echo
+elif in_section mpi && [ -n "$mpi_names" ]; then
+    allreduce=""
+    if mpicc -O2 bench/allreduce.c -o "$tmp/allreduce" 2>"$tmp/allreduce.err"; then
+        allreduce=$tmp/allreduce
+    else
+        problem "bench/allreduce.c: mpicc failed: $(head -2 "$tmp/allreduce.err" | tr '\n' ' ' | cut -c1-300)"
+    fi
+    echo "== MPI ($("$MPINN" --version | sed -n 's/^MPI: \([^(]*\).*/\1/p' | sed 's/ *$//'), both ranks on this machine: the allreduce goes through shared memory)"
+    echo "training samples/s, medians of $REPEATS, alternating, nnseq's epoch timer, all with $MPI_NNSEQ:"
+    echo "2r_x1 = $MPIRUN $MPIRUN_ARGS -np 2 nnseq train --threads 1; 1p_x2, 1p_x1 = one process at --threads 2, 1;"
+    echo "step_ms = batch / samples/s; allreduce_us: bench/allreduce.c, -np 2, median of $ALLREDUCE_CALLS MPI_Allreduce"
+    echo "(in place, float, SUM) of the config's parameter count, the slowest rank's time; busbw = bytes x 2(N-1)/N / time;"
+    echo "ar/step = allreduce_us over the 2-rank step."
+    printf '%-18s %9s %8s %8s %8s %11s %12s %9s %12s %9s %8s\n' config params 1p_x1 1p_x2 2r_x1 2r_x1/1p_x2 \
+        step_1p_x1_ms step_2r_ms allreduce_us busbw_GB/s ar/step
+    for name in $mpi_names; do
+        cfg=$(cat "$tmp/res/$name.cfg")
+        batch=$(cut -d' ' -f2 "$tmp/res/$name.shape")
+        rep=1
+        while [ "$rep" -le "$REPEATS" ]; do
+            list="2r_x1 1p_x2 1p_x1"
+            [ $((rep % 2)) = 1 ] || list="1p_x1 1p_x2 2r_x1"
+            for v in $list; do train_mpi "$name" "$cfg" "$v" "$rep"; done
+            rep=$((rep + 1))
+        done
+        params=$("$MPINN" print "$cfg" 2>/dev/null | sed -n 's/^Total params: *//p' | tr -d ,)
+        ar="" bw=""
+        o=$tmp/run/$name.allreduce
+        if [ -n "$allreduce" ] && [ -n "$params" ]; then
+            if $MPIRUN $MPIRUN_ARGS -np 2 "$allreduce" --calls "$ALLREDUCE_CALLS" "$params" >"$o.out" 2>"$o.err"; then
+                ar=$($PY "$HELPER" field "$o.out" median_us) bw=$($PY "$HELPER" field "$o.out" busbw_GBps)
+            else
+                problem "$name allreduce: $(grep -v '^ *$' "$o.err" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+            fi
+        fi
+        r1=$(med "$tmp/res/$name.mpi.1p_x1.train") r2=$(med "$tmp/res/$name.mpi.1p_x2.train")
+        rr=$(med "$tmp/res/$name.mpi.2r_x1.train")
+        ratio "$rr" "$r2" >"$tmp/res/$name.mpi.ratio"
+        echo "$(num "$rr") / $(num "$r2")" >"$tmp/res/$name.mpi.detail"
+        s1=$(step_ms "$batch" "$r1") s2=$(step_ms "$batch" "$rr")
+        share=$(awk -v a="$ar" -v s="$s2" 'BEGIN { if (a == "" || s == "" || s + 0 == 0) print ""; else printf "%.0f%%", 100 * a / (1000 * s) }')
+        printf '%-18s %9s %8s %8s %8s %11s %12s %9s %12s %9s %8s\n' "$name" "$(or_dash "$params")" "$(num "$r1")" \
+            "$(num "$r2")" "$(num "$rr")" "$(or_dash "$(ratio "$rr" "$r2")")" "$(or_dash "$s1")" "$(or_dash "$s2")" \
+            "$(or_dash "$ar")" "$(or_dash "$bw")" "$(or_dash "$share")"
+    done
+    echo
+fi
+
 # --- targets -------------------------------------------------------------------
 # check LABEL VALUE OP LIMIT DETAIL
 check() {
@@ -373,27 +479,26 @@ check() {
     fi
     printf '  %-4s %-48s %6s %s %-4s %s\n' "$verdict" "$1" "$(or_dash "$2")" "$3" "$4" "$5"
 }
-has() { case " $names " in *" $1 "*) return 0 ;; esac; return 1; }
 echo "== targets (medians of this run; nnseq at its default --threads, torch at its best)"
 for pair in fashion_mlp:3.0 fashion_mlp_b64:3.0 fashion_cnn:2.0 fashion_cnn_bn:2.0 fashion_mlp_wide:1.5; do
     name=${pair%%:*} limit=${pair#*:}
-    has "$name" || continue
+    in_section train && has "$name" || continue
     bt=$(cat "$tmp/res/$name.torchbest")
     a=$(med "$tmp/res/$name.nnseq.default.train") b=$(med "$tmp/res/$name.torch.$bt.train" 2>/dev/null || :)
     check "training $name vs torch" "$(ratio "$a" "$b")" '>=' "$limit" "($(num "$a") / $(num "$b") at torch --threads ${bt:-?})"
 done
 for name in fashion_cnn fashion_mlp_wide; do
-    has "$name" || continue
+    in_section train && has "$name" || continue
     a=$(med "$tmp/res/$name.nnseq.2.train") b=$(med "$tmp/res/$name.nnseq.1.train")
     check "training $name --threads 2 vs 1" "$(ratio "$a" "$b")" '>=' 1.7 "($(num "$a") / $(num "$b"))"
 done
-if [ "$BUSY" = 1 ]; then
+if [ "$BUSY" = 1 ] && in_section busy; then
     for name in $names; do
         a=$(med "$tmp/res/$name.nnseq.default.train.busy") b=$(med "$tmp/res/$name.nnseq.1.train.busy")
         check "busy core: $name default vs --threads 1" "$(ratio "$a" "$b")" '>=' 0.9 "($(num "$a") / $(num "$b"))"
     done
 fi
-if [ "$EVAL" = 1 ]; then
+if [ "$EVAL" = 1 ] && in_section train; then
     for name in $names; do
         bt=$(cat "$tmp/res/$name.torchevalbest")
         best=$(cat "$tmp/res/$name.torch.$bt.evalmed" 2>/dev/null || :)
@@ -402,10 +507,17 @@ if [ "$EVAL" = 1 ]; then
     done
 fi
 for name in $names; do
+    in_section train || break
     bt=$(cat "$tmp/res/$name.torchbest")
     a=$(med "$tmp/res/$name.nnseq.default.rss") b=$(med "$tmp/res/$name.torch.$bt.rss" 2>/dev/null || :)
     check "peak RSS $name vs torch" "$(ratio "$a" "$b")" '<=' 0.5 "($(mb "$a") MB / $(mb "$b") MB, training)"
 done
+if [ -n "$MPINN" ] && in_section mpi; then
+    for name in $mpi_names; do
+        check "$name: 2 ranks x 1 thread within 15% of 1 process x 2 threads" "$(cat "$tmp/res/$name.mpi.ratio")" '>=' 0.85 \
+            "($(cat "$tmp/res/$name.mpi.detail") samples/s)"
+    done
+fi
 
 if [ -s "$tmp/problems" ]; then
     echo

@@ -136,6 +136,9 @@ static void catch_signals(const nn_output_lock *const locks[LOCK_FILES]) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_signal;
+    /* A write in progress when the signal lands (to a pipe: mpirun's, a
+     * pager's) goes on instead of failing with EINTR. */
+    action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
@@ -323,6 +326,14 @@ done:
     }
     nn_trainer_free(t);
     unlock_outputs(&locks);
+    /* The ranks leave together, once rank 0 has written and let go of its
+     * outputs: mpirun kills the rest of a job as soon as one rank ends
+     * with a non-zero status (130 after a signal). */
+    if (group->started && group->group.size > 1) {
+        double done = 0;
+        nn_error ignored = {0};
+        group->group.sum_doubles(&group->group, &done, 1, &ignored);
+    }
     return status;
 }
 
@@ -441,7 +452,10 @@ int command_train(int argc, char **argv) {
     status = run_training(&cfg, &o, format, &group);
     nn_config_free(&cfg);
 #ifdef NN_MPI
-    if (group.started) nn_mpi_finish();
+    /* After a signal mpirun is tearing the job down (SIGTERM, then SIGKILL
+     * a second later): MPI_Finalize's handshake through it may never end,
+     * so a stopped rank just exits, its checkpoint written and locks gone. */
+    if (group.started && !received_signal) nn_mpi_finish();
 #endif
     return status;
 }

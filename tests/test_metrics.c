@@ -860,6 +860,391 @@ START_TEST(create_and_add_refuse_misuse) {
 }
 END_TEST
 
+/* ---- merging accumulators (data-parallel ranks) ---- */
+
+typedef struct saved_state {
+    int64_t *counts;
+    size_t count_size;
+    double *sums;
+    size_t sum_size;
+} saved_state;
+
+static saved_state save_state(const nn_metrics_acc *acc) {
+    saved_state state;
+    nn_error err = {0};
+    ck_assert_msg(nn_metrics_acc_save(acc, &state.counts, &state.count_size, &state.sums, &state.sum_size, &err) == 0,
+                  "save: %s", err.message);
+    return state;
+}
+
+static void free_state(saved_state *state) {
+    free(state->counts);
+    free(state->sums);
+}
+
+static bool same_bits(const saved_state *a, const saved_state *b) {
+    return a->count_size == b->count_size && a->sum_size == b->sum_size &&
+           memcmp(a->counts, b->counts, a->count_size * sizeof *a->counts) == 0 &&
+           memcmp(a->sums, b->sums, a->sum_size * sizeof *a->sums) == 0;
+}
+
+static double relative_difference(double actual, double expected) {
+    if (same(actual, expected)) return 0;
+    return expected != 0 ? fabs(actual - expected) / fabs(expected) : INFINITY;
+}
+
+/* The counts (binary's scores and positives in the order added among
+ * them) exactly, the sums to 1e-12 relative; returns the worst relative
+ * difference of the sums. */
+static double assert_same_state(const saved_state *actual, const saved_state *expected, const char *what) {
+    ck_assert_msg(actual->count_size == expected->count_size && actual->sum_size == expected->sum_size,
+                  "%s: the states' sizes differ", what);
+    for (size_t k = 0; k < actual->count_size; k++)
+        ck_assert_msg(actual->counts[k] == expected->counts[k], "%s: count %zu is %lld, expected %lld", what, k,
+                      (long long)actual->counts[k], (long long)expected->counts[k]);
+    double worst = 0;
+    for (size_t k = 0; k < actual->sum_size; k++) {
+        double difference = relative_difference(actual->sums[k], expected->sums[k]);
+        ck_assert_msg(difference <= 1e-12, "%s: sum %zu is %.17g, expected %.17g", what, k, actual->sums[k],
+                      expected->sums[k]);
+        worst = fmax(worst, difference);
+    }
+    return worst;
+}
+
+/* The ratios of counts (ROC AUC included) exactly; the loss and the
+ * regression metrics, made of reassociated sums, to 1e-12 relative.
+ * Returns the worst relative difference. */
+static double assert_close_metrics(const nn_metrics *actual, const nn_metrics *expected, const char *what) {
+    ck_assert_msg(actual->task == expected->task && actual->count == expected->count, "%s: task or count differ",
+                  what);
+    const char *const *names;
+    int count = nn_metrics_names(actual->task, &names);
+    double worst = 0;
+    for (int i = 0; i < count; i++) {
+        double a = nn_metrics_value(actual, names[i]), e = nn_metrics_value(expected, names[i]);
+        bool of_sums = actual->task == NN_TASK_REGRESSION || strcmp(names[i], "loss") == 0;
+        double difference = relative_difference(a, e);
+        ck_assert_msg(of_sums ? difference <= 1e-12 : same(a, e), "%s: %s %.17g, expected %.17g", what, names[i], a,
+                      e);
+        worst = fmax(worst, difference);
+    }
+    return worst;
+}
+
+/* Adds samples first..last-1 in batches of 5. */
+static nn_metrics_acc *accumulate_part(const sample_set *s, int first, int last, int64_t capacity) {
+    nn_metrics_acc *acc = make_acc(s->task, s->outputs, s->logits, capacity);
+    for (int start = first; start < last; start += 5) {
+        int batch = last - start < 5 ? last - start : 5;
+        nn_targets targets = {s->labels ? s->labels + start : NULL,
+                              s->values ? s->values + (size_t)start * s->outputs : NULL};
+        add(acc, s->output + (size_t)start * s->outputs, &targets, batch, s->numerator + start,
+            s->denominator + start);
+    }
+    return acc;
+}
+
+static void merge(nn_metrics_acc *acc, const nn_metrics_acc *other) {
+    nn_error err = {0};
+    ck_assert_msg(nn_metrics_acc_merge(acc, other, &err) == 0, "merge: %s", err.message);
+}
+
+typedef enum merge_kind { PLAIN, NAN_SCORES, AUTOENCODER } merge_kind;
+
+typedef struct merge_case {
+    nn_task task;
+    int outputs;
+    bool logits;
+    merge_kind kind;
+} merge_case;
+
+static const merge_case merge_cases[] = {
+    {NN_TASK_CLASSIFICATION, 5, false, PLAIN}, {NN_TASK_BINARY, 1, false, PLAIN},
+    {NN_TASK_BINARY, 1, true, PLAIN},          {NN_TASK_BINARY, 1, false, NAN_SCORES},
+    {NN_TASK_MULTILABEL, 4, false, PLAIN},     {NN_TASK_MULTILABEL, 3, true, PLAIN},
+    {NN_TASK_REGRESSION, 3, false, PLAIN},     {NN_TASK_REGRESSION, 16, false, AUTOENCODER},
+};
+#define MERGE_CASE_COUNT ((int)(sizeof merge_cases / sizeof merge_cases[0]))
+#define MERGED_SAMPLES 37
+
+/* 37 samples of the case: make_samples' (regression targets 1e4 +- 2, one
+ * output constant, one with a first target 1e6 away), labels -100 at 5 and
+ * 20 for sure, NaN scores at 3 and 30; the autoencoder's 4 x 4 images
+ * have a border of zeros (weight 0 in R^2) around pixels in [0, 1). */
+static sample_set make_merge_samples(const merge_case *c, uint64_t seed) {
+    sample_set s = make_samples(c->task, MERGED_SAMPLES, c->outputs, c->logits, seed);
+    if (c->task == NN_TASK_CLASSIFICATION) s.labels[5] = s.labels[20] = -100;
+    if (c->kind == NAN_SCORES) s.output[3] = s.output[30] = NAN;
+    if (c->kind == AUTOENCODER) {
+        nn_rng rng;
+        nn_rng_seed(&rng, seed + 1);
+        for (int b = 0; b < s.count; b++)
+            for (int j = 0; j < 16; j++) {
+                size_t i = (size_t)b * 16 + j;
+                bool border = j / 4 == 0 || j / 4 == 3 || j % 4 == 0 || j % 4 == 3;
+                s.values[i] = border ? 0.0f : nn_rng_uniform(&rng);
+                s.output[i] = s.values[i] + nn_rng_uniform_range(&rng, -0.1f, 0.1f);
+            }
+    }
+    return s;
+}
+
+/* The three ranks' shares of the 37 samples: each pattern has an empty
+ * rank, first, in the middle or last. */
+static const int splits[][3] = {{0, 30, 7}, {12, 0, 25}, {20, 17, 0}, {3, 34, 0}};
+#define SPLIT_COUNT ((int)(sizeof splits / sizeof splits[0]))
+
+/* Each rank accumulates its share; rank 0 (room for all the samples) merges
+ * ranks 1 and 2 in order: the state is that of one accumulator given the
+ * samples in order (counts exactly, sums to 1e-12), and so are the metrics
+ * and the confusion matrix. */
+START_TEST(merged_ranks_match_one_accumulator) {
+    const merge_case *c = &merge_cases[_i];
+    sample_set s = make_merge_samples(c, 300 + (uint64_t)_i);
+    size_t cells = (size_t)c->outputs * c->outputs;
+    int64_t *confusion = malloc(cells * sizeof *confusion), *expected_confusion = malloc(cells * sizeof *confusion);
+    nn_metrics_acc *whole = accumulate_part(&s, 0, s.count, s.count);
+    saved_state expected_state = save_state(whole);
+    nn_metrics expected;
+    nn_metrics_acc_finish(whole, &expected, expected_confusion);
+    if (c->kind == NAN_SCORES) ck_assert(isnan(expected.roc_auc));
+    if (c->task == NN_TASK_BINARY && c->kind == PLAIN) ck_assert(!isnan(expected.roc_auc));
+    double worst_state = 0, worst_metric = 0;
+    for (int p = 0; p < SPLIT_COUNT; p++) {
+        int first = splits[p][0], second = first + splits[p][1];
+        nn_metrics_acc *rank0 = accumulate_part(&s, 0, first, s.count);
+        nn_metrics_acc *rank1 = accumulate_part(&s, first, second, second - first);
+        nn_metrics_acc *rank2 = accumulate_part(&s, second, s.count, s.count - second);
+        merge(rank0, rank1);
+        merge(rank0, rank2);
+        char what[96];
+        snprintf(what, sizeof what, "%s case %d split %d+%d+%d", nn_task_name(c->task), _i, splits[p][0],
+                 splits[p][1], splits[p][2]);
+        saved_state state = save_state(rank0);
+        worst_state = fmax(worst_state, assert_same_state(&state, &expected_state, what));
+        nn_metrics m;
+        ck_assert(nn_metrics_acc_finish(rank0, &m, confusion) == (c->task == NN_TASK_CLASSIFICATION));
+        worst_metric = fmax(worst_metric, assert_close_metrics(&m, &expected, what));
+        if (c->task == NN_TASK_CLASSIFICATION)
+            ck_assert(memcmp(confusion, expected_confusion, cells * sizeof *confusion) == 0);
+        free_state(&state);
+        nn_metrics_acc_free(rank0);
+        nn_metrics_acc_free(rank1);
+        nn_metrics_acc_free(rank2);
+    }
+    if (getenv("NNSEQ_TEST_MERGE_FIGURES"))
+        fprintf(stderr, "%s case %d: worst relative difference state %.3g, metrics %.3g\n", nn_task_name(c->task),
+                _i, worst_state, worst_metric);
+    free_state(&expected_state);
+    nn_metrics_acc_free(whole);
+    free(confusion);
+    free(expected_confusion);
+    free_samples(&s);
+}
+END_TEST
+
+/* An empty accumulator on either side changes no bit of the other's state:
+ * merged into a full one, or a full one merged into it. */
+START_TEST(merging_an_empty_accumulator_is_exact) {
+    const merge_case *c = &merge_cases[_i];
+    sample_set s = make_merge_samples(c, 400 + (uint64_t)_i);
+    /* An infinite last target makes an infinite mean, which an empty side
+     * must leave as it is (0 times an infinite difference is NaN). */
+    if (c->task == NN_TASK_REGRESSION) s.values[(size_t)(s.count - 1) * c->outputs] = INFINITY;
+    nn_metrics_acc *full = accumulate_part(&s, 0, s.count, s.count);
+    saved_state before = save_state(full);
+    nn_metrics_acc *empty = make_acc(c->task, c->outputs, c->logits, 0);
+    merge(full, empty);
+    saved_state after = save_state(full);
+    ck_assert_msg(same_bits(&after, &before), "%s: merging an empty accumulator changed the state",
+                  nn_task_name(c->task));
+    nn_metrics_acc *into_empty = make_acc(c->task, c->outputs, c->logits, s.count);
+    merge(into_empty, full);
+    saved_state copied = save_state(into_empty);
+    ck_assert_msg(same_bits(&copied, &before), "%s: merged into an empty accumulator, the state changed",
+                  nn_task_name(c->task));
+    free_state(&before);
+    free_state(&after);
+    free_state(&copied);
+    nn_metrics_acc_free(full);
+    nn_metrics_acc_free(empty);
+    nn_metrics_acc_free(into_empty);
+    free_samples(&s);
+}
+END_TEST
+
+/* What travels between processes: each rank's saved state, loaded on rank
+ * 0 into a fresh accumulator with more room than the rank's, then merged,
+ * gives the bits of merging the ranks' accumulators themselves. */
+START_TEST(saved_loaded_and_merged_is_merged) {
+    const merge_case *c = &merge_cases[_i];
+    sample_set s = make_merge_samples(c, 500 + (uint64_t)_i);
+    const int *split = splits[1];
+    int bounds[4] = {0, split[0], split[0] + split[1], s.count};
+    nn_metrics_acc *direct = make_acc(c->task, c->outputs, c->logits, s.count);
+    nn_metrics_acc *sent = make_acc(c->task, c->outputs, c->logits, s.count);
+    for (int r = 0; r < 3; r++) {
+        nn_metrics_acc *rank = accumulate_part(&s, bounds[r], bounds[r + 1], bounds[r + 1] - bounds[r]);
+        saved_state state = save_state(rank);
+        nn_metrics_acc *received = make_acc(c->task, c->outputs, c->logits, s.count + 13);
+        nn_error err = {0};
+        ck_assert_msg(nn_metrics_acc_load(received, state.counts, state.count_size, state.sums, state.sum_size,
+                                          &err) == 0,
+                      "load: %s", err.message);
+        saved_state reloaded = save_state(received);
+        ck_assert_msg(same_bits(&reloaded, &state), "rank %d's state changed on the way", r);
+        merge(direct, rank);
+        merge(sent, received);
+        free_state(&state);
+        free_state(&reloaded);
+        nn_metrics_acc_free(rank);
+        nn_metrics_acc_free(received);
+    }
+    saved_state a = save_state(direct), b = save_state(sent);
+    ck_assert_msg(same_bits(&b, &a), "%s: sent and merged differs from merged", nn_task_name(c->task));
+    nn_metrics from_direct = finish(direct), from_sent = finish(sent);
+    assert_same_metrics(&from_sent, &from_direct, "sent and merged");
+    free_state(&a);
+    free_state(&b);
+    nn_metrics_acc_free(direct);
+    nn_metrics_acc_free(sent);
+    free_samples(&s);
+}
+END_TEST
+
+/* A rank merged with itself counts its samples twice, as adding them
+ * twice would. */
+START_TEST(merging_an_accumulator_into_itself_doubles_it) {
+    const merge_case *c = &merge_cases[_i];
+    sample_set s = make_merge_samples(c, 600 + (uint64_t)_i);
+    nn_metrics_acc *acc = accumulate_part(&s, 0, s.count, 2 * s.count);
+    nn_metrics_acc *twice = accumulate_part(&s, 0, s.count, 2 * s.count);
+    merge(acc, acc);
+    for (int start = 0; start < s.count; start += 5) {
+        int batch = s.count - start < 5 ? s.count - start : 5;
+        nn_targets targets = {s.labels ? s.labels + start : NULL,
+                              s.values ? s.values + (size_t)start * s.outputs : NULL};
+        add(twice, s.output + (size_t)start * s.outputs, &targets, batch, s.numerator + start,
+            s.denominator + start);
+    }
+    saved_state a = save_state(acc), b = save_state(twice);
+    assert_same_state(&a, &b, nn_task_name(c->task));
+    nn_metrics m = finish(acc), expected = finish(twice);
+    assert_close_metrics(&m, &expected, "merged into itself");
+    free_state(&a);
+    free_state(&b);
+    nn_metrics_acc_free(acc);
+    nn_metrics_acc_free(twice);
+    free_samples(&s);
+}
+END_TEST
+
+/* A merge that does not fit is refused with both sides named, and changes
+ * nothing: another task, other outputs, logits against probabilities, or
+ * more samples than acc was made for (exactly to capacity is fine). */
+START_TEST(merge_refuses_what_does_not_fit) {
+    for (int i = 0; i < MERGE_CASE_COUNT; i++) {
+        const merge_case *c = &merge_cases[i];
+        sample_set s = make_merge_samples(c, 700 + (uint64_t)i);
+        nn_metrics_acc *acc = accumulate_part(&s, 0, 7, 10);
+        saved_state before = save_state(acc);
+        const struct {
+            nn_task task;
+            int outputs;
+            bool logits;
+        } misfits[] = {
+            {c->task == NN_TASK_REGRESSION ? NN_TASK_MULTILABEL : NN_TASK_REGRESSION, c->outputs + 1, c->logits},
+            {c->task == NN_TASK_BINARY ? NN_TASK_MULTILABEL : c->task, c->outputs + 1, c->logits},
+            {c->task, c->outputs, !c->logits},
+        };
+        for (int k = 0; k < 3; k++) {
+            nn_metrics_acc *misfit = make_acc(misfits[k].task, misfits[k].outputs, misfits[k].logits, 10);
+            nn_error err = {0};
+            ck_assert_int_eq(nn_metrics_acc_merge(acc, misfit, &err), -1);
+            ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+            char mine[96], theirs[96];
+            snprintf(mine, sizeof mine, "into %s metrics of %d outputs (%s)", nn_task_name(c->task), c->outputs,
+                     c->logits ? "logits" : "not logits");
+            snprintf(theirs, sizeof theirs, "merge %s metrics of %d outputs (%s)", nn_task_name(misfits[k].task),
+                     misfits[k].outputs, misfits[k].logits ? "logits" : "not logits");
+            ck_assert_msg(strstr(err.message, mine) && strstr(err.message, theirs), "%s", err.message);
+            nn_metrics_acc_free(misfit);
+        }
+        nn_metrics_acc *four = accumulate_part(&s, 7, 11, 4), *three = accumulate_part(&s, 7, 10, 3);
+        nn_error err = {0};
+        ck_assert_int_eq(nn_metrics_acc_merge(acc, four, &err), -1);
+        ck_assert_int_eq(err.status, NN_ERR_RUNTIME);
+        ck_assert_msg(strstr(err.message, "4 more") && strstr(err.message, "11") && strstr(err.message, "10"), "%s",
+                      err.message);
+        saved_state after = save_state(acc);
+        ck_assert_msg(same_bits(&after, &before), "%s: a refused merge changed the state", nn_task_name(c->task));
+        merge(acc, three);
+        ck_assert_int_eq(finish(acc).count, 10);
+        free_state(&before);
+        free_state(&after);
+        nn_metrics_acc_free(four);
+        nn_metrics_acc_free(three);
+        nn_metrics_acc_free(acc);
+        free_samples(&s);
+    }
+}
+END_TEST
+
+/* A saved count beyond the saved samples (a damaged checkpoint) is
+ * refused, nothing loaded, before any add or merge could overflow it. */
+START_TEST(load_refuses_counts_beyond_the_samples) {
+    for (int i = 0; i < MERGE_CASE_COUNT; i++) {
+        const merge_case *c = &merge_cases[i];
+        sample_set s = make_merge_samples(c, 800 + (uint64_t)i);
+        nn_metrics_acc *source = accumulate_part(&s, 0, 9, 9);
+        saved_state state = save_state(source);
+        nn_metrics_acc *acc = accumulate_part(&s, 9, 12, 20);
+        saved_state before = save_state(acc);
+        const int64_t bad[] = {-1, 10, INT64_MAX};
+        size_t bounded = state.count_size - (c->task == NN_TASK_BINARY ? 9 : 0);
+        for (size_t k = 1; k < bounded; k++)
+            for (int v = 0; v < 3; v++) {
+                int64_t kept = state.counts[k];
+                state.counts[k] = bad[v];
+                nn_error err = {0};
+                ck_assert_int_eq(nn_metrics_acc_load(acc, state.counts, state.count_size, state.sums,
+                                                     state.sum_size, &err),
+                                 -1);
+                ck_assert_int_eq(err.status, NN_ERR_INPUT);
+                char expected[96];
+                snprintf(expected, sizeof expected, "count %zu is %lld, outside 0..9", k, (long long)bad[v]);
+                ck_assert_msg(strstr(err.message, expected), "%s", err.message);
+                state.counts[k] = kept;
+            }
+        saved_state after = save_state(acc);
+        ck_assert_msg(same_bits(&after, &before), "%s: a refused load changed the state", nn_task_name(c->task));
+        nn_error err = {0};
+        if (c->task == NN_TASK_BINARY) {
+            /* A count of NaN scores that is not the scores'. */
+            int64_t kept = state.counts[4];
+            state.counts[4] = kept ? 0 : 1;
+            ck_assert_int_eq(nn_metrics_acc_load(acc, state.counts, state.count_size, state.sums, state.sum_size,
+                                                 &err),
+                             -1);
+            ck_assert_int_eq(err.status, NN_ERR_INPUT);
+            ck_assert_msg(strstr(err.message, "NaN scores"), "%s", err.message);
+            state.counts[4] = kept;
+            err = (nn_error){0};
+        }
+        /* Binary's positives are flags, any value; the intact state loads. */
+        ck_assert_int_eq(nn_metrics_acc_load(acc, state.counts, state.count_size, state.sums, state.sum_size, &err),
+                         0);
+        free_state(&state);
+        free_state(&before);
+        free_state(&after);
+        nn_metrics_acc_free(source);
+        nn_metrics_acc_free(acc);
+        free_samples(&s);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("metrics");
     TCase *tc = tcase_create("metrics");
@@ -879,6 +1264,12 @@ int main(void) {
     tcase_add_test(tc, reset_starts_over);
     tcase_add_test(tc, create_and_add_refuse_misuse);
     tcase_add_test(tc, a_nan_metric_comes_out_without_its_sign);
+    tcase_add_loop_test(tc, merged_ranks_match_one_accumulator, 0, MERGE_CASE_COUNT);
+    tcase_add_loop_test(tc, merging_an_empty_accumulator_is_exact, 0, MERGE_CASE_COUNT);
+    tcase_add_loop_test(tc, saved_loaded_and_merged_is_merged, 0, MERGE_CASE_COUNT);
+    tcase_add_loop_test(tc, merging_an_accumulator_into_itself_doubles_it, 0, MERGE_CASE_COUNT);
+    tcase_add_test(tc, merge_refuses_what_does_not_fit);
+    tcase_add_test(tc, load_refuses_counts_beyond_the_samples);
     suite_add_tcase(suite, tc);
     return testutil_run(suite);
 }

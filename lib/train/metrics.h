@@ -105,8 +105,9 @@ bool nn_metrics_acc_finish(nn_metrics_acc *acc, nn_metrics *metrics, int64_t *co
 int nn_metrics_acc_save(const nn_metrics_acc *acc, int64_t **counts, size_t *count_size, double **sums,
                         size_t *sum_size, nn_error *err);
 /* Puts a saved state back into an accumulator of the same task, outputs
- * and enough capacity; NN_ERR_INPUT (nothing changed) when the sizes or
- * values do not fit it. */
+ * and enough capacity; NN_ERR_INPUT (nothing changed) when the sizes do
+ * not fit it, a count is outside 0..samples, or binary's NaN count is not
+ * that of its scores. */
 int nn_metrics_acc_load(nn_metrics_acc *acc, const int64_t *counts, size_t count_size, const double *sums,
                         size_t sum_size, nn_error *err);
 

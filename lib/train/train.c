@@ -449,6 +449,14 @@ static int merge_metrics(const nn_trainer *t, nn_metrics_acc *acc, nn_error *err
                 break;
             }
             memcpy(header, all + offset, sizeof header);
+            /* A rank's bytes are what its own save wrote; checked anyway,
+             * before anything is allocated or read from them. */
+            if (header[0] > sizes[r] / sizeof(int64_t) || header[1] > sizes[r] / sizeof(double) ||
+                sizeof header + header[0] * sizeof(int64_t) + header[1] * sizeof(double) != sizes[r]) {
+                status = nn_error_set(err, NN_ERR_RUNTIME, "rank %d sent %zu bytes of metrics that do not parse", r,
+                                      sizes[r]);
+                break;
+            }
             int64_t *counts = malloc(header[0] * sizeof *counts + 1);
             double *sums = malloc(header[1] * sizeof *sums + 1);
             nn_metrics_acc *part = NULL;
@@ -515,8 +523,8 @@ int nn_trainer_distribute(nn_trainer *t, const nn_collective *c, const char *ver
     for (int k = 2; k >= 0 && status == 0; k--)
         for (int r = 1; r < c->size; r++)
             if (differ[k * c->size + r] > 0) {
-                status = nn_error_set(err, NN_ERR_INPUT, "rank %d of %d has another %s than rank 0: every rank must "
-                                      "run the same nnseq on the same config and data", r, c->size, what[k]);
+                status = nn_error_set(err, NN_ERR_INPUT, "rank %d has another %s than rank 0 (of %d ranks): every rank must "
+                                      "run the same nnseq on the same config and data", r, what[k], c->size);
                 break;
             }
     free(differ);
