@@ -22,15 +22,29 @@ WARN += -DNN_MPI
 MPI_SRC := lib/train/collective_mpi.c
 endif
 
+BUILD ?= build
+# ONNX export (issue 17) when protobuf-c's compiler and library and Debian's
+# onnx.proto are there (libprotobuf-c-dev protobuf-c-compiler libonnx-dev):
+# the proto is compiled to C at build time into $(BUILD)/gen, so nnseq
+# follows the onnx.proto the system ships. Without them nnseq builds and
+# says ONNX export is unavailable. ONNX=0 leaves it out on purpose.
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+ONNX ?= $(shell command -v protoc-c >/dev/null 2>&1 && test -f $(ONNX_PROTO) && pkg-config --exists libprotobuf-c && echo 1)
+ifeq ($(ONNX),1)
+ONNX_GEN := $(BUILD)/gen/onnx.pb-c.c
+WARN += -DNN_ONNX -I$(BUILD)/gen
+PKG_CFLAGS += $(shell pkg-config --cflags libprotobuf-c)
+PKG_LIBS += $(shell pkg-config --libs libprotobuf-c)
+endif
+
 ALL_CFLAGS := $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lm
 
-BUILD ?= build
 LIB_SRC := $(filter-out lib/train/collective_mpi.c,$(wildcard lib/*/*.c)) $(MPI_SRC)
 CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_SUPPORT := tests/gradcheck.c tests/testutil.c tests/synthetic.c
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(ONNX_GEN:.c=.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -46,6 +60,18 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
+
+ifeq ($(ONNX),1)
+$(BUILD)/gen/onnx.pb-c.h: $(ONNX_GEN)
+$(ONNX_GEN): $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(dir $@) $(ONNX_PROTO)
+$(BUILD)/lib/io/onnx_export.o: $(BUILD)/gen/onnx.pb-c.h
+# producer_version: the version --version prints, from its one definition
+$(BUILD)/lib/io/onnx_export.o: ALL_CFLAGS += -DNN_ONNX_PRODUCER_VERSION='$(shell sed -n 's/^\#define NNSEQ_VERSION //p' cli/cli.h)'
+$(ONNX_GEN:.c=.o): $(ONNX_GEN)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+endif
 
 $(BUILD)/libnnseq.a: $(LIB_OBJ)
 	rm -f $@

@@ -52,5 +52,7 @@ int command_eval(int argc, char **argv);
 int command_print(int argc, char **argv);
 int command_predict(int argc, char **argv);
 int command_export(int argc, char **argv);
+int command_plot(int argc, char **argv);
+int command_diff(int argc, char **argv);
 
 #endif

@@ -8,12 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/atomic_file.h"
 #include "io/checkpoint.h"
+#include "io/svg.h"
 #include "train/train.h"
 #include "cli.h"
 
 static const char eval_help[] =
     "usage: nnseq eval CKPT [DATA] [--format text|json|tsv] [--threads N] [--allow-nonfinite]\n"
+    "                  [--plot CONFUSION.svg]\n"
     "  DATA, in the format the checkpoint was trained on: --images IDX --labels IDX,\n"
     "  --file CSV (features and targets in columns), or --features F --targets T\n"
     "\n"
@@ -23,7 +26,8 @@ static const char eval_help[] =
     "class, columns: predicted class); accuracy, precision, recall, F1 and ROC AUC\n"
     "for a binary output; subset and per-label accuracy, micro and macro F1 for\n"
     "multi-label; MSE, RMSE, MAE and R^2 for regression and reconstruction.\n"
-    "--format tsv is one long table: metric, class, predicted, value (docs/output.md).\n";
+    "--format tsv is one long table: metric, class, predicted, value (docs/output.md).\n"
+    "--plot draws the confusion matrix of a classifier as an SVG heat map with the counts.\n";
 
 typedef struct class_stats {
     int64_t samples, predicted, correct;
@@ -132,8 +136,30 @@ static const char *unreadable(const nn_data_files *files) {
     return NULL;
 }
 
+/* --plot: a heat map of the confusion matrix, so for classification only. */
+static int plot_refused(const char *plot_path, const char *checkpoint, nn_task task, int classes, nn_error *err) {
+    if (task != NN_TASK_CLASSIFICATION)
+        return nn_error_set(err, NN_ERR_INPUT, "--plot %s: %s is a %s model: --plot draws the confusion matrix of "
+                            "a classifier (cross_entropy or nll) only", plot_path, checkpoint, nn_task_name(task));
+    if (classes > NN_SVG_MAX_CELLS_SIDE)
+        return nn_error_set(err, NN_ERR_INPUT, "--plot %s: %s has %d classes: --plot draws at most %d", plot_path,
+                            checkpoint, classes, NN_SVG_MAX_CELLS_SIDE);
+    return nn_output_check(plot_path, "plot", err);
+}
+
+static int plot_confusion(const char *plot_path, const char *checkpoint, const int64_t *confusion, int classes,
+                          int64_t samples, nn_error *err) {
+    const char *slash = strrchr(checkpoint, '/');
+    char title[512];
+    snprintf(title, sizeof title, "confusion matrix: %s (%lld samples)", slash && slash[1] ? slash + 1 : checkpoint,
+             (long long)samples);
+    nn_svg_heat_map map = {title, "true class", "predicted class", confusion, classes, classes};
+    if (cli_make_parent_dirs(plot_path, err) != 0) return -1;
+    return nn_svg_write_heat_map(plot_path, &map, err);
+}
+
 int command_eval(int argc, char **argv) {
-    const char *format_text = NULL, *threads = NULL;
+    const char *format_text = NULL, *threads = NULL, *plot_path = NULL;
     nn_data_files given = {0};
     bool help = false, allow_nonfinite = false;
     cli_option options[] = {
@@ -141,10 +167,11 @@ int command_eval(int argc, char **argv) {
         {"--file", (const char **)&given.file, NULL}, {"--features", (const char **)&given.features, NULL},
         {"--targets", (const char **)&given.targets, NULL}, {"--format", &format_text, NULL},
         {"--threads", &threads, NULL}, {"--allow-nonfinite", NULL, &allow_nonfinite},
+        {"--plot", &plot_path, NULL},
     };
     const char *positionals[1];
     int count;
-    if (cli_parse("eval", argc, argv, 2, options, 8, positionals, 1, &count, &help)) return EXIT_USAGE;
+    if (cli_parse("eval", argc, argv, 2, options, 9, positionals, 1, &count, &help)) return EXIT_USAGE;
     if (help) {
         fputs(eval_help, stdout);
         return EXIT_DONE;
@@ -203,6 +230,12 @@ int command_eval(int argc, char **argv) {
     int outputs = (int)nn_shape_size(nn_model_output_shape(ck.model));
     nn_task task = nn_task_for(cfg->loss.kind, outputs, cfg->data.target_is_input);
     bool with_confusion = task == NN_TASK_CLASSIFICATION && outputs <= NN_METRICS_CONFUSION_MAX;
+    /* Before the evaluation: a plot that cannot be drawn or written is
+     * known at once. */
+    if (plot_path && plot_refused(plot_path, positionals[0], task, outputs, &err) != 0) {
+        nn_checkpoint_free(&ck);
+        return cli_fail(&err);
+    }
     int64_t *confusion = with_confusion ? calloc((size_t)outputs * outputs, sizeof *confusion) : NULL;
     nn_dataset set = {0};
     nn_metrics metrics;
@@ -217,6 +250,8 @@ int command_eval(int argc, char **argv) {
                 * same numbers (with the same --threads). */
                nn_evaluate(ck.model, thread_count, nn_eval_batch(ck.model), &cfg->loss, task, &ck.transform, &set, 0,
                            set.count, &metrics, confusion, &err) != 0) {
+        status = cli_fail(&err);
+    } else if (plot_path && plot_confusion(plot_path, positionals[0], confusion, outputs, metrics.count, &err) != 0) {
         status = cli_fail(&err);
     } else if (format == FORMAT_JSON) {
         print_json(&metrics, confusion, outputs, positionals[0]);

@@ -25,9 +25,11 @@ static const char usage[] =
     "commands:\n"
     "  train CONFIG      train, print per-epoch metrics, write the checkpoint\n"
     "  eval CKPT         loss, accuracy, per-class metrics, confusion matrix\n"
-    "  print CONFIG|CKPT the model as PyTorch prints it, then a shape table\n"
+    "  print CONFIG|CKPT the model as PyTorch prints it, shapes, mult-adds (--profile: timings)\n"
     "  predict CKPT [IMAGES|-]  one line per image: index, class, probability\n"
-    "  export CKPT OUT.npz      the weights as numpy's .npz, state_dict names\n"
+    "  export CKPT OUT.npz|OUT.onnx|OUT.c  the weights (.npz), ONNX, or a C99 source\n"
+    "  plot RUN... -o OUT.svg   learning curves of --log files or checkpoints\n"
+    "  diff A.ckpt B.ckpt       what differs between two runs\n"
     "\n"
     "'nnseq COMMAND --help' describes a command. Exit status: 0 done, 1 failed\n"
     "while running, 2 bad usage or bad input.\n";
@@ -81,7 +83,7 @@ int main(int argc, char **argv) {
         int (*run)(int, char **);
     } commands[] = {
         {"train", command_train}, {"eval", command_eval},     {"print", command_print},
-        {"predict", command_predict}, {"export", command_export},
+        {"predict", command_predict}, {"export", command_export}, {"plot", command_plot}, {"diff", command_diff},
     };
     enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
     const char *names[COMMAND_COUNT];

@@ -25,7 +25,7 @@
 static const char train_help[] =
     "usage: nnseq train CONFIG [--epochs N] [--lr X] [--batch-size N] [--seed N]\n"
     "                          [--threads N] [--out CKPT | --no-checkpoint] [--resume CKPT]\n"
-    "                          [--init NPZ] [--log CSV] [--format text|json|tsv]\n"
+    "                          [--init NPZ] [--log CSV|JSONL] [--format text|json|tsv]\n"
     "                          [--resume-anyway] [--allow-nonfinite]\n"
     "       nnseq train --resume CKPT [--epochs N] [--out CKPT] [...]\n"
     "\n"
@@ -45,6 +45,9 @@ static const char train_help[] =
     "continues exactly, and exits 130 or 143; a second one exits at once.\n"
     "--threads N splits each batch across N threads (default: every core this\n"
     "process may use); the same N gives the same bits.\n"
+    "--log FILE writes a row per epoch: CSV, or JSON lines (--format json's\n"
+    "epoch objects) when FILE ends in .jsonl; --resume appends to it, after\n"
+    "cutting off rows of epochs the checkpoint has not trained.\n"
     "A progress bar goes to stderr when it is a terminal.\n";
 
 /* The "best" checkpoint beside the last: runs/x.ckpt -> runs/x.best.ckpt. */
@@ -155,6 +158,7 @@ typedef struct run_outputs {
     progress_bar bar;
     train_output out;
     FILE *log;
+    bool log_json;          /* a .jsonl log: --format json's epoch objects, no header */
     const char *log_path;
     const char *checkpoint, *best;
 } run_outputs;
@@ -177,7 +181,7 @@ static int epoch_end(void *user, const nn_epoch_report *report, nn_error *err) {
     if (fflush(stdout) != 0 || ferror(stdout))
         return nn_error_set(err, NN_ERR_RUNTIME, "cannot write the metrics to standard output: %s", strerror(errno));
     if (o->log) {
-        log_epoch(o->log, o->out.task, report);
+        (o->log_json ? log_epoch_json : log_epoch)(o->log, o->out.task, report);
         if (fflush(o->log) != 0 || ferror(o->log))
             return nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", o->log_path, strerror(errno));
     }
@@ -236,6 +240,58 @@ static int rank_fail(const ranks *r, const nn_error *err) {
     return status;
 }
 
+/* A log named *.jsonl holds JSON lines, any other CSV. */
+static bool is_jsonl(const char *path) {
+    size_t length = strlen(path);
+    return length >= 6 && strcmp(path + length - 6, ".jsonl") == 0;
+}
+
+/* Before a resumed run appends to its log: the rows of epochs the
+ * checkpoint has not done (a run killed between writing the row and the
+ * checkpoint, a resume from the best checkpoint) and a last line cut short
+ * are cut off, so that the log ends where the checkpoint does and reads as
+ * a straight run's. A line that is not one of our rows is refused: the file
+ * is not this run's log. *has_header: a CSV log kept its header line. */
+static int trim_log(const char *path, bool json, int epochs, bool *has_header, nn_error *err) {
+    FILE *file = fopen(path, "r");
+    if (!file) return nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot read the log: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t capacity = 0;
+    long keep = 0, number = 0;
+    ssize_t length;
+    int status = 0, dropped_from = 0;
+    *has_header = false;
+    while ((length = getline(&line, &capacity, file)) > 0) {
+        number++;
+        if (line[length - 1] != '\n') break;   /* cut short by a kill: dropped */
+        int epoch = 0, used = 0;
+        if (number == 1 && !json && strncmp(line, "epoch,", 6) == 0) {
+            *has_header = true;
+        } else if (json ? sscanf(line, "{\"epoch\": %d,%n", &epoch, &used) != 1 || used == 0
+                        : sscanf(line, "%d,%n", &epoch, &used) != 1 || used == 0) {
+            status = nn_error_set(err, NN_ERR_INPUT, "%s: line %ld is not a row of nnseq's %s log (expected %s): give "
+                                  "--log another file to resume this run", path, number, json ? "JSON lines" : "CSV",
+                                  json ? "{\"epoch\": N, ...}" : "N,lr,...");
+            break;
+        } else if (epoch > epochs) {
+            dropped_from = epoch;
+            break;
+        }
+        keep += (long)length;
+    }
+    free(line);
+    if (ferror(file) && status == 0)
+        status = nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot read the log: %s", path, strerror(errno));
+    fclose(file);
+    if (status != 0) return status;
+    if (dropped_from)
+        fprintf(stderr, "nnseq: %s: dropped the rows from epoch %d on, which the checkpoint has not trained\n", path,
+                dropped_from);
+    if (truncate(path, keep) != 0)
+        return nn_error_set(err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", path, strerror(errno));
+    return 0;
+}
+
 static int run_training(nn_config *cfg, const train_options *o, output_format format, const ranks *group) {
     nn_resume_options resume = {o->resume_anyway, o->config_difference[0] ? o->config_difference : NULL,
                                 o->allow_nonfinite};
@@ -252,15 +308,18 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     nn_trainer *t = NULL;
     if (lock_outputs(&locks, cfg, checkpoint, best, log_path, &err) != 0) goto fail;
     if (!(t = nn_trainer_create(cfg, o->thread_count, &err))) goto fail;
+    t->version = NNSEQ_VERSION;
     if (o->resume && nn_trainer_resume(t, o->resume, &resume, &err) != 0) goto fail;
     if (group->started && nn_trainer_distribute(t, &group->group, NNSEQ_VERSION, &err) != 0) goto fail;
+    bool log_json = log_path && is_jsonl(log_path), has_header = false;
     if (log_path) {
         bool append = o->resume && access(log_path, F_OK) == 0;
+        if (append && trim_log(log_path, log_json, t->epoch, &has_header, &err) != 0) goto fail;
         if (!(log = fopen(log_path, append ? "a" : "w"))) {
             nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
             goto fail;
         }
-        if (!append) log_header(log, t->task);
+        if (!log_json && !has_header) log_header(log, t->task);
         if (fflush(log) != 0 || ferror(log)) {
             nn_error_set(&err, NN_ERR_RUNTIME, "%s: cannot write the log: %s", log_path, strerror(errno));
             goto fail;
@@ -269,7 +328,7 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     if (t->epoch >= cfg->train.epochs && !quiet)
         fprintf(stderr, "nnseq: %s has already trained %d of %d epochs\n", o->resume, t->epoch, cfg->train.epochs);
     run_outputs outputs = {{isatty(STDERR_FILENO) != 0 && !quiet, 0, 0, 0, cfg->train.epochs}, {format, false, t->task}, log,
-                           log_path, checkpoint, best};
+                           log_json, log_path, checkpoint, best};
     nn_fit_callbacks callbacks = {&outputs, epoch_start, outputs.bar.enabled ? progress_to_bar : NULL,
                                   stop_requested, epoch_end, checkpoint ? save_checkpoint : NULL};
     nn_fit_result result;

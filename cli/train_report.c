@@ -13,10 +13,12 @@
 /* "accuracy" is "acc" in the text lines, as before tasks had metrics. */
 static const char *short_name(const char *name) { return !strcmp(name, "accuracy") ? "acc" : name; }
 
-static void print_json_number(double value) {
-    if (isfinite(value)) printf("%.6f", value);
-    else fputs("null", stdout);   /* JSON has no NaN: an AUC of one class, an R^2 of constant targets */
+static void json_number(FILE *out, double value) {
+    if (isfinite(value)) fprintf(out, "%.6f", value);
+    else fputs("null", out);   /* JSON has no NaN: an AUC of one class, an R^2 of constant targets */
 }
+
+static void print_json_number(double value) { json_number(stdout, value); }
 
 /* An undefined metric (the AUC of one class) is an empty field, as
  * docs/output.md promises TSV readers. */
@@ -40,20 +42,23 @@ static void tsv_header_once(train_output *out) {
     out->header_printed = true;
 }
 
-static void epoch_json(const train_output *out, const nn_epoch_report *r) {
+/* --format json's epoch line, and the .jsonl log's. */
+static void epoch_json_to(FILE *out, nn_task task, const nn_epoch_report *r) {
     const char *const *names;
-    int count = nn_metrics_names(out->task, &names);
-    printf("{\"epoch\": %d, \"epochs\": %d, \"lr\": %.6g", r->epoch, r->epochs, r->lr);
+    int count = nn_metrics_names(task, &names);
+    fprintf(out, "{\"epoch\": %d, \"epochs\": %d, \"lr\": %.6g", r->epoch, r->epochs, r->lr);
     for (int i = 0; i < count; i++) {
-        printf(", \"train_%s\": ", names[i]);
-        print_json_number(nn_metrics_value(&r->train, names[i]));
+        fprintf(out, ", \"train_%s\": ", names[i]);
+        json_number(out, nn_metrics_value(&r->train, names[i]));
     }
     for (int i = 0; r->has_val && i < count; i++) {
-        printf(", \"val_%s\": ", names[i]);
-        print_json_number(nn_metrics_value(&r->val, names[i]));
+        fprintf(out, ", \"val_%s\": ", names[i]);
+        json_number(out, nn_metrics_value(&r->val, names[i]));
     }
-    printf(", \"seconds\": %.3f, \"samples_per_s\": %.0f}\n", r->seconds, r->samples_per_second);
+    fprintf(out, ", \"seconds\": %.3f, \"samples_per_s\": %.0f}\n", r->seconds, r->samples_per_second);
 }
+
+static void epoch_json(const train_output *out, const nn_epoch_report *r) { epoch_json_to(stdout, out->task, r); }
 
 static void epoch_tsv(const train_output *out, const nn_epoch_report *r) {
     const char *const *names;
@@ -146,6 +151,11 @@ void log_header(FILE *log, nn_task task) {
     for (int i = 0; i < count; i++) fprintf(log, ",train_%s", names[i]);
     for (int i = 0; i < count; i++) fprintf(log, ",val_%s", names[i]);
     fprintf(log, ",seconds,samples_per_s\n");
+}
+
+void log_epoch_json(FILE *log, nn_task task, const nn_epoch_report *r) {
+    epoch_json_to(log, task, r);
+    fflush(log);
 }
 
 void log_epoch(FILE *log, nn_task task, const nn_epoch_report *r) {

@@ -27,5 +27,7 @@ void output_test(train_output *out, const nn_metrics *metrics, const char *check
 /* The CSV log's header, and one epoch's row. */
 void log_header(FILE *log, nn_task task);
 void log_epoch(FILE *log, nn_task task, const nn_epoch_report *report);
+/* A .jsonl log's line: the object --format json prints for the epoch. */
+void log_epoch_json(FILE *log, nn_task task, const nn_epoch_report *report);
 
 #endif

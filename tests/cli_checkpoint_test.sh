@@ -51,6 +51,14 @@ test_line=$(grep '^test' "$work/o.out" | sed 's/.*accuracy \([0-9.]*\).*/\1/')
 check "eval from another folder" sh -c "cd / && '$NNSEQ' eval '$work/o.ckpt' | grep -qx 'accuracy  $test_line'"
 check "eval uses the batch size that trained" sh -c "cd / && '$NNSEQ' eval '$work/o.ckpt' --format json | grep -q '\"accuracy\": $test_line'"
 
+# Arguments survive the checkpoint's stored config as given: a float pair
+# written as one number (Upsample's scale_factor 1.5) stays 1.5.
+sed 's/    - Flatten/    - Upsample: {scale_factor: 1.5, mode: bilinear}\n    - Flatten/' "$work/conf/m.yaml" >"$work/conf/up.yaml"
+"$NNSEQ" train "$work/conf/up.yaml" --epochs 1 --out "$work/up.ckpt" >/dev/null 2>&1
+check "the checkpoint prints the model its config prints" sh -c "'$NNSEQ' print '$work/conf/up.yaml' | sed -n '1,/^)/p' >'$work/up1.txt' &&
+    '$NNSEQ' print '$work/up.ckpt' | sed -n '1,/^)/p' >'$work/up2.txt' && cmp -s '$work/up1.txt' '$work/up2.txt' &&
+    grep -q 'scale_factor=1.5' '$work/up2.txt'"
+
 # --- resume ------------------------------------------------------------------
 "$NNSEQ" train "$work/conf/m.yaml" --epochs 1 --out "$work/r.ckpt" >/dev/null 2>&1
 cp "$work/r.ckpt" "$work/keep.ckpt"
@@ -128,9 +136,9 @@ ln -s "$work/target.ckpt" "$work/link.ckpt"
 echo placeholder >"$work/target.ckpt"
 "$NNSEQ" train "$work/conf/m.yaml" --epochs 1 --out "$work/link.ckpt" >/dev/null 2>&1
 check "a symbolic link stays a link; the file it names is replaced" sh -c "test -L '$work/link.ckpt' && '$NNSEQ' print '$work/target.ckpt' >/dev/null"
-expect_error "export refuses an extension it does not write" 2 "cannot tell the format.*'.onnx'" \
-    "$NNSEQ" export "$work/o.ckpt" "$work/model.onnx"
-check "...and writes nothing" test ! -e "$work/model.onnx"
+expect_error "export refuses an extension it does not write" 2 "'.pt'" \
+    "$NNSEQ" export "$work/o.ckpt" "$work/model.pt"
+check "...and writes nothing" test ! -e "$work/model.pt"
 mkfifo "$work/fifo.npz"
 expect_error "export to a FIFO is refused" 2 'not a regular file' "$NNSEQ" export "$work/o.ckpt" "$work/fifo.npz"
 

@@ -77,11 +77,11 @@ if render "$page" >"$work/page.txt" && [ -s "$work/page.txt" ]; then
         check "man page section $section" grep -qx "$section" "$work/page.txt"
     done
     check "man page NAME line" grep -qx ' *nnseq - train .*' "$work/page.txt"
-    for command in train eval print predict export; do
+    for command in train eval print predict export plot diff; do
         check "man page describes $command" grep -q "^ *nnseq $command " "$work/page.txt"
         # Every option that the command's usage lines name.
-        for option in $("$NNSEQ" "$command" --help | sed -n '/^usage:/,/^$/p' | grep -o -- '--[a-z][a-z-]*' | sort -u); do
-            check "man page documents $command $option" grep -qE -- "^ *(--[a-z-]+ [A-Z]+ )*$option\\b" "$work/page.txt"
+        for option in $("$NNSEQ" "$command" --help | sed -n '/^usage:/,/^$/p' | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+            check "man page documents $command $option" grep -qE -- "^ *(--[a-z0-9-]+ [A-Z]+ )*$option\\b" "$work/page.txt"
         done
     done
     check "man page documents train --no-checkpoint" grep -q -- '^ *--no-checkpoint$' "$work/page.txt"

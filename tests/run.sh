@@ -34,8 +34,10 @@ for test in "$@"; do
         *) runner="" ;;
     esac
     # stdout also goes to a file, to collect the "NAME: skipped: why" lines
+    started=$(date +%s)
     { CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-600} $runner "$test"; echo $? >"$tmp/status"; } | tee "$tmp/out"
     status=$(cat "$tmp/status")
+    echo "   ($(($(date +%s) - started)) s)"
     case "$status" in
         0) passed=$((passed + 1)) ;;
         77)

@@ -130,7 +130,8 @@ static void put_arg_value(text_buffer *b, const nn_arg_spec *spec, const nn_arg_
     bool as_list = value->is_list ||
                    ((spec->type == NN_ARG_FLOAT_PAIR || spec->type == NN_ARG_INT_LIST) && !(spec->flags & NN_ARG_SCALAR));
     if (!as_list) {
-        put_number(b, value->value[0], spec->type != NN_ARG_FLOAT || value->is_integer);
+        bool float_type = spec->type == NN_ARG_FLOAT || spec->type == NN_ARG_FLOAT_PAIR;
+        put_number(b, value->value[0], !float_type || value->is_integer);
         return;
     }
     bool integers = spec->type != NN_ARG_FLOAT_PAIR || value->is_integer;

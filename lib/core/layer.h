@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/args.h"
 #include "core/error.h"
@@ -127,6 +128,13 @@ struct nn_layer_kind {
 
     /* PyTorch's repr of the module: "Linear(in_features=784, out_features=10, bias=True)". */
     int (*describe)(const nn_layer *layer, char *buffer, size_t size);
+
+    /* Multiply-accumulates of the forward pass for one sample, counted as
+     * torchinfo counts them (nnseq print's Mult-Adds): each weight and bias
+     * element once per output position for a convolution, once per sample
+     * for any other layer with parameters. NULL: 0, for kinds without
+     * parameters (torchinfo counts none for them). */
+    int64_t (*mult_adds)(const nn_layer *layer);
 
     void (*destroy)(nn_layer *layer);
 };

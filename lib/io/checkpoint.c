@@ -35,11 +35,52 @@ static void fingerprint_values(const nn_data_fingerprint *f, int64_t values[4]) 
     values[0] = f->count, values[1] = f->input_size, values[2] = f->inputs_crc, values[3] = f->targets_crc;
 }
 
+
+/* train.history_bits: one row of HISTORY_FIELDS doubles (as bits) per
+ * epoch finished, in this order (docs/checkpoint.md): epoch, lr, has_val,
+ * task, then the training metrics' HISTORY_METRICS values, then the
+ * validation's (NaN without validation). The epoch's wall time is left
+ * out, so that the same run saves the same bytes. */
+#define HISTORY_METRICS 14
+#define HISTORY_FIELDS (4 + 2 * HISTORY_METRICS)
+
+static void metrics_values(const nn_metrics *m, double *v) {
+    const double values[HISTORY_METRICS] = {(double)m->count, m->loss, m->accuracy, m->label_accuracy, m->precision,
+                                            m->recall, m->f1, m->roc_auc, m->micro_f1, m->macro_f1, m->mse, m->rmse,
+                                            m->mae, m->r2};
+    memcpy(v, values, sizeof values);
+}
+
+static void metrics_from_values(nn_metrics *m, nn_task task, const double *v) {
+    *m = (nn_metrics){task, (int64_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11],
+                      v[12], v[13]};
+}
+
+/* The trainer's history as train.history_bits rows; malloc'ed (NULL with
+ * err set, or for an empty history). */
+static double *history_rows(const nn_trainer *t, nn_error *err) {
+    if (t->history_count == 0) return NULL;
+    double *rows = malloc((size_t)t->history_count * HISTORY_FIELDS * sizeof *rows);
+    if (!rows) {
+        nn_error_oom(err, "the run's history");
+        return NULL;
+    }
+    for (int e = 0; e < t->history_count; e++) {
+        const nn_epoch_record *r = &t->history[e];
+        double *row = rows + (size_t)e * HISTORY_FIELDS;
+        row[0] = r->epoch, row[1] = r->lr, row[2] = r->has_val, row[3] = r->train.task;
+        metrics_values(&r->train, row + 4);
+        if (r->has_val) metrics_values(&r->val, row + 4 + HISTORY_METRICS);
+        else for (int i = 0; i < HISTORY_METRICS; i++) row[4 + HISTORY_METRICS + i] = NAN;
+    }
+    return rows;
+}
+
 int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
     size_t state_count;
     nn_array *state = nn_model_state(t->model, &state_count, err);
     if (!state) return -1;
-    size_t capacity = state_count + 32, n = 0;
+    size_t capacity = state_count + 40, n = 0;
     nn_array *arrays = calloc(capacity, sizeof *arrays);
     if (!arrays) {
         free(state);
@@ -97,6 +138,25 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
         arrays[n++] = i64_array("data.test_fingerprint", test_print, 4);
     }
     if (t->overrides) arrays[n++] = text_array("train.overrides", t->overrides);
+    /* What `nnseq diff` tells runs apart by besides the config and data. */
+    int64_t threads = nn_engine_threads(t->engine), ranks = t->collective ? t->collective->size : 1;
+    arrays[n++] = i64_array("train.threads", &threads, 1);
+    arrays[n++] = i64_array("train.ranks", &ranks, 1);
+    if (t->version) arrays[n++] = text_array("train.version", t->version);
+    double *history = NULL;
+    if (t->history_count > 0) {
+        if (!(history = history_rows(t, err))) {
+            free(metric_counts);
+            free(metric_sums);
+            free(effective);
+            free(arrays);
+            free(state);
+            return -1;
+        }
+        nn_array *a = &arrays[n++];
+        *a = (nn_array){.dtype = NN_I64, .rank = 2, .dims = {t->history_count, HISTORY_FIELDS}, .data = history};
+        snprintf(a->name, sizeof a->name, "train.history_bits");
+    }
     const nn_scheduler_kind *schedule = t->config->scheduler.kind;
     double schedule_state[NN_SCHEDULE_MAX_STATE];
     if (schedule && schedule->state_count > 0) {
@@ -128,6 +188,7 @@ int nn_checkpoint_save(const char *path, const nn_trainer *t, nn_error *err) {
         n++;
     }
     int status = nn_container_write(path, arrays, n, err);
+    free(history);
     free(metric_counts);
     free(metric_sums);
     free(effective);
@@ -209,6 +270,61 @@ static int stored_count(const nn_array *a, int64_t low, int64_t high, const char
 /* What --train accepts as epochs, and so what a checkpoint may have done. */
 #define MAX_EPOCHS 1000000
 
+
+/* The stored history (none in a checkpoint older than it: count 0),
+ * range-checked against the checkpoint's epochs completed. */
+static int load_history(const nn_array *arrays, size_t count, int64_t epochs, const char *path,
+                        nn_epoch_record **out, int *out_count, nn_error *err) {
+    *out = NULL;
+    *out_count = 0;
+    const nn_array *a = nn_container_find(arrays, count, "train.history_bits");
+    if (!a) return 0;
+    if (a->dtype != NN_I64 || a->rank != 2 || a->dims[1] != HISTORY_FIELDS)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry 'train.history_bits' has the wrong type or shape "
+                            "(expected int64 rows of %d fields)", path, HISTORY_FIELDS);
+    if (a->dims[0] > epochs)
+        return nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry 'train.history_bits' has %" PRId64 " epochs "
+                            "(expected at most the %" PRId64 " trained)", path, a->dims[0], epochs);
+    int rows = (int)a->dims[0];
+    if (rows == 0) return 0;
+    nn_epoch_record *history = calloc((size_t)rows, sizeof *history);
+    if (!history) return nn_error_oom(err, "the run's history");
+    for (int e = 0; e < rows; e++) {
+        double row[HISTORY_FIELDS];
+        memcpy(row, (const int64_t *)a->data + (size_t)e * HISTORY_FIELDS, sizeof row);
+        double previous = e > 0 ? history[e - 1].epoch : 0;
+        bool has_val = row[2] == 1;
+        const char *bad = !(row[0] > previous && row[0] <= (double)epochs && row[0] == floor(row[0])) ? "its epoch"
+                          : !(row[1] >= 0 && row[1] < INFINITY)                                    ? "its lr"
+                          : !(row[2] == 0 || has_val)                                                ? "has_val"
+                          : !(row[3] >= NN_TASK_CLASSIFICATION && row[3] <= NN_TASK_REGRESSION &&
+                              row[3] == floor(row[3]))                                               ? "its task"
+                          : !(row[4] >= 0 && row[4] <= 9007199254740992.0 && row[4] == floor(row[4])) ||
+                                    (has_val && !(row[4 + HISTORY_METRICS] >= 0 &&
+                                                  row[4 + HISTORY_METRICS] <= 9007199254740992.0 &&
+                                                  row[4 + HISTORY_METRICS] == floor(row[4 + HISTORY_METRICS])))
+                              ? "a sample count"
+                              : NULL;
+        if (bad) {
+            free(history);
+            return nn_error_set(err, NN_ERR_INPUT, "%s: checkpoint entry 'train.history_bits' row %d of %d: %s is out "
+                                "of range (expected epochs increasing from 1 to %" PRId64 ", a finite lr >= 0, has_val 0 "
+                                "or 1, a task 0 to 3, whole sample counts): the file is damaged", path, e + 1, rows, bad,
+                                epochs);
+        }
+        nn_task task = (nn_task)row[3];
+        history[e].epoch = (int)row[0];
+        history[e].lr = row[1];
+        history[e].seconds = history[e].samples_per_second = NAN;   /* not stored */
+        history[e].has_val = has_val;
+        metrics_from_values(&history[e].train, task, row + 4);
+        if (has_val) metrics_from_values(&history[e].val, task, row + 4 + HISTORY_METRICS);
+    }
+    *out = history;
+    *out_count = rows;
+    return 0;
+}
+
 int nn_checkpoint_read_config(nn_config *cfg, const char *path, nn_error *err) {
     nn_array *arrays = NULL;
     size_t count = 0;
@@ -229,6 +345,7 @@ int nn_checkpoint_load(nn_checkpoint *ck, const char *path, bool allow_nonfinite
         parse_stored_config(&ck->config, ck->arrays, ck->array_count, path, err) != 0)
         goto fail;
     ck->epoch = (int)epochs;
+    if (load_history(ck->arrays, ck->array_count, epochs, path, &ck->history, &ck->history_count, err) != 0) goto fail;
     /* The input shape may have come from the data rather than the config. */
     const nn_array *shape = require(ck->arrays, ck->array_count, "train.input_shape", NN_I64, 0, path, err);
     if (!shape) goto fail;
@@ -298,6 +415,7 @@ void nn_checkpoint_free(nn_checkpoint *ck) {
     nn_input_transform_free(&ck->transform);
     nn_config_free(&ck->config);
     nn_arrays_free(ck->arrays, ck->array_count);
+    free(ck->history);
     memset(ck, 0, sizeof *ck);
 }
 
@@ -342,6 +460,8 @@ int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *
     if (nn_container_read(path, &arrays, &count, err) != 0) return -1;
     int status = -1;
     int64_t epoch = 0, steps = 0, bad_epochs = 0, position = 0;
+    nn_epoch_record *history = NULL;
+    int history_count = 0;
     const nn_array *a;
     /* Every count within what a run can reach: a damaged or forged file is
      * refused here, not half-way through an epoch. */
@@ -394,6 +514,7 @@ int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *
                                    err)))
         goto done;
     if ((!options || !options->allow_nonfinite) && check_finite(arrays, count, path, err) != 0) goto done;
+    if (load_history(arrays, count, epoch, path, &history, &history_count, err) != 0) goto done;
     if (compare_fingerprint(t, arrays, count, "data.train_fingerprint", &t->train_fingerprint, "training", path,
                             options, err) != 0 ||
         (t->test.count > 0 && compare_fingerprint(t, arrays, count, "data.test_fingerprint", &t->test_fingerprint,
@@ -468,8 +589,13 @@ int nn_trainer_resume(nn_trainer *t, const char *path, const nn_resume_options *
     t->order_ready = false;
     memcpy(&t->best_val_loss, best->data, sizeof t->best_val_loss);
     memcpy(t->shuffle_rng.state, shuffle->data, sizeof t->shuffle_rng.state);
+    free(t->history);
+    t->history = history;
+    t->history_count = t->history_capacity = history_count;
+    history = NULL;
     status = 0;
 done:
+    free(history);
     nn_arrays_free(arrays, count);
     return status;
 }

@@ -16,6 +16,16 @@
 /* Writes everything the trainer needs to go on, atomically. */
 int nn_checkpoint_save(const char *path, const nn_trainer *trainer, nn_error *err);
 
+/* One epoch of a run as the trainer reported it (nn_epoch_report): what
+ * `nnseq plot CKPT` draws and `nnseq diff` compares. */
+typedef struct nn_epoch_record {
+    int epoch;              /* 1-based */
+    double lr, seconds, samples_per_second;
+    nn_metrics train;
+    bool has_val;
+    nn_metrics val;
+} nn_epoch_record;
+
 /* A checkpoint read back for eval, predict, print and export. */
 typedef struct nn_checkpoint {
     nn_config config;   /* parsed from the stored text */
@@ -24,6 +34,10 @@ typedef struct nn_checkpoint {
     int epoch;          /* epochs completed */
     nn_array *arrays;   /* everything in the file */
     size_t array_count;
+    /* Every epoch trained so far, oldest first (history_count 0 for a
+     * checkpoint written before nnseq kept it); owned. */
+    nn_epoch_record *history;
+    int history_count;
 } nn_checkpoint;
 
 /* NaN or infinite weights, buffers or optimiser state are an error naming

@@ -659,7 +659,7 @@ static void hardsigmoid_backward(const nn_layer *base, void *context, float *din
     size_t count = value_count(base, batch);
     for (size_t i = 0; i < count; i++) {
         float x = in[i], inside = dout[i] / 6.0f;
-        din[i] = (x > -3.0f) & (x < 3.0f) ? inside : 0.0f;
+        din[i] = ((x > -3.0f) & (x < 3.0f)) ? inside : 0.0f;
     }
 }
 

@@ -366,6 +366,7 @@ const nn_layer_kind nn_batch_norm1d_kind = {
     .backward = batch_norm_backward,
     .describe = batch_norm_describe,
     .destroy = batch_norm_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };
 
 const nn_layer_kind nn_batch_norm2d_kind = {
@@ -381,4 +382,5 @@ const nn_layer_kind nn_batch_norm2d_kind = {
     .backward = batch_norm_backward,
     .describe = batch_norm_describe,
     .destroy = batch_norm_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };

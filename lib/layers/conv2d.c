@@ -593,6 +593,7 @@ const nn_layer_kind nn_conv2d_kind = {
     .backward = conv2d_backward,
     .describe = conv2d_describe,
     .destroy = conv2d_destroy,
+    .mult_adds = nn_mult_adds_per_position,
 };
 
 const nn_layer_kind nn_conv1d_kind = {
@@ -607,4 +608,5 @@ const nn_layer_kind nn_conv1d_kind = {
     .backward = conv2d_backward,
     .describe = conv2d_describe,
     .destroy = conv2d_destroy,
+    .mult_adds = nn_mult_adds_per_position,
 };

@@ -356,4 +356,5 @@ const nn_layer_kind nn_conv_transpose2d_kind = {
     .backward = conv_transpose2d_backward,
     .describe = conv_transpose2d_describe,
     .destroy = conv_transpose2d_destroy,
+    .mult_adds = nn_mult_adds_per_position,
 };

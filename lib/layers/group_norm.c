@@ -159,4 +159,5 @@ const nn_layer_kind nn_group_norm_kind = {
     .backward = group_norm_backward,
     .describe = group_norm_describe,
     .destroy = group_norm_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };

@@ -240,4 +240,5 @@ const nn_layer_kind nn_instance_norm2d_kind = {
     .backward = instance_norm_backward,
     .describe = instance_norm_describe,
     .destroy = instance_norm_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };

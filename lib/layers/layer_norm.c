@@ -157,4 +157,5 @@ const nn_layer_kind nn_layer_norm_kind = {
     .backward = layer_norm_backward,
     .describe = layer_norm_describe,
     .destroy = layer_norm_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };

@@ -60,4 +60,14 @@ extern const nn_layer_kind nn_group_norm_kind;
 extern const nn_layer_kind nn_instance_norm2d_kind;
 extern const nn_layer_kind nn_local_response_norm_kind;
 
+/* The two ways torchinfo counts mult-adds (its LayerInfo.calculate_macs):
+ * every parameter once per sample, or, for a class whose name has "Conv",
+ * once per output position (the output's values per channel). */
+static inline int64_t nn_mult_adds_per_sample(const nn_layer *layer) {
+    return (int64_t)nn_layer_param_count(layer);
+}
+static inline int64_t nn_mult_adds_per_position(const nn_layer *layer) {
+    return (int64_t)nn_layer_param_count(layer) * (int64_t)(nn_shape_size(layer->out_shape) / (size_t)layer->out_shape.dims[0]);
+}
+
 #endif

@@ -128,4 +128,5 @@ const nn_layer_kind nn_linear_kind = {
     .backward = linear_backward,
     .describe = linear_describe,
     .destroy = linear_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };

@@ -123,4 +123,5 @@ const nn_layer_kind nn_prelu_kind = {
     .backward = prelu_backward,
     .describe = prelu_describe,
     .destroy = prelu_destroy,
+    .mult_adds = nn_mult_adds_per_sample,
 };

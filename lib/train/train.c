@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "data/source.h"
+#include "io/checkpoint.h"
 #include "train/collective.h"
 #include "io/npz.h"
 
@@ -286,6 +287,7 @@ void nn_trainer_free(nn_trainer *t) {
     nn_metrics_acc_free(t->train_metrics);
     free(t->overrides);
     free(t->order);
+    free(t->history);
     free(t);
 }
 
@@ -563,6 +565,21 @@ int nn_trainer_agree_stop(nn_trainer *t, bool stop, bool *agreed, nn_error *err)
     return distributed(t) ? any_rank(t, stop, agreed, err) : 0;
 }
 
+/* The finished epoch of report, at the end of the trainer's history. */
+static int record_epoch(nn_trainer *t, const nn_epoch_report *report, nn_error *err) {
+    if (t->history_count == t->history_capacity) {
+        int capacity = t->history_capacity ? 2 * t->history_capacity : 16;
+        nn_epoch_record *grown = realloc(t->history, (size_t)capacity * sizeof *grown);
+        if (!grown) return nn_error_oom(err, "the run's history");
+        t->history = grown;
+        t->history_capacity = capacity;
+    }
+    t->history[t->history_count++] = (nn_epoch_record){report->epoch, report->lr, report->seconds,
+                                                        report->samples_per_second, report->train, report->has_val,
+                                                        report->val};
+    return 0;
+}
+
 int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn progress, nn_stop_fn stop, void *user,
                      nn_error *err) {
     const nn_config *c = t->config;
@@ -631,7 +648,7 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
         if (c->scheduler.kind && c->scheduler.kind->observe)
             c->scheduler.kind->observe(&c->scheduler, t->schedule_state, report->val.loss);
     }
-    return 0;
+    return record_epoch(t, report, err);
 }
 
 static int evaluate_on(nn_engine *engine, int batch_size, const nn_model *model, const nn_loss *loss, nn_task task,

@@ -94,6 +94,14 @@ typedef struct nn_trainer {
     nn_metrics_acc *train_metrics;
     nn_engine *engine;         /* the batch split across threads replicas */
     const nn_collective *collective;  /* data-parallel ranks, or NULL (nn_trainer_distribute) */
+    /* Every epoch finished, oldest first, restored by nn_trainer_resume so
+     * that the checkpoint's history is the whole run's (io/checkpoint.h
+     * declares the record; owned). */
+    struct nn_epoch_record *history;
+    int history_count, history_capacity;
+    /* The nnseq that trains, recorded in the checkpoint for `nnseq diff`
+     * (borrowed; NULL: not recorded). */
+    const char *version;
 } nn_trainer;
 
 /* Loads the training data, builds the model (input shape from the config or
