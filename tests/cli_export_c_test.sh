@@ -84,21 +84,24 @@ export_and_compare() {
     "$NNSEQ" predict "$ck" "$predict_input" --logits --output "$d/n.npy" --threads 1 2>/dev/null
     local diff; diff=$(h diff "$d/c.f32" "$d/n.npy")
     check "$name: C outputs equal nnseq predict --logits within $TOLERANCE (max |diff| $diff)" le "$diff" "$TOLERANCE"
-    # Speed: the C source on the samples 10 times over, nnseq predict (one
+    # Speed (C_EXPORT_SPEED=1; minutes on the big models, so not in every
+    # run): the C source on the samples 10 times over, nnseq predict (one
     # thread, the whole command) on the same 10 copies.
-    local samples c_rate t0 t1 n_rate
+    local samples c_rate=- t0 t1 n_rate=-
     samples=$(( $(stat -c %s "$input") / 4 / $(sed -n 's/^#define model_INPUT_SIZE //p' "$d/f/model.h") ))
-    c_rate=$("$d/f/run" "$input" "$d/c.f32" 10 2>&1 | sed -n 's/ images\/s//p')
-    if [ "${predict_input##*.}" = idx ]; then
-        $PY - "$predict_input" "$d/ten.idx" <<'PYEOF'
+    if [ "${C_EXPORT_SPEED:-0}" = 1 ]; then
+        c_rate=$("$d/f/run" "$input" "$d/c.f32" 10 2>&1 | sed -n 's/ images\/s//p')
+        if [ "${predict_input##*.}" = idx ]; then
+            $PY - "$predict_input" "$d/ten.idx" <<'PYEOF'
 import sys
 d = open(sys.argv[1], 'rb').read(); n = d[3]; head = bytearray(d[:4 + 4 * n]); body = d[4 + 4 * n:]
 head[4:8] = (int.from_bytes(d[4:8], 'big') * 10).to_bytes(4, 'big'); open(sys.argv[2], 'wb').write(bytes(head) + body * 10)
 PYEOF
-        t0=$(now); "$NNSEQ" predict "$ck" "$d/ten.idx" --logits --output "$d/ten.npy" --threads 1 2>/dev/null; t1=$(now)
-        n_rate=$(rate $((samples * 10)) "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
-    else
-        n_rate=-
+            t0=$(now); "$NNSEQ" predict "$ck" "$d/ten.idx" --logits --output "$d/ten.npy" --threads 1 2>/dev/null; t1=$(now)
+            n_rate=$(rate $((samples * 10)) "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+        else
+            n_rate=-
+        fi
     fi
     # int8
     local q_note=""
@@ -106,7 +109,8 @@ PYEOF
         $CC -std=c99 -pedantic -O2 -Wall -Wextra -Werror -I"$d/q" tests/c_export_driver.c "$d/q/model.c" -lm -o "$d/q/run" 2>"$d/qcc.err"; then
         ok
         "$d/q/run" "$input" "$d/q.f32" 2>/dev/null
-        local q_rate; q_rate=$("$d/q/run" "$input" "$d/q.f32" 10 2>&1 | sed -n 's/ images\/s//p')
+        local q_rate=-
+        [ "${C_EXPORT_SPEED:-0}" = 1 ] && q_rate=$("$d/q/run" "$input" "$d/q.f32" 10 2>&1 | sed -n 's/ images\/s//p')
         if [ "$labels" != - ]; then
             local fa qa; fa=$(h accuracy "$d/c.f32" "$outputs" "$labels"); qa=$(h accuracy "$d/q.f32" "$outputs" "$labels")
             check "$name: int8 accuracy $qa within $INT8_LOSS of float's $fa" le "$(awk -v a="$fa" -v b="$qa" 'BEGIN { print a - b }')" "$INT8_LOSS"
