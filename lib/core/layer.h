@@ -157,6 +157,13 @@ void nn_init_uniform_fan_in(float *data, size_t count, int fan_in, nn_rng *rng);
 
 
 
+/* forward and backward of the kinds that only give the same values another
+ * shape (Flatten, Unflatten, Identity): a copy, nothing when in place. */
+void nn_layer_copy_forward(nn_layer *layer, void *context, float *out, const float *in, int batch,
+                           const nn_mode *mode);
+void nn_layer_copy_backward(const nn_layer *layer, void *context, float *din, const float *dout, const float *in,
+                            const float *out, int batch, float *grad, const nn_mode *mode);
+
 /* Floats of trainable state the layer needs in the flat buffers. */
 size_t nn_layer_param_count(const nn_layer *layer);
 /* Points the trainable entries, in order, at consecutive slices of params

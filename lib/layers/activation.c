@@ -104,23 +104,6 @@ static nn_layer *identity_create(const nn_arg_value *args, nn_shape in_shape, nn
     return layer ? &layer->base : NULL;
 }
 
-static void identity_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
-                             const nn_mode *mode) {
-    (void)context;
-    (void)mode;
-    memcpy(out, in, value_count(base, batch) * sizeof *out);
-}
-
-static void identity_backward(const nn_layer *base, void *context, float *din, const float *dout,
-                              const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
-    (void)context;
-    (void)grad;
-    (void)mode;
-    (void)in;
-    (void)out;
-    if (din) memcpy(din, dout, value_count(base, batch) * sizeof *din);
-}
-
 /* ReLU */
 
 static nn_layer *relu_create(const nn_arg_value *args, nn_shape in_shape, nn_error *err) {
@@ -766,7 +749,15 @@ static void threshold_backward(const nn_layer *base, void *context, float *din, 
         .destroy = elementwise_destroy,                                                            \
     }
 
-PLAIN_KIND(nn_identity_kind, "Identity", identity);
+/* Identity passes its input on: the copy the reshaping kinds share. */
+const nn_layer_kind nn_identity_kind = {
+    .name = "Identity",
+    .create = identity_create,
+    .forward = nn_layer_copy_forward,
+    .backward = nn_layer_copy_backward,
+    .describe = elementwise_describe,
+    .destroy = elementwise_destroy,
+};
 PLAIN_KIND(nn_sigmoid_kind, "Sigmoid", sigmoid);
 PLAIN_KIND(nn_tanh_kind, "Tanh", tanh);
 PLAIN_KIND(nn_softsign_kind, "Softsign", softsign);

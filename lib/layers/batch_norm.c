@@ -107,29 +107,6 @@ static void batch_norm_format_repr(batch_norm_layer *layer, const char *name, co
              name, layer->channels, eps, momentum, layer->affine ? "True" : "False", layer->track ? "True" : "False");
 }
 
-/* The state entries, in torch's state_dict order; the buffers the layer
- * owns at their initial values: mean 0, var 1, no batches. */
-static int batch_norm_allocate(batch_norm_layer *layer, nn_error *err) {
-    int64_t dims[1] = {layer->channels};
-    nn_layer *base = &layer->base;
-    if (layer->affine) {
-        nn_layer_add_state(base, "weight", true, NN_F32, 1, dims, NULL);
-        nn_layer_add_state(base, "bias", true, NN_F32, 1, dims, NULL);
-    }
-    if (!layer->track) return 0;
-    size_t channels = (size_t)layer->channels;
-    layer->running_mean = calloc(channels, sizeof *layer->running_mean);
-    layer->running_var = malloc(channels * sizeof *layer->running_var);
-    layer->batches_tracked = calloc(1, sizeof *layer->batches_tracked);
-    if (!layer->running_mean || !layer->running_var || !layer->batches_tracked)
-        return nn_error_oom(err, "BatchNorm statistics");
-    for (size_t c = 0; c < channels; c++) layer->running_var[c] = 1.0f;
-    nn_layer_add_state(base, "running_mean", false, NN_F32, 1, dims, layer->running_mean);
-    nn_layer_add_state(base, "running_var", false, NN_F32, 1, dims, layer->running_var);
-    nn_layer_add_state(base, "num_batches_tracked", false, NN_I64, 0, NULL, layer->batches_tracked);
-    return 0;
-}
-
 static void batch_norm_destroy(nn_layer *base) {
     batch_norm_layer *layer = (batch_norm_layer *)base;
     free(layer->running_mean);
@@ -148,7 +125,10 @@ static nn_layer *batch_norm_create(const nn_arg_value *args, nn_shape in_shape, 
     }
     layer->base.in_shape = in_shape;
     layer->base.out_shape = in_shape;
-    if (batch_norm_read_args(layer, args, in_shape, err) != 0 || batch_norm_allocate(layer, err) != 0) {
+    /* The state entries in torch's state_dict order. */
+    if (batch_norm_read_args(layer, args, in_shape, err) != 0 ||
+        nn_norm_add_state(&layer->base, layer->channels, layer->affine, layer->track, &layer->running_mean,
+                          &layer->running_var, &layer->batches_tracked, "BatchNorm statistics", err) != 0) {
         batch_norm_destroy(&layer->base);
         return NULL;
     }

@@ -72,24 +72,6 @@ static nn_layer *flatten_create(const nn_arg_value *args, nn_shape in_shape, nn_
     return &layer->base;
 }
 
-static void flatten_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
-                            const nn_mode *mode) {
-    (void)context;
-    (void)mode;
-    if (out != in) memcpy(out, in, (size_t)batch * nn_shape_size(base->in_shape) * sizeof *out);
-}
-
-static void flatten_backward(const nn_layer *base, void *context, float *din, const float *dout,
-                             const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
-    (void)context;
-    (void)in;
-    (void)out;
-    (void)grad;
-    (void)mode;
-    if (din && din != dout)
-        memcpy(din, dout, (size_t)batch * nn_shape_size(base->in_shape) * sizeof *din);
-}
-
 static int flatten_describe(const nn_layer *base, char *buffer, size_t size) {
     const flatten_layer *layer = (const flatten_layer *)base;
     return snprintf(buffer, size, "Flatten(start_dim=%d, end_dim=%d)", layer->start_dim, layer->end_dim);
@@ -102,8 +84,8 @@ const nn_layer_kind nn_flatten_kind = {
     .args = flatten_args,
     .arg_count = sizeof flatten_args / sizeof flatten_args[0],
     .create = flatten_create,
-    .forward = flatten_forward,
-    .backward = flatten_backward,
+    .forward = nn_layer_copy_forward,
+    .backward = nn_layer_copy_backward,
     .describe = flatten_describe,
     .destroy = flatten_destroy,
 };

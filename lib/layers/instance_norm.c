@@ -79,29 +79,6 @@ static void instance_norm_destroy(nn_layer *base) {
     free(layer);
 }
 
-/* The state entries in torch's state_dict order; running statistics at
- * their initial values: mean 0, var 1, no batches. */
-static int instance_norm_add_state(instance_norm_layer *layer, nn_error *err) {
-    int64_t dims[1] = {layer->channels};
-    nn_layer *base = &layer->base;
-    if (layer->affine) {
-        nn_layer_add_state(base, "weight", true, NN_F32, 1, dims, NULL);
-        nn_layer_add_state(base, "bias", true, NN_F32, 1, dims, NULL);
-    }
-    if (!layer->track) return 0;
-    size_t channels = (size_t)layer->channels;
-    layer->running_mean = calloc(channels, sizeof *layer->running_mean);
-    layer->running_var = malloc(channels * sizeof *layer->running_var);
-    layer->batches_tracked = calloc(1, sizeof *layer->batches_tracked);
-    if (!layer->running_mean || !layer->running_var || !layer->batches_tracked)
-        return nn_error_oom(err, "InstanceNorm2d statistics");
-    for (size_t c = 0; c < channels; c++) layer->running_var[c] = 1.0f;
-    nn_layer_add_state(base, "running_mean", false, NN_F32, 1, dims, layer->running_mean);
-    nn_layer_add_state(base, "running_var", false, NN_F32, 1, dims, layer->running_var);
-    nn_layer_add_state(base, "num_batches_tracked", false, NN_I64, 0, NULL, layer->batches_tracked);
-    return 0;
-}
-
 static nn_layer *instance_norm_create(const nn_arg_value *args, nn_shape in_shape, nn_error *err) {
     if (instance_norm_check(args, in_shape, err) != 0) return NULL;
     instance_norm_layer *layer = calloc(1, sizeof *layer);
@@ -116,7 +93,8 @@ static nn_layer *instance_norm_create(const nn_arg_value *args, nn_shape in_shap
     layer->momentum = args[ARG_MOMENTUM].value[0];
     layer->affine = args[ARG_AFFINE].value[0] != 0;
     layer->track = args[ARG_TRACK].value[0] != 0;
-    if (instance_norm_add_state(layer, err) != 0) {
+    if (nn_norm_add_state(&layer->base, layer->channels, layer->affine, layer->track, &layer->running_mean,
+                          &layer->running_var, &layer->batches_tracked, "InstanceNorm2d statistics", err) != 0) {
         instance_norm_destroy(&layer->base);
         return NULL;
     }

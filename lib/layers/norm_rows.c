@@ -146,3 +146,23 @@ void nn_norm_rows_backward(const nn_norm_rows *g, float *din, float *grad, doubl
         for (int i = 0; i < 2 * weights; i++) grad[i] = (float)sums[i];
 }
 
+
+int nn_norm_add_state(nn_layer *layer, int channels, bool affine, bool track, float **running_mean,
+                      float **running_var, int64_t **batches_tracked, const char *what, nn_error *err) {
+    int64_t dims[1] = {channels};
+    if (affine) {
+        nn_layer_add_state(layer, "weight", true, NN_F32, 1, dims, NULL);
+        nn_layer_add_state(layer, "bias", true, NN_F32, 1, dims, NULL);
+    }
+    if (!track) return 0;
+    size_t count = (size_t)channels;
+    *running_mean = calloc(count, sizeof **running_mean);
+    *running_var = malloc(count * sizeof **running_var);
+    *batches_tracked = calloc(1, sizeof **batches_tracked);
+    if (!*running_mean || !*running_var || !*batches_tracked) return nn_error_oom(err, what);
+    for (size_t c = 0; c < count; c++) (*running_var)[c] = 1.0f;
+    nn_layer_add_state(layer, "running_mean", false, NN_F32, 1, dims, *running_mean);
+    nn_layer_add_state(layer, "running_var", false, NN_F32, 1, dims, *running_var);
+    nn_layer_add_state(layer, "num_batches_tracked", false, NN_I64, 0, NULL, *batches_tracked);
+    return 0;
+}

@@ -2,6 +2,10 @@
 #define NNSEQ_NORM_ROWS_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/layer.h"
 
 /* The per-sample normalisation that LayerNorm, GroupNorm and InstanceNorm2d
  * share (norm_rows.c), and the centred sums BatchNorm uses too. A batch is
@@ -27,5 +31,13 @@ void nn_norm_rows_apply(const nn_norm_rows *g, float *out, const float *x, int b
  * dout * weight * inv_std, else the derivative through the row's mean and variance. */
 void nn_norm_rows_backward(const nn_norm_rows *g, float *din, float *grad, double *sums, const float *dout,
                            const float *x, int batch, const float *mean, const float *inv_std, bool fixed_statistics);
+
+/* BatchNorm's and InstanceNorm's state_dict entries in torch's order:
+ * weight and bias when affine, then, when track, the running statistics
+ * the layer owns at their initial values (mean 0, var 1, no batches), in
+ * *running_mean, *running_var and *batches_tracked. what names the layer in
+ * an out-of-memory message. */
+int nn_norm_add_state(nn_layer *layer, int channels, bool affine, bool track, float **running_mean,
+                      float **running_var, int64_t **batches_tracked, const char *what, nn_error *err);
 
 #endif

@@ -90,23 +90,6 @@ static nn_layer *unflatten_create(const nn_arg_value *args, nn_shape in_shape, n
     return &layer->base;
 }
 
-static void unflatten_forward(nn_layer *base, void *context, float *out, const float *in, int batch,
-                              const nn_mode *mode) {
-    (void)context;
-    (void)mode;
-    if (out != in) memcpy(out, in, (size_t)batch * nn_shape_size(base->in_shape) * sizeof *out);
-}
-
-static void unflatten_backward(const nn_layer *base, void *context, float *din, const float *dout,
-                               const float *in, const float *out, int batch, float *grad, const nn_mode *mode) {
-    (void)context;
-    (void)in;
-    (void)out;
-    (void)grad;
-    (void)mode;
-    if (din && din != dout) memcpy(din, dout, (size_t)batch * nn_shape_size(base->in_shape) * sizeof *din);
-}
-
 static int unflatten_describe(const nn_layer *base, char *buffer, size_t size) {
     return snprintf(buffer, size, "%s", ((const unflatten_layer *)base)->repr);
 }
@@ -118,8 +101,8 @@ const nn_layer_kind nn_unflatten_kind = {
     .args = unflatten_args,
     .arg_count = sizeof unflatten_args / sizeof unflatten_args[0],
     .create = unflatten_create,
-    .forward = unflatten_forward,
-    .backward = unflatten_backward,
+    .forward = nn_layer_copy_forward,
+    .backward = nn_layer_copy_backward,
     .describe = unflatten_describe,
     .destroy = unflatten_destroy,
 };
