@@ -59,6 +59,11 @@ check "the checkpoint prints the model its config prints" sh -c "'$NNSEQ' print 
     '$NNSEQ' print '$work/up.ckpt' | sed -n '1,/^)/p' >'$work/up2.txt' && cmp -s '$work/up1.txt' '$work/up2.txt' &&
     grep -q 'scale_factor=1.5' '$work/up2.txt'"
 
+sed 's/  val_split: 0.2/  val_split: 0/; s/^optimizer: .*/&\nscheduler: {name: ReduceLROnPlateau}/' "$work/conf/m.yaml" >"$work/conf/plateau.yaml"
+expect_error "ReduceLROnPlateau without a validation split is refused before training" 2 \
+    "scheduler plateau watches the validation loss: set data.val_split > 0" \
+    "$NNSEQ" train "$work/conf/plateau.yaml" --out "$work/plateau.ckpt"
+
 # --- resume ------------------------------------------------------------------
 "$NNSEQ" train "$work/conf/m.yaml" --epochs 1 --out "$work/r.ckpt" >/dev/null 2>&1
 cp "$work/r.ckpt" "$work/keep.ckpt"

@@ -562,6 +562,26 @@ START_TEST(scheduler_arguments) {
     expect_message("scheduler: {step_size: 2}", 1, 12,
                    "missing key 'name' in scheduler (expected one of: step, multistep, cosine, exponential, linear, "
                    "constant, polynomial, onecycle, cosine_restarts, plateau, sequential)");
+    /* Issue 15's parser paths: no_decay, SequentialLR's schedules, strings and null. */
+    expect_message("optimizer: {name: adamw, no_decay: [bias, weights]}", 1, 43,
+                   "unknown no_decay group 'weights' (expected bias: every layer's bias, or norm: the parameters of "
+                   "BatchNorm, LayerNorm, GroupNorm and InstanceNorm layers)");
+    expect_message("optimizer: {name: adamw, no_decay: bias}", 1, 36,
+                   "expected a list of bias, norm for no_decay, got 'bias'");
+    expect_message("scheduler: {name: SequentialLR, milestones: [2]}", 1, 12,
+                   "missing key 'schedulers' in scheduler sequential (expected a list of schedules such as "
+                   "[{name: LinearLR, start_factor: 0.1, total_iters: 5}, {name: cosine, T_max: 20}])");
+    expect_message("scheduler: {name: SequentialLR, milestones: [2], schedulers: [{name: step, step_size: 1}, "
+                   "{name: SequentialLR, milestones: [1], schedulers: [{name: step, step_size: 1}]}]}",
+                   1, 98, "sequential cannot be one of SequentialLR's schedules");
+    expect_message("scheduler: {name: SequentialLR, milestones: [2], schedulers: [step, {name: step, step_size: 1}]}",
+                   1, 63, "expected a schedule {name: KIND, ...arguments} in schedulers, got 'step'");
+    expect_message("scheduler: {name: SequentialLR, milestones: [], schedulers: []}", 1, 61,
+                   "expected a list of 1 to 8 schedules for schedulers, got a list of 0 items");
+    expect_message("model: {layers: [{GELU: {approximate: erf}}]}", 1, 39,
+                   "expected one of 'none', 'tanh' for approximate, got 'erf'");
+    expect_message("model: {layers: [{Linear: {out_features: null}}]}", 1, 42,
+                   "expected an integer for out_features, got 'null'");
     expect_message("scheduler: {name: step}", 1, 12,
                    "missing argument 'step_size' for scheduler step (expected an integer)");
     expect_message("scheduler: {name: cosin, T_max: 3}", 1, 19, "unknown scheduler 'cosin' (did you mean 'cosine'?)");
