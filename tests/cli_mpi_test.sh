@@ -48,16 +48,17 @@ config mlp.yaml "{name: adam, lr: 0.01}" 3 Flatten "Linear: {out_features: 32}" 
 config cnn.yaml "{name: sgd, lr: 0.05, momentum: 0.9}" 3 "Conv2d: {out_channels: 4, kernel_size: 3, padding: 1}" \
     BatchNorm2d ReLU "MaxPool2d: {kernel_size: 2}" Flatten "Dropout: {p: 0.1}" "Linear: {out_features: 4}"
 
-# same NAME A.ckpt B.ckpt: the two checkpoints' weights and buffers agree to 1e-5
+# same NAME A.ckpt B.ckpt [TOLERANCE]: the two checkpoints' weights and
+# buffers agree to TOLERANCE (1e-5; 0: the same bits)
 same() {
     "$NNSEQ" export "$2" "$work/a.npz" >/dev/null 2>&1 && "$NNSEQ" export "$3" "$work/b.npz" >/dev/null 2>&1 &&
-        /usr/bin/python3 - "$work/a.npz" "$work/b.npz" "$1" <<'PY'
+        /usr/bin/python3 - "$work/a.npz" "$work/b.npz" "$1" "${4:-1e-5}" <<'PY'
 import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 assert set(a) == set(b), (sorted(a), sorted(b))
 worst = max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a)
 print(f"  {sys.argv[3]}: max |difference| {worst:.2e}")
-sys.exit(0 if worst <= 1e-5 else 1)
+sys.exit(0 if worst <= float(sys.argv[4]) else 1)
 PY
 }
 
@@ -66,10 +67,23 @@ for model in mlp cnn; do
         --out $model-r2.ckpt --format json >$model-r2.out 2>$model-r2.err
     check "$model: 1 process x 2 threads trains" "$NNSEQ_MPI" train $model.yaml --threads 2 --out $model-t2.ckpt \
         --format json >$model-t2.out 2>/dev/null
-    check "$model: same weights (2 ranks x 1 thread, 1 x 2)" same "$model 2x1 vs 1x2" $model-r2.ckpt $model-t2.ckpt
+    check "$model: same weights (2 ranks x 1 thread, 1 x 2), the same bits" same "$model 2x1 vs 1x2" $model-r2.ckpt \
+        $model-t2.ckpt 0
     check "$model: rank 0 alone prints (one line per epoch and the test)" test "$(grep -c '"epoch"' $model-r2.out)" -eq 3
     check "$model: the same metrics lines" cmp -s <(sed -E 's/, "seconds".*//' $model-r2.out | grep epoch) \
         <(sed -E 's/, "seconds".*//' $model-t2.out | grep epoch)
+done
+# Threads within ranks: the sharded update is split over each rank's
+# threads (wide's slices are several 4096-parameter blocks).
+config wide.yaml "{name: adam, lr: 0.01}" 2 Flatten "Linear: {out_features: 512}" ReLU "Dropout: {p: 0.2}" \
+    "Linear: {out_features: 4}"
+for model in wide cnn; do
+    check "$model: 2 ranks x 2 threads train" "${MPIRUN[@]}" --bind-to none -np 2 "$NNSEQ_MPI" train $model.yaml \
+        --threads 2 --out $model-r2t2.ckpt >$model-r2t2.out 2>$model-r2t2.err
+    check "$model: each rank runs 2 threads (mpirun --bind-to none)" sh -c "! grep -q 'using 1' $model-r2t2.err"
+    "$NNSEQ_MPI" train $model.yaml --threads 4 --out $model-t4.ckpt >/dev/null 2>&1
+    check "$model: 2 ranks x 2 threads = 1 process x 4 threads, to tolerance" same "$model 2x2 vs 1x4" \
+        $model-r2t2.ckpt $model-t4.ckpt
 done
 check "mlp: 3 ranks train" "${MPIRUN[@]}" -np 3 "$NNSEQ_MPI" train mlp.yaml --threads 1 --out mlp-r3.ckpt \
     >/dev/null 2>&1
@@ -122,20 +136,29 @@ check "a killed rank ends the job within 10 s" wait_ended 10
 wait "$job"
 check "mpirun says which rank died" sh -c "test $? -ne 0 && grep -q 'rank 1 .*signal 9' k.err"
 
-"${MPIRUN[@]}" -np 2 "$NNSEQ_MPI" train long.yaml --threads 1 --out s.ckpt >s.out 2>s.err &
+# SIGINT: a config of many small steps (batch 2), so that the signal
+# lands in the middle of an epoch, where the optimiser's state is sharded.
+"$GEN_DATA" . 4000 5 sig >/dev/null || { echo "gen_data failed"; exit 1; }
+sed 's/train-images.idx/sig-images.idx/; s/train-labels.idx.gz/sig-labels.idx.gz/; s/batch_size: 20/batch_size: 2/' \
+    long.yaml >sig.yaml
+"${MPIRUN[@]}" -np 2 "$NNSEQ_MPI" train sig.yaml --threads 1 --out s.ckpt >s.out 2>s.err &
 job=$!
 wait_started s.out
 kill -INT "$job"
 check "SIGINT to mpirun stops every rank within 10 s" wait_ended 10
 wait "$job"
 check "rank 0 saved a checkpoint" test -s s.ckpt
-check "no rank is left running" sh -c "! pgrep -f '^$NNSEQ_MPI train long.yaml'"
+check "no rank is left running" sh -c "! pgrep -f '^$NNSEQ_MPI train sig.yaml'"
 # It stopped in or before epoch K (rank 0 says which; should mpirun drop
 # its last words in the teardown, K is the epoch after the last printed):
-# resuming to K epochs finishes that one.
+# resuming to K epochs finishes that one, and (at 2 threads, whose bits
+# are 2 ranks') gives the weights of K epochs straight: the checkpoint
+# holds the whole optimiser state, not rank 0's slice of the sharded update.
 stopped_in=$(sed -n 's/.*stopped by SIG[A-Z]* [a-z]* epoch \([0-9]*\).*/\1/p' s.err)
 [ -n "$stopped_in" ] || stopped_in=$(($(grep -c '^epoch' s.out) + 1))
 check "the checkpoint resumes (to epoch $stopped_in) on one process" "$NNSEQ_MPI" train --resume s.ckpt \
-    --epochs "$stopped_in" --out s2.ckpt --threads 1 >s2.out 2>/dev/null
+    --epochs "$stopped_in" --out s2.ckpt --threads 2 >s2.out 2>/dev/null
 check "and the resumed run trains that epoch" grep -q "^epoch $stopped_in/$stopped_in " s2.out
+"$NNSEQ_MPI" train sig.yaml --epochs "$stopped_in" --threads 2 --out s3.ckpt >/dev/null 2>&1
+check "interrupted on 2 ranks and resumed = straight, the same bits" same "interrupted and resumed" s2.ckpt s3.ckpt 0
 finish cli_mpi

@@ -31,7 +31,25 @@ struct nn_collective {
      * malloc'ed buffer of every rank's bytes one after another and sizes[r]
      * rank r's size (sizes has c->size entries); other ranks get *all NULL. */
     int (*gather)(const nn_collective *c, const void *data, size_t size, void **all, size_t *sizes, nn_error *err);
+    /* The two halves of sum_floats, for an update sharded over the ranks
+     * (each rank updates its slice, nn_collective_slice, then every rank
+     * gets every slice): reduce_scatter_floats sums values[0 .. count) over
+     * the ranks into this rank's slice of values, leaving the rest of
+     * values unspecified; scratch holds nn_collective_slice_max floats.
+     * allgather_floats copies every rank's slice of values to every rank.
+     * Either may be NULL: the group sums whole buffers only. */
+    int (*reduce_scatter_floats)(const nn_collective *c, float *values, size_t count, float *scratch, nn_error *err);
+    int (*allgather_floats)(const nn_collective *c, float *values, size_t count, nn_error *err);
 };
+
+/* Rank rank's slice [*first, *first + *count) of a buffer of total values
+ * in a sharded update: contiguous, in rank order, covering the buffer,
+ * its ends at multiples of NN_COLLECTIVE_SLICE_ALIGN values (a 64-byte
+ * line of floats) but for the buffer's end; some may be empty. */
+#define NN_COLLECTIVE_SLICE_ALIGN 16
+void nn_collective_slice(const nn_collective *c, int rank, size_t total, size_t *first, size_t *count);
+/* The largest of the ranks' slices of total values. */
+size_t nn_collective_slice_max(const nn_collective *c, size_t total);
 
 /* Rows [first, first + count) of a global batch or split, this rank's
  * share: [*mine_first, *mine_first + *mine_count), contiguous, rank order,

@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* What a step asks of each replica. */
-typedef enum job_kind { JOB_TRAIN, JOB_EVAL, JOB_FORWARD, JOB_QUIT } job_kind;
+typedef enum job_kind { JOB_TRAIN, JOB_EVAL, JOB_FORWARD, JOB_UPDATE, JOB_QUIT } job_kind;
 
 typedef struct worker {
     nn_engine *engine;
@@ -50,6 +50,11 @@ struct nn_engine {
     nn_error hook_err;
     const float *raw_inputs;        /* JOB_FORWARD */
     float *forward_out;             /* JOB_FORWARD: count x outputs */
+    /* JOB_UPDATE: parameters [update_first, + update_count) scaled by
+     * update_scale and updated, in update_parts parts of whole blocks. */
+    nn_optimizer *update_optimizer;
+    size_t update_first, update_count;
+    float update_scale;
     /* The pool: workers wait for a new generation, the caller for pending
      * to reach 0. */
     pthread_mutex_t lock;
@@ -76,6 +81,11 @@ struct nn_engine {
      * collective_step: this step does (a group of more than one). */
     const nn_collective *collective;
     bool collective_step;
+    /* The sharded update (collective_update): the reduce-scatter's receive
+     * buffer, and whether the optimiser's state is this rank's slice only
+     * since the last nn_engine_share_optimizer. */
+    float *shard_scratch;
+    bool optimizer_sharded;
     _Atomic uint64_t replica_claim, block_claim;
     int replicas_done, blocks_done; /* under lock; done is broadcast when a phase ends */
     int block_count;
@@ -268,11 +278,44 @@ static void run_forward(worker *w) {
     memcpy(e->forward_out + (size_t)w->first * e->outputs, out, (size_t)w->count * e->outputs * sizeof(float));
 }
 
+/* The summed gradients [first, first + count) scaled in place, each block
+ * then given to the optimiser (while it is in cache); whether any was not
+ * finite. */
+static bool scale_and_update(const nn_engine *e, nn_optimizer *optimizer, float scale, size_t first, size_t count) {
+    bool nonfinite = false;
+    for (size_t block = first; block < first + count; block += GRADIENT_BLOCK) {
+        size_t n = first + count - block < GRADIENT_BLOCK ? first + count - block : GRADIENT_BLOCK;
+        float *restrict grads = e->model->grads + block;
+        uint32_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            float g = grads[i] * scale;
+            grads[i] = g;
+            uint32_t bits;
+            memcpy(&bits, &g, sizeof bits);
+            bad |= (bits & 0x7f800000u) == 0x7f800000u;
+        }
+        nonfinite = nonfinite || bad;
+        if (optimizer) nn_optimizer_update(optimizer, e->model->params, e->model->grads, block, n);
+    }
+    return nonfinite;
+}
+
+/* Part w->index of e->active of a JOB_UPDATE, in whole blocks. */
+static void run_update(worker *w) {
+    const nn_engine *e = w->engine;
+    size_t blocks = (e->update_count + GRADIENT_BLOCK - 1) / GRADIENT_BLOCK;
+    size_t lo = blocks * (size_t)w->index / (size_t)e->active, hi = blocks * (size_t)(w->index + 1) / (size_t)e->active;
+    size_t first = lo * GRADIENT_BLOCK, end = hi * GRADIENT_BLOCK < e->update_count ? hi * GRADIENT_BLOCK : e->update_count;
+    w->nonfinite = end > first &&
+                   scale_and_update(e, e->update_optimizer, e->update_scale, e->update_first + first, end - first);
+}
+
 static void run_job(worker *w) {
     switch (w->engine->job) {
     case JOB_TRAIN: run_train(w); break;
     case JOB_EVAL: run_eval(w); break;
     case JOB_FORWARD: run_forward(w); break;
+    case JOB_UPDATE: run_update(w); break;
     case JOB_QUIT: break;
     }
 }
@@ -304,6 +347,7 @@ static void run_replica(worker *w, job_kind job) {
     case JOB_TRAIN: train_replica(w); break;
     case JOB_EVAL: run_eval(w); break;
     case JOB_FORWARD: run_forward(w); break;
+    case JOB_UPDATE: run_update(w); break;
     case JOB_QUIT: break;
     }
 }
@@ -375,6 +419,7 @@ static void *worker_main(void *argument) {
 static void split_rows(nn_engine *e, job_kind job, int count) {
     e->job = job;
     e->active = count < e->threads ? count : e->threads;
+    if (job == JOB_UPDATE) return;   /* count parts; the rows stay the step's */
     for (int r = 0; r < e->threads; r++) {
         worker *w = &e->workers[r];
         w->first = (int)((int64_t)count * r / e->active);
@@ -458,6 +503,7 @@ void nn_engine_free(nn_engine *e) {
     free(e->workers);
     free(e->slots);
     free(e->forward_out);
+    free(e->shard_scratch);
     free(e);
 }
 
@@ -557,32 +603,83 @@ void nn_engine_set_collective(nn_engine *e, const nn_collective *collective) { e
 
 bool nn_engine_collective_layers(const nn_engine *e) { return !e->dynamic; }
 
+/* Parameters [first, first + count) scaled and updated on every thread
+ * (each its part of the blocks; the rules are elementwise, so the bits
+ * do not depend on the split); whether any gradient was not finite. The
+ * replicas' rows of the step stay as they were (find_nonfinite reads
+ * them). */
+static bool update_range(nn_engine *e, nn_optimizer *optimizer, float scale, size_t first, size_t count) {
+    size_t blocks = (count + GRADIENT_BLOCK - 1) / GRADIENT_BLOCK;
+    if (e->threads == 1 || blocks < 2) return scale_and_update(e, optimizer, scale, first, count);
+    int active = e->active, parts = blocks < (size_t)e->threads ? (int)blocks : e->threads;
+    e->update_optimizer = optimizer;
+    e->update_first = first;
+    e->update_count = count;
+    e->update_scale = scale;
+    run_all(e, JOB_UPDATE, parts);
+    bool nonfinite = false;
+    for (int r = 0; r < parts; r++) nonfinite = nonfinite || e->workers[r].nonfinite;
+    e->active = active;
+    return nonfinite;
+}
+
 /* Across ranks: the gradients (unscaled sums of this rank's rows) and the
  * loss denominators summed over every rank, then scaled by the whole
- * batch's denominator, checked and applied, on the caller's thread. */
+ * batch's denominator, checked and applied, on every thread.
+ *
+ * With an optimiser and a group that can, the update is sharded (ZeRO's
+ * stage 1): the gradients are reduce-scattered, each rank updates only
+ * its slice of the parameters (and of the optimiser's state), and the
+ * parameters are allgathered. That moves the bytes of one allreduce (a
+ * ring allreduce is these two halves) and spares each rank all but
+ * 1/ranks of the optimiser's pass over its state, which on the wide MLP
+ * cost as much as the allreduce itself. The rules are elementwise, so
+ * the bits are those of the whole update. A step whose gradients are not
+ * finite gathers them whole, for nn_engine_find_nonfinite. */
 static int collective_update(nn_engine *e, nn_optimizer *optimizer, nn_step_result *result, nn_error *err) {
+    const nn_collective *c = e->collective;
     size_t count = e->model->param_count;
     double denominator = local_denominator(e);
-    if (e->collective->sum_doubles(e->collective, &denominator, 1, err) != 0 ||
-        e->collective->sum_floats(e->collective, e->model->grads, count, err) != 0)
-        return -1;
+    if (c->sum_doubles(c, &denominator, 1, err) != 0) return -1;
     float scale = denominator > 0 ? (float)(1.0 / denominator) : 0.0f;
-    bool nonfinite = false;
-    for (size_t first = 0; first < count; first += GRADIENT_BLOCK) {
-        size_t n = count - first < GRADIENT_BLOCK ? count - first : GRADIENT_BLOCK;
-        float *restrict grads = e->model->grads + first;
-        uint32_t bad = 0;
-        for (size_t i = 0; i < n; i++) {
-            float g = grads[i] * scale;
-            grads[i] = g;
-            uint32_t bits;
-            memcpy(&bits, &g, sizeof bits);
-            bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    bool sharded = optimizer && !e->hook && c->reduce_scatter_floats && c->allgather_floats;
+    if (sharded && !e->shard_scratch) {
+        size_t most = nn_collective_slice_max(c, count);
+        e->shard_scratch = malloc((most ? most : 1) * sizeof *e->shard_scratch);
+        /* Every rank must take the same path: agree on the allocation. */
+        double missing = e->shard_scratch ? 0 : 1;
+        if (c->sum_doubles(c, &missing, 1, err) != 0) return -1;
+        if (missing > 0) {
+            free(e->shard_scratch);
+            e->shard_scratch = NULL;
+            return nn_error_oom(err, "the sharded update's buffer");
         }
-        nonfinite = nonfinite || bad;
-        if (optimizer) nn_optimizer_update(optimizer, e->model->params, e->model->grads, first, n);
     }
-    if (result) result->gradients_finite = !nonfinite;
+    if (!sharded) {
+        if (c->sum_floats(c, e->model->grads, count, err) != 0) return -1;
+        bool nonfinite = update_range(e, optimizer, scale, 0, count);
+        if (result) result->gradients_finite = !nonfinite;
+        return 0;
+    }
+    size_t first, mine;
+    nn_collective_slice(c, c->rank, count, &first, &mine);
+    if (c->reduce_scatter_floats(c, e->model->grads, count, e->shard_scratch, err) != 0) return -1;
+    double nonfinite = update_range(e, optimizer, scale, first, mine) ? 1 : 0;
+    e->optimizer_sharded = true;
+    if (c->sum_doubles(c, &nonfinite, 1, err) != 0 || c->allgather_floats(c, e->model->params, count, err) != 0)
+        return -1;
+    if (nonfinite > 0 && c->allgather_floats(c, e->model->grads, count, err) != 0) return -1;
+    if (result) result->gradients_finite = nonfinite == 0;
+    return 0;
+}
+
+int nn_engine_share_optimizer(nn_engine *e, nn_optimizer *optimizer, nn_error *err) {
+    if (!e->optimizer_sharded) return 0;
+    for (int i = 0; i < NN_OPTIMIZER_MAX_BUFFERS; i++)
+        if (optimizer->buffers[i] &&
+            e->collective->allgather_floats(e->collective, optimizer->buffers[i], optimizer->param_count, err) != 0)
+            return -1;
+    e->optimizer_sharded = false;
     return 0;
 }
 
@@ -594,6 +691,7 @@ int nn_engine_train_step(nn_engine *e, const nn_batch *batch, const nn_loss *los
         /* A rank whose share of a short last batch is empty still adds its
          * zeros to the sums (a model without collective layers). */
         e->active = 0;
+        e->hook = optimizer ? hook : NULL;
         memset(e->model->grads, 0, e->model->param_count * sizeof *e->model->grads);
         if (result) *result = (nn_step_result){0, 0, 0, true};
         int status = collective_update(e, optimizer, result, err);

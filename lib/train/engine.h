@@ -91,6 +91,11 @@ typedef struct nn_collective nn_collective;
  * same way everywhere. A rank's share may be empty (count 0) only when no
  * layer is collective. Evaluation stays per rank (the caller merges). */
 void nn_engine_set_collective(nn_engine *engine, const nn_collective *collective);
+/* Across ranks a training step updates each rank's slice of the
+ * parameters and of the optimiser's state only (then shares the
+ * parameters): this makes every rank's optimiser state whole again, for a
+ * checkpoint. Collective: every rank calls it at the same point. */
+int nn_engine_share_optimizer(nn_engine *engine, nn_optimizer *optimizer, nn_error *err);
 /* Whether a layer of the model is collective (BatchNorm): its replicas meet inside forward and backward. */
 bool nn_engine_collective_layers(const nn_engine *engine);
 

@@ -552,6 +552,7 @@ int nn_trainer_distribute(nn_trainer *t, const nn_collective *c, const char *ver
 
 int nn_trainer_gather_epoch(nn_trainer *t, nn_error *err) {
     if (!distributed(t)) return 0;
+    if (nn_engine_share_optimizer(t->engine, &t->optimizer, err) != 0) return -1;
     double sums[2] = {t->epoch_numerator, t->epoch_denominator};
     if (t->collective->sum_doubles(t->collective, sums, 2, err) != 0) return -1;
     bool root = t->collective->rank == 0;
@@ -628,6 +629,8 @@ int nn_trainer_epoch(nn_trainer *t, nn_epoch_report *report, nn_progress_fn prog
     }
     t->epoch_position = 0;
     t->order_ready = false;
+    /* The checkpoint after the epoch saves the optimiser's whole state. */
+    if (nn_engine_share_optimizer(t->engine, &t->optimizer, err) != 0) return -1;
     report->seconds = now_seconds() - start;
     report->samples_per_second = trained_here / (report->seconds > 0 ? report->seconds : 1e-9);
     if (finish_metrics(t, t->train_metrics, &report->train, err) != 0) return -1;

@@ -129,7 +129,8 @@ int nn_trainer_evaluate(nn_trainer *trainer, const nn_dataset *set, int64_t firs
  * and save. Collective: every rank calls every trainer function from then on. */
 int nn_trainer_distribute(nn_trainer *trainer, const nn_collective *c, const char *version, nn_error *err);
 /* Before a checkpoint in the middle of an epoch: the ranks' running sums
- * of the epoch merged into rank 0's (what the checkpoint saves). */
+ * of the epoch merged into rank 0's and the optimiser's sharded state
+ * made whole (what the checkpoint saves). */
 int nn_trainer_gather_epoch(nn_trainer *trainer, nn_error *err);
 /* Whether any rank wants to stop (a signal reaches each rank on its own);
  * stop itself without ranks. */
