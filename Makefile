@@ -73,6 +73,19 @@ $(ONNX_GEN:.c=.o): $(ONNX_GEN)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 endif
 
+# The source revision (git's commit, -dirty with local changes) that
+# --version prints, checkpoints record and MPI ranks compare before they
+# start; empty outside a git checkout. The stamp changes only with the
+# revision, so that only cli/main.o is rebuilt then.
+REVISION := $(shell git -C '$(CURDIR)' describe --always --dirty --abbrev=10 2>/dev/null)
+$(BUILD)/revision: FORCE
+	@mkdir -p $(@D)
+	@echo '$(REVISION)' | cmp -s - $@ || echo '$(REVISION)' >$@
+$(BUILD)/cli/main.o: $(BUILD)/revision
+$(BUILD)/cli/main.o: ALL_CFLAGS += -DNNSEQ_REVISION='"$(REVISION)"'
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/libnnseq.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^

@@ -11,6 +11,11 @@
 
 #define NNSEQ_VERSION "0.1.0"
 
+/* "0.1.0 (git 1234567890)", or NNSEQ_VERSION alone when built outside a
+ * git checkout: what --version prints, checkpoints record and the ranks
+ * of an MPI run compare (cli/main.c; the Makefile gives the revision). */
+const char *nnseq_version(void);
+
 enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 typedef enum output_format { FORMAT_TEXT, FORMAT_JSON, FORMAT_TSV } output_format;

@@ -11,6 +11,14 @@
 
 /* Whatever a command printed must have reached standard output: a full
  * disk or a closed pipe is a failure, not exit 0 with the results lost. */
+#ifndef NNSEQ_REVISION
+#define NNSEQ_REVISION ""
+#endif
+
+const char *nnseq_version(void) {
+    return NNSEQ_REVISION[0] ? NNSEQ_VERSION " (git " NNSEQ_REVISION ")" : NNSEQ_VERSION;
+}
+
 static int finish_output(int status) {
     if (fflush(stdout) == 0 && !ferror(stdout)) return status;
     fprintf(stderr, "nnseq: cannot write to standard output: %s\n", strerror(errno));
@@ -68,7 +76,7 @@ int main(int argc, char **argv) {
         /* The BLAS line: which OpenBLAS build (SINGLE_THREADED is the serial
          * one the Makefile prefers) and which kernels it picked for this
          * CPU, since the last digits of every result depend on them. */
-        printf("nnseq %s\n%s, kernels %s\n", NNSEQ_VERSION, openblas_get_config(), openblas_get_corename());
+        printf("nnseq %s\n%s, kernels %s\n", nnseq_version(), openblas_get_config(), openblas_get_corename());
 #ifdef NN_MPI
         char library[256];
         nn_mpi_library(library, sizeof library);

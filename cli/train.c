@@ -308,9 +308,9 @@ static int run_training(nn_config *cfg, const train_options *o, output_format fo
     nn_trainer *t = NULL;
     if (lock_outputs(&locks, cfg, checkpoint, best, log_path, &err) != 0) goto fail;
     if (!(t = nn_trainer_create(cfg, o->thread_count, &err))) goto fail;
-    t->version = NNSEQ_VERSION;
+    t->version = nnseq_version();
     if (o->resume && nn_trainer_resume(t, o->resume, &resume, &err) != 0) goto fail;
-    if (group->started && nn_trainer_distribute(t, &group->group, NNSEQ_VERSION, &err) != 0) goto fail;
+    if (group->started && nn_trainer_distribute(t, &group->group, nnseq_version(), &err) != 0) goto fail;
     bool log_json = log_path && is_jsonl(log_path), has_header = false;
     if (log_path) {
         bool append = o->resume && access(log_path, F_OK) == 0;

@@ -48,7 +48,7 @@ make_here install DESTDIR="$work/alt" BINDIR=/opt/b MANDIR=/opt/m
 check "BINDIR and MANDIR can be set" test -x "$work/alt/opt/b/nnseq" -a -f "$work/alt/opt/m/man1/nnseq.1"
 
 # --- the installed binary, run from elsewhere ----------------------------------
-check "installed --version" sh -c "cd / && '$bin' --version | grep -qx 'nnseq [0-9][0-9.]*'"
+check "installed --version" sh -c "cd / && '$bin' --version | grep -qxE 'nnseq [0-9][0-9.]*( \\(git [0-9a-f]+(-dirty)?\\))?'"
 check "installed --version is the built one's" test "$(cd / && "$bin" --version)" = "$("$NNSEQ" --version)"
 check "installed --help lists the commands" sh -c "cd / && '$bin' --help | grep -q '^  train CONFIG' && '$bin' --help | grep -q '^  export CKPT'"
 check "installed train --help" sh -c "cd / && '$bin' train --help | grep -q -- --resume"

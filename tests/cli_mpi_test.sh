@@ -110,6 +110,22 @@ check "and nothing is written" test ! -e f.ckpt
 expect_error "ranks whose configs differ refuse to start" 2 "rank 1 has another config .* than rank 0" \
     "${MPIRUN[@]}" -np 1 "$NNSEQ_MPI" train mlp.yaml --threads 1 --out f.ckpt : -np 1 "$NNSEQ_MPI" train other.yaml \
     --threads 1 --out f.ckpt
+# Another nnseq on rank 1: a copy of the binary whose version text differs
+# in one character (as a build of another commit's would).
+/usr/bin/python3 - "$NNSEQ_MPI" other-nnseq "$("$NNSEQ_MPI" --version | sed -n '1s/^nnseq //p')" <<'PY'
+import sys
+data, version = open(sys.argv[1], 'rb').read(), sys.argv[3].encode()
+at = data.find(version + b'\0')
+assert at >= 0, version
+patched = version[:-2] + bytes([version[-2] ^ 1]) + version[-1:]
+open(sys.argv[2], 'wb').write(data[:at] + patched + data[at + len(version):])
+PY
+chmod +x other-nnseq
+check "the patched copy says another version" sh -c "test \"\$(./other-nnseq --version | head -1)\" != \"\$('$NNSEQ_MPI' --version | head -1)\""
+expect_error "ranks that run another nnseq version refuse to start" 2 "rank 1 has another nnseq version than rank 0" \
+    "${MPIRUN[@]}" -np 1 "$NNSEQ_MPI" train mlp.yaml --threads 1 --out f.ckpt : -np 1 ./other-nnseq train mlp.yaml \
+    --threads 1 --out f.ckpt
+check "and nothing is written" test ! -e f.ckpt
 expect_error "BatchNorm needs rows of every batch on every rank" 2 "with 3 ranks every batch needs at least 3 samples" \
     "${MPIRUN[@]}" -np 3 "$NNSEQ_MPI" train cnn.yaml --threads 1 --batch-size 2 --out f.ckpt
 
