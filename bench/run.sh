@@ -34,10 +34,11 @@
 #     mpirun are there: training samples/s of `mpirun -np 2 MPI_NNSEQ train
 #     --threads 1` against one MPI_NNSEQ process at --threads 2 and at
 #     --threads 1 (the per-step compute), alternating; and bench/allreduce.c
-#     (built with mpicc into the temporary folder; by hand:
-#     mpicc -O2 bench/allreduce.c -o build/allreduce) at -np 2 on the
-#     config's parameter count: the median MPI_Allreduce of the gradient
-#     buffer and its share of a 2-rank step (docs/scaling.md uses these);
+#     (built with mpicc into the temporary folder with nnseq's collective
+#     files; by hand, see its head) at -np 2 on the config's parameter
+#     count: the median of nnseq's ring reduce-scatter + allgather (what a
+#     step communicates), of one MPI_Allreduce for comparison, and the
+#     ring's share of a 2-rank step (docs/scaling.md uses these);
 # then a "targets" block, pass or miss with the measured values.
 #
 # The amount of work: the training runs read the first SAMPLES images of the
@@ -421,7 +422,8 @@ if in_section mpi && [ -n "$mpi_names" ] && [ -z "$MPINN" ]; then
     echo
 elif in_section mpi && [ -n "$mpi_names" ]; then
     allreduce=""
-    if mpicc -O2 bench/allreduce.c -o "$tmp/allreduce" 2>"$tmp/allreduce.err"; then
+    if mpicc -std=c11 -O2 -Ilib -D_POSIX_C_SOURCE=200809L bench/allreduce.c lib/train/collective_mpi.c \
+        lib/train/collective.c lib/core/error.c -o "$tmp/allreduce" 2>"$tmp/allreduce.err"; then
         allreduce=$tmp/allreduce
     else
         problem "bench/allreduce.c: mpicc failed: $(head -2 "$tmp/allreduce.err" | tr '\n' ' ' | cut -c1-300)"
@@ -429,11 +431,13 @@ elif in_section mpi && [ -n "$mpi_names" ]; then
     echo "== MPI ($("$MPINN" --version | sed -n 's/^MPI: \([^(]*\).*/\1/p' | sed 's/ *$//'), both ranks on this machine: the allreduce goes through shared memory)"
     echo "training samples/s, medians of $REPEATS, alternating, nnseq's epoch timer, all with $MPI_NNSEQ:"
     echo "2r_x1 = $MPIRUN $MPIRUN_ARGS -np 2 nnseq train --threads 1; 1p_x2, 1p_x1 = one process at --threads 2, 1;"
-    echo "step_ms = batch / samples/s; allreduce_us: bench/allreduce.c, -np 2, median of $ALLREDUCE_CALLS MPI_Allreduce"
-    echo "(in place, float, SUM) of the config's parameter count, the slowest rank's time; busbw = bytes x 2(N-1)/N / time;"
-    echo "ar/step = allreduce_us over the 2-rank step."
-    printf '%-18s %9s %8s %8s %8s %11s %12s %9s %12s %9s %8s\n' config params 1p_x1 1p_x2 2r_x1 2r_x1/1p_x2 \
-        step_1p_x1_ms step_2r_ms allreduce_us busbw_GB/s ar/step
+    echo "step_ms = batch / samples/s; bench/allreduce.c at -np 2 over the config's parameter count, medians of"
+    echo "$ALLREDUCE_CALLS calls, the slowest rank's time: ring_us = nnseq's ring reduce-scatter + allgather of the"
+    echo "gradients and parameters (what a step does, the sharded update between them), allreduce_us = one"
+    echo "MPI_Allreduce (in place, float, SUM) for comparison; busbw = bytes x 2(N-1)/N / ring_us; comm/step ="
+    echo "ring_us over the 2-rank step."
+    printf '%-18s %9s %8s %8s %8s %11s %12s %9s %8s %12s %9s %9s\n' config params 1p_x1 1p_x2 2r_x1 2r_x1/1p_x2 \
+        step_1p_x1_ms step_2r_ms ring_us allreduce_us busbw_GB/s comm/step
     for name in $mpi_names; do
         cfg=$(cat "$tmp/res/$name.cfg")
         batch=$(cut -d' ' -f2 "$tmp/res/$name.shape")
@@ -445,11 +449,12 @@ elif in_section mpi && [ -n "$mpi_names" ]; then
             rep=$((rep + 1))
         done
         params=$("$MPINN" print "$cfg" 2>/dev/null | sed -n 's/^Total params: *//p' | tr -d ,)
-        ar="" bw=""
+        ar="" bw="" ring=""
         o=$tmp/run/$name.allreduce
         if [ -n "$allreduce" ] && [ -n "$params" ]; then
             if $MPIRUN $MPIRUN_ARGS -np 2 "$allreduce" --calls "$ALLREDUCE_CALLS" "$params" >"$o.out" 2>"$o.err"; then
-                ar=$($PY "$HELPER" field "$o.out" median_us) bw=$($PY "$HELPER" field "$o.out" busbw_GBps)
+                ar=$($PY "$HELPER" field "$o.out" median_us) bw=$($PY "$HELPER" field "$o.out" ring_busbw_GBps)
+                ring=$($PY "$HELPER" field "$o.out" ring_median_us)
             else
                 problem "$name allreduce: $(grep -v '^ *$' "$o.err" | tail -2 | tr '\n' ' ' | cut -c1-300)"
             fi
@@ -459,10 +464,10 @@ elif in_section mpi && [ -n "$mpi_names" ]; then
         ratio "$rr" "$r2" >"$tmp/res/$name.mpi.ratio"
         echo "$(num "$rr") / $(num "$r2")" >"$tmp/res/$name.mpi.detail"
         s1=$(step_ms "$batch" "$r1") s2=$(step_ms "$batch" "$rr")
-        share=$(awk -v a="$ar" -v s="$s2" 'BEGIN { if (a == "" || s == "" || s + 0 == 0) print ""; else printf "%.0f%%", 100 * a / (1000 * s) }')
-        printf '%-18s %9s %8s %8s %8s %11s %12s %9s %12s %9s %8s\n' "$name" "$(or_dash "$params")" "$(num "$r1")" \
+        share=$(awk -v a="$ring" -v s="$s2" 'BEGIN { if (a == "" || s == "" || s + 0 == 0) print ""; else printf "%.0f%%", 100 * a / (1000 * s) }')
+        printf '%-18s %9s %8s %8s %8s %11s %12s %9s %8s %12s %9s %9s\n' "$name" "$(or_dash "$params")" "$(num "$r1")" \
             "$(num "$r2")" "$(num "$rr")" "$(or_dash "$(ratio "$rr" "$r2")")" "$(or_dash "$s1")" "$(or_dash "$s2")" \
-            "$(or_dash "$ar")" "$(or_dash "$bw")" "$(or_dash "$share")"
+            "$(or_dash "$ring")" "$(or_dash "$ar")" "$(or_dash "$bw")" "$(or_dash "$share")"
     done
     echo
 fi
