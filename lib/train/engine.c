@@ -51,7 +51,7 @@ struct nn_engine {
     const float *raw_inputs;        /* JOB_FORWARD */
     float *forward_out;             /* JOB_FORWARD: count x outputs */
     /* JOB_UPDATE: parameters [update_first, + update_count) scaled by
-     * update_scale and updated, in update_parts parts of whole blocks. */
+     * update_scale and updated, in `active` parts of whole blocks. */
     nn_optimizer *update_optimizer;
     size_t update_first, update_count;
     float update_scale;
