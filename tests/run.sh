@@ -55,6 +55,15 @@ count() {
             ;;
     esac
 }
+# show_next TEST: the next program in order, TEST, finished: its output,
+# its time, and into the totals.
+show_next() {
+    shown=$((shown + 1))
+    echo "== $1"
+    cat "$tmp/$shown.out"
+    echo "   ($(cat "$tmp/$shown.time") s)"
+    count "$shown" "$1"
+}
 # TEST_JOBS=N (default 1) runs N programs at once (make asan, whose
 # programs are single-threaded and slow); each program's output is shown
 # whole, in the order given, when it and those before it are done. With 1,
@@ -96,22 +105,12 @@ else
         running=$((running + 1))
         # Show, in order, every program that has finished.
         while [ "$shown" -lt "$index" ] && [ -e "$tmp/$((shown + 1)).time" ]; do
-            shown=$((shown + 1))
-            eval "name=\${$shown}"
-            echo "== $name"
-            cat "$tmp/$shown.out"
-            echo "   ($(cat "$tmp/$shown.time") s)"
-            count "$shown" "$name"
+            eval "show_next \"\${$((shown + 1))}\""
         done
     done
     wait
     while [ "$shown" -lt "$index" ]; do
-        shown=$((shown + 1))
-        eval "name=\${$shown}"
-        echo "== $name"
-        cat "$tmp/$shown.out"
-        echo "   ($(cat "$tmp/$shown.time") s)"
-        count "$shown" "$name"
+        eval "show_next \"\${$((shown + 1))}\""
     done
 fi
 [ -z "$failed_names" ] || echo "failed:$failed_names"

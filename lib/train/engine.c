@@ -177,16 +177,10 @@ static void gather(worker *w) {
  * a block's gradients, parameters and optimiser state stay in L2. */
 #define GRADIENT_BLOCK ((size_t)4096)
 
-/* grads[first .. first + n) = (sum over the replicas in replica order) *
- * scale, into replica 0's buffer (model->grads); true when one of them is
- * NaN or infinite (all exponent bits set), checked on the bits so that the
- * loop vectorises (a float reduction would not, without reassociation). */
-NN_VECTOR_CLONES static bool sum_gradients(nn_engine *e, size_t first, size_t n, float scale) {
-    float *restrict grads = e->workers[0].replica->grads + first;
-    for (int r = 1; r < e->active; r++) {
-        const float *restrict other = e->workers[r].replica->grads + first;
-        for (size_t i = 0; i < n; i++) grads[i] += other[i];
-    }
+/* grads[0 .. n) *= scale; true when one of them is NaN or infinite (all
+ * exponent bits set), checked on the bits so that the loop vectorises (a
+ * float reduction would not, without reassociation). */
+NN_VECTOR_CLONES static bool scale_checked(float *restrict grads, size_t n, float scale) {
     uint32_t nonfinite = 0;
     for (size_t i = 0; i < n; i++) {
         float g = grads[i] * scale;
@@ -196,6 +190,18 @@ NN_VECTOR_CLONES static bool sum_gradients(nn_engine *e, size_t first, size_t n,
         nonfinite |= (bits & 0x7f800000u) == 0x7f800000u;
     }
     return nonfinite != 0;
+}
+
+/* grads[first .. first + n) = (sum over the replicas in replica order) *
+ * scale, into replica 0's buffer (model->grads); true when one of them is
+ * not finite. */
+NN_VECTOR_CLONES static bool sum_gradients(nn_engine *e, size_t first, size_t n, float scale) {
+    float *restrict grads = e->workers[0].replica->grads + first;
+    for (int r = 1; r < e->active; r++) {
+        const float *restrict other = e->workers[r].replica->grads + first;
+        for (size_t i = 0; i < n; i++) grads[i] += other[i];
+    }
+    return scale_checked(grads, n, scale);
 }
 
 /* Forward, loss and backward of one replica's rows. */
@@ -285,16 +291,7 @@ static bool scale_and_update(const nn_engine *e, nn_optimizer *optimizer, float 
     bool nonfinite = false;
     for (size_t block = first; block < first + count; block += GRADIENT_BLOCK) {
         size_t n = first + count - block < GRADIENT_BLOCK ? first + count - block : GRADIENT_BLOCK;
-        float *restrict grads = e->model->grads + block;
-        uint32_t bad = 0;
-        for (size_t i = 0; i < n; i++) {
-            float g = grads[i] * scale;
-            grads[i] = g;
-            uint32_t bits;
-            memcpy(&bits, &g, sizeof bits);
-            bad |= (bits & 0x7f800000u) == 0x7f800000u;
-        }
-        nonfinite = nonfinite || bad;
+        nonfinite = scale_checked(e->model->grads + block, n, scale) || nonfinite;
         if (optimizer) nn_optimizer_update(optimizer, e->model->params, e->model->grads, block, n);
     }
     return nonfinite;
